@@ -1,0 +1,75 @@
+// Runs the end-to-end tests: starts the release server on a fresh database and a free port,
+// runs every end2end/tests/*.test.mjs with Node's test runner, then stops the server.
+//
+//   MANDATE_BIN=target/release/mandate node end2end/run.mjs
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const bin = path.resolve(root, process.env.MANDATE_BIN || 'target/release/mandate');
+const baseDatabaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/mandate_test';
+const server = baseDatabaseUrl.slice(0, baseDatabaseUrl.lastIndexOf('/'));
+const databaseUrl = `${server}/mandate_e2e`;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+const drop = spawnSync('psql', [`${server}/postgres`, '-qc', 'drop database if exists mandate_e2e with (force)'], { stdio: 'inherit' });
+if (drop.status !== 0) {
+  console.error('could not reset the mandate_e2e database');
+  process.exit(1);
+}
+
+const port = await freePort();
+const baseUrl = `http://127.0.0.1:${port}`;
+const env = {
+  ...process.env,
+  DATABASE_URL: databaseUrl,
+  LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+  MANDATE_PUBLIC_URL: baseUrl,
+  RUST_LOG: process.env.RUST_LOG || 'warn',
+  BASE_URL: baseUrl,
+  MANDATE_BIN: bin,
+};
+const app = spawn(bin, ['serve'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+let exited = false;
+app.on('exit', () => { exited = true; });
+
+async function waitForHealth() {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error('the server exited during start-up');
+    try {
+      const res = await fetch(`${baseUrl}/healthz`);
+      if (res.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('the server did not become healthy within 60 s');
+}
+
+let status = 1;
+try {
+  await waitForHealth();
+  const files = readdirSync(path.join(here, 'tests')).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(here, 'tests', f));
+  if (files.length === 0) throw new Error('no end-to-end tests found');
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { cwd: root, env, stdio: 'inherit' });
+  status = result.status ?? 1;
+} catch (err) {
+  console.error(err.message);
+} finally {
+  app.kill('SIGTERM');
+}
+process.exit(status);

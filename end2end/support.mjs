@@ -1,0 +1,38 @@
+// Helpers for the end-to-end tests: Debian's Chromium through playwright-core, and the
+// `mandate` CLI against the server's database.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BASE_URL = process.env.BASE_URL;
+export const PASSWORD = 'correct horse battery staple';
+
+/** Runs a `mandate` subcommand and parses the JSON it prints. */
+export function cli(...args) {
+  const out = execFileSync(process.env.MANDATE_BIN, args, { env: process.env, encoding: 'utf8' });
+  return JSON.parse(out);
+}
+
+/** A fresh headless Chromium with a page that records console errors and page errors. */
+export async function openBrowser() {
+  const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  const userDataDir = mkdtempSync(path.join(os.tmpdir(), 'mandate-e2e-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  const errors = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+  page.on('pageerror', (err) => errors.push(err.message));
+  return { context, page, errors };
+}
+
+/** Waits until the WebAssembly bundle has hydrated the page (interactive controls work). */
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+}

@@ -1,0 +1,55 @@
+//! Settings → Admins: list, invite, change roles, withdraw invitations.
+
+use crate::error::AppError;
+use crate::model::admins::{AdminsOverview, CreatedInvitation};
+use leptos::prelude::*;
+use uuid::Uuid;
+#[cfg(feature = "ssr")]
+use {
+    super::context::{call, now},
+    crate::model::Role,
+    crate::server::domain,
+};
+
+#[server(prefix = "/rpc", endpoint = "admins/list")]
+pub async fn list_admins() -> Result<AdminsOverview, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::admins::overview(&call.state.pool, &admin, now()).await.map_err(|e| call.fail(e))
+}
+
+/// Owner only. Returns the link once; it is not stored.
+#[server(prefix = "/rpc", endpoint = "admins/invite")]
+pub async fn invite_admin(email: String, role: String) -> Result<CreatedInvitation, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let role: Role = role.parse().map_err(|e: String| call.request_error(AppError::invalid(e)))?;
+    let invitation = domain::admins::invite(&call.state.pool, &admin, &email, role, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))?;
+    Ok(CreatedInvitation {
+        email: email.trim().to_lowercase(),
+        role,
+        link: call.state.config.url(&domain::admins::setup_path(&invitation.token)),
+        expires_at: invitation.expires_at,
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "admins/role")]
+pub async fn change_admin_role(admin_id: Uuid, role: String) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let role: Role = role.parse().map_err(|e: String| call.request_error(AppError::invalid(e)))?;
+    domain::admins::change_role(&call.state.pool, &admin, admin_id, role, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "admins/revoke-invitation")]
+pub async fn revoke_invitation(invitation_id: Uuid) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::admins::revoke_invitation(&call.state.pool, &admin, invitation_id, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}

@@ -1,0 +1,71 @@
+//! What every server function needs from the request: state, request metadata, the session,
+//! and the signed-in admin; plus the one way domain errors become `AppError`s (status set).
+
+use crate::error::AppError;
+use crate::server::auth::session as auth_session;
+use crate::server::domain::{AdminSession, DomainError, RequestMeta};
+use crate::server::errors::to_app_error;
+use crate::server::middleware::request_meta;
+use crate::server::state::AppState;
+use http::request::Parts;
+use leptos::prelude::*;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+pub struct Call {
+    pub state: AppState,
+    pub meta: RequestMeta,
+    pub session: Session,
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn set_status(status: u16) {
+    if let (Some(options), Ok(status)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status))
+    {
+        options.set_status(status);
+    }
+}
+
+fn fail_with(app: AppError) -> AppError {
+    set_status(app.status());
+    app
+}
+
+/// The current request's context.
+pub async fn call() -> Result<Call, AppError> {
+    let missing = |what: &str| {
+        tracing::error!("server function context is missing {what}");
+        fail_with(AppError::internal())
+    };
+    let state = use_context::<AppState>().ok_or_else(|| missing("the app state"))?;
+    let parts = use_context::<Parts>().ok_or_else(|| missing("the request"))?;
+    let meta = request_meta::from_parts(&parts, state.config.trust_proxy_headers);
+    let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| missing("the session"))?;
+    Ok(Call { state, meta, session })
+}
+
+impl Call {
+    /// The signed-in admin, or `Unauthenticated`.
+    pub async fn admin(&self) -> Result<AdminSession, AppError> {
+        match auth_session::current_admin(&self.state.pool, &self.session, now()).await {
+            Ok(Some(admin)) => Ok(admin),
+            Ok(None) => Err(self.request_error(AppError::unauthenticated())),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    /// A domain error as the portal shows it (logged if internal; HTTP status set).
+    pub fn fail(&self, err: DomainError) -> AppError {
+        fail_with(to_app_error(err, self.meta.request_id.as_deref()))
+    }
+
+    /// An `AppError` decided here, tagged with the request id.
+    pub fn request_error(&self, mut err: AppError) -> AppError {
+        err.request_id = self.meta.request_id.clone();
+        fail_with(err)
+    }
+}

@@ -1,0 +1,11 @@
+//! Server functions: the portal's calls into the server, one file per area. Each one
+//! authorizes the caller (through the domain's permission check), calls the domain and shapes
+//! the answer; errors come back as `AppError` with the request id.
+
+pub mod admins;
+pub mod audit;
+pub mod dashboard;
+pub mod session;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod context;

@@ -1,0 +1,60 @@
+//! Sign-in, the signed-in admin, and redeeming setup / invitation links.
+
+use crate::error::AppError;
+use crate::model::session::{InvitationPreview, Me};
+use leptos::prelude::*;
+#[cfg(feature = "ssr")]
+use {
+    super::context::{call, now},
+    crate::server::auth::{guard::safe_next, session as auth_session},
+    crate::server::domain,
+};
+
+/// The signed-in admin, `None` when signed out.
+#[server(prefix = "/rpc", endpoint = "me")]
+pub async fn get_me() -> Result<Option<Me>, AppError> {
+    let call = call().await?;
+    let admin = auth_session::current_admin(&call.state.pool, &call.session, now()).await.map_err(|e| call.fail(e))?;
+    Ok(admin.as_ref().map(auth_session::me))
+}
+
+/// Password sign-in; on success the session id is rotated and the browser goes to `next`.
+#[server(prefix = "/rpc", endpoint = "login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = domain::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))?;
+    auth_session::sign_in(&call.session, &admin, now()).await.map_err(|e| call.fail(e))?;
+    leptos_axum::redirect(safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// What a setup / invitation link is for (refused when used, expired or withdrawn).
+#[server(prefix = "/rpc", endpoint = "setup/preview")]
+pub async fn preview_setup(token: String) -> Result<InvitationPreview, AppError> {
+    let call = call().await?;
+    domain::admins::preview_invitation(&call.state.pool, &token, now()).await.map_err(|e| call.fail(e))
+}
+
+/// Redeems a setup / invitation link: sets the name and password, then sends the new admin to
+/// sign in.
+#[server(prefix = "/rpc", endpoint = "setup/complete")]
+pub async fn complete_setup(
+    token: String,
+    display_name: String,
+    password: String,
+    password_confirm: String,
+) -> Result<(), AppError> {
+    let call = call().await?;
+    if password != password_confirm {
+        return Err(call.request_error(AppError::invalid("The two passwords do not match")));
+    }
+    let email =
+        domain::admins::accept_invitation(&call.state.pool, &token, &display_name, &password, &call.meta, now())
+            .await
+            .map_err(|e| call.fail(e))?;
+    let email: String = email.chars().filter(|c| c.is_ascii_alphanumeric() || "@.-_+".contains(*c)).collect();
+    leptos_axum::redirect(&format!("/login?setup=done&email={email}"));
+    Ok(())
+}

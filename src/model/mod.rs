@@ -1,0 +1,10 @@
+//! Wire types shared by the server and the browser bundle. Nothing here may carry a secret
+//! that was not meant to be shown to the signed-in admin, and nothing here imports server code.
+
+pub mod admins;
+pub mod audit;
+pub mod dashboard;
+pub mod role;
+pub mod session;
+
+pub use role::{Permission, Role};

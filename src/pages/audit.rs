@@ -1,0 +1,169 @@
+//! `/audit`: the organization's audit trail, newest first, with filters, paging and an
+//! integrity check of the hash chain. Filters live in the URL so views can be shared.
+
+use crate::api::audit::{list_audit_events, VerifyAuditChain};
+use crate::model::audit::{AuditEventView, ChainStatus};
+use crate::ui::{
+    format_time, Badge, EmptyState, ErrorNotice, Loading, PageHeader, Tone, BUTTON_PRIMARY, BUTTON_SECONDARY, CARD,
+    INPUT, LABEL, SELECT,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |name: &str| query.read().get(name).unwrap_or_default();
+    let events = Resource::new(
+        move || (param("action"), param("actor"), param("outcome"), param("before").parse::<i64>().ok()),
+        |(action, actor, outcome, before)| list_audit_events(action, actor, outcome, before),
+    );
+    let verify = ServerAction::<VerifyAuditChain>::new();
+
+    view! {
+        <Title text="Audit"/>
+        <PageHeader title="Audit trail" description="Every change and sign-in, appended to a tamper-evident hash chain in the same transaction as the change itself.">
+            <button type="button" class=BUTTON_SECONDARY on:click=move |_| { verify.dispatch(VerifyAuditChain {}); } disabled=move || verify.pending().get()>
+                {move || if verify.pending().get() { "Verifying…" } else { "Verify integrity" }}
+            </button>
+        </PageHeader>
+        <div aria-live="polite">
+            {move || verify.value().get().map(|result| match result {
+                Ok(ChainStatus::Intact { events }) => view! {
+                    <div class="mb-6 rounded-md bg-emerald-50 p-4 text-sm text-emerald-900 ring-1 ring-inset ring-emerald-200" data-testid="chain-status">
+                        <strong>"Chain intact. "</strong> {format!("All {events} events verified: every hash matches its contents and its predecessor.")}
+                    </div>
+                }.into_any(),
+                Ok(ChainStatus::Broken { first_bad_seq, reason }) => view! {
+                    <div role="alert" class="mb-6 rounded-md bg-red-50 p-4 text-sm text-red-900 ring-1 ring-inset ring-red-200" data-testid="chain-status">
+                        <strong>{format!("Chain broken at event #{first_bad_seq}. ")}</strong> {reason}
+                    </div>
+                }.into_any(),
+                Err(error) => view! { <div class="mb-6"><ErrorNotice error/></div> }.into_any(),
+            })}
+        </div>
+
+        <form method="get" action="/audit" class=format!("mb-6 grid grid-cols-1 gap-4 p-4 sm:grid-cols-4 {CARD}") role="search" aria-label="Filter audit events">
+            <div>
+                <label for="filter-actor" class=LABEL>"Actor or target"</label>
+                <input id="filter-actor" name="actor" type="search" placeholder="name or email" class=format!("mt-1.5 {INPUT}") prop:value=move || param("actor")/>
+            </div>
+            <div>
+                <label for="filter-action" class=LABEL>"Action"</label>
+                <Suspense fallback=|| view! { <select id="filter-action" name="action" class=format!("mt-1.5 {SELECT}")><option value="">"Any action"</option></select> }>
+                    {move || Suspend::new(async move {
+                        let actions = events.await.map(|page| page.actions).unwrap_or_default();
+                        let current = param("action");
+                        view! {
+                            <select id="filter-action" name="action" class=format!("mt-1.5 {SELECT}")>
+                                <option value="">"Any action"</option>
+                                {actions.into_iter().map(|action| {
+                                    let selected = action == current;
+                                    view! { <option value=action.clone() selected=selected>{action.clone()}</option> }
+                                }).collect_view()}
+                            </select>
+                        }
+                    })}
+                </Suspense>
+            </div>
+            <div>
+                <label for="filter-outcome" class=LABEL>"Outcome"</label>
+                <select id="filter-outcome" name="outcome" class=format!("mt-1.5 {SELECT}")>
+                    <option value="" selected=move || param("outcome").is_empty()>"Any outcome"</option>
+                    <option value="success" selected=move || param("outcome") == "success">"Success"</option>
+                    <option value="failure" selected=move || param("outcome") == "failure">"Failure"</option>
+                </select>
+            </div>
+            <div class="flex items-end gap-2">
+                <button type="submit" class=BUTTON_PRIMARY>"Apply filters"</button>
+                <a href="/audit" class=BUTTON_SECONDARY>"Clear"</a>
+            </div>
+        </form>
+
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match events.await {
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    Ok(page) if page.events.is_empty() => view! {
+                        <EmptyState title="No matching events" message="Nothing in the audit trail matches these filters. Clear them to see every event."/>
+                    }.into_any(),
+                    Ok(page) => {
+                        let older = page.next_before_seq.map(|before| {
+                            let mut href = format!("/audit?before={before}");
+                            for name in ["action", "actor", "outcome"] {
+                                let value = param(name);
+                                if !value.is_empty() {
+                                    href.push_str(&format!("&{name}={}", encode(&value)));
+                                }
+                            }
+                            href
+                        });
+                        view! {
+                            <div class=format!("overflow-hidden {CARD}")>
+                                <table class="min-w-full divide-y divide-slate-200 text-sm">
+                                    <caption class="sr-only">"Audit events, newest first"</caption>
+                                    <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
+                                        <tr>
+                                            <th scope="col" class="px-4 py-3">"#"</th>
+                                            <th scope="col" class="px-4 py-3">"When"</th>
+                                            <th scope="col" class="px-4 py-3">"Actor"</th>
+                                            <th scope="col" class="px-4 py-3">"Action"</th>
+                                            <th scope="col" class="px-4 py-3">"Target"</th>
+                                            <th scope="col" class="px-4 py-3">"Outcome"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody class="divide-y divide-slate-100" data-testid="audit-rows">
+                                        {page.events.into_iter().map(|event| view! { <EventRow event/> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            <div class="mt-4 flex justify-end">
+                                {older.map(|href| view! { <a href=href class=BUTTON_SECONDARY>"Older events →"</a> })}
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[component]
+fn EventRow(event: AuditEventView) -> impl IntoView {
+    let tone = if event.outcome == "success" { Tone::Good } else { Tone::Bad };
+    let details = serde_json::to_string_pretty(&event.details).unwrap_or_default();
+    view! {
+        <tr class="align-top">
+            <td class="whitespace-nowrap px-4 py-3 font-mono text-xs text-slate-500">{event.seq}</td>
+            <td class="whitespace-nowrap px-4 py-3 text-slate-700">{format_time(event.occurred_at)}</td>
+            <td class="px-4 py-3">
+                <p class="font-medium text-slate-900">{event.actor_label.clone()}</p>
+                <p class="text-xs text-slate-500">{event.actor_type.clone()} {event.ip.clone().map(|ip| format!(" · {ip}"))}</p>
+            </td>
+            <td class="px-4 py-3">
+                <details>
+                    <summary class="cursor-pointer font-mono text-xs text-indigo-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600">{event.action.clone()}</summary>
+                    <pre class="mt-2 max-w-md overflow-x-auto rounded bg-slate-50 p-2 text-xs text-slate-700">{details}</pre>
+                    <p class="mt-1 break-all font-mono text-[11px] text-slate-500">"hash " {event.hash.clone()}</p>
+                    {event.request_id.clone().map(|id| view! { <p class="font-mono text-[11px] text-slate-500">"request " {id}</p> })}
+                </details>
+            </td>
+            <td class="px-4 py-3 text-slate-700">{event.target_label.clone().unwrap_or_default()}</td>
+            <td class="px-4 py-3"><Badge text=event.outcome.clone() tone/></td>
+        </tr>
+    }
+}

@@ -1,0 +1,248 @@
+//! `/settings`: Admins (list, invite by link, change roles, withdraw invitations). Owners
+//! manage; everyone else reads. The server enforces the same rule.
+
+use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RevokeInvitation};
+use crate::model::admins::{AdminRow, CreatedInvitation, InvitationRow};
+use crate::model::{Permission, Role};
+use crate::ui::layout::CurrentAdmin;
+use crate::ui::{
+    format_time, Badge, ErrorNotice, Loading, PageHeader, Tone, BUTTON_DANGER_LINK, BUTTON_PRIMARY, BUTTON_SECONDARY,
+    CARD, INPUT, LABEL, SELECT,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let CurrentAdmin(me) = expect_context::<CurrentAdmin>();
+    let invite = ServerAction::<InviteAdmin>::new();
+    let change_role = ServerAction::<ChangeAdminRole>::new();
+    let revoke = ServerAction::<RevokeInvitation>::new();
+    let overview = Resource::new(
+        move || (invite.version().get(), change_role.version().get(), revoke.version().get()),
+        |_| list_admins(),
+    );
+    let dialog_open = RwSignal::new(false);
+
+    view! {
+        <Title text="Settings"/>
+        <PageHeader title="Settings" description="Who can administer this organization, and with which role."/>
+        <nav class="mb-6 border-b border-slate-200" aria-label="Settings sections">
+            <ul class="-mb-px flex gap-6 text-sm" role="list">
+                <li><span aria-current="page" class="inline-block border-b-2 border-indigo-600 pb-3 font-semibold text-indigo-700">"Admins"</span></li>
+                <li><span class="inline-block pb-3 text-slate-500" title="Coming next">"Scopes"</span></li>
+                <li><span class="inline-block pb-3 text-slate-500" title="Coming next">"API keys"</span></li>
+            </ul>
+        </nav>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let me = me.await;
+                let overview = overview.await;
+                let can_manage = matches!(&me, Ok(Some(me)) if me.role.can(Permission::ManageAdmins));
+                let my_admin_id = me.ok().flatten().map(|me| me.admin_id);
+                match overview {
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    Ok(overview) => view! {
+                        <div class="space-y-4">
+                            {move || [change_role.value().get().and_then(Result::err), revoke.value().get().and_then(Result::err)]
+                                .into_iter().flatten().map(|error| view! { <ErrorNotice error/> }).collect_view()}
+                        </div>
+                        <section class=format!("mt-4 {CARD}") aria-labelledby="admins-heading">
+                            <div class="flex items-center justify-between border-b border-slate-200 px-6 py-4">
+                                <div>
+                                    <h2 id="admins-heading" class="text-base font-semibold text-slate-900">"Admins"</h2>
+                                    <p class="text-sm text-slate-600">{format!("{} people can sign in to this portal.", overview.admins.len())}</p>
+                                </div>
+                                {can_manage.then(|| view! {
+                                    <button type="button" class=BUTTON_PRIMARY on:click=move |_| dialog_open.set(true) aria-haspopup="dialog">"Invite admin"</button>
+                                })}
+                            </div>
+                            <ul class="divide-y divide-slate-100" role="list" data-testid="admin-list">
+                                {overview.admins.into_iter().map(|admin| {
+                                    let is_me = Some(admin.id) == my_admin_id;
+                                    view! { <AdminItem admin can_manage is_me change_role/> }
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                        <section class=format!("mt-6 {CARD}") aria-labelledby="invitations-heading">
+                            <div class="border-b border-slate-200 px-6 py-4">
+                                <h2 id="invitations-heading" class="text-base font-semibold text-slate-900">"Pending invitations"</h2>
+                                <p class="text-sm text-slate-600">"Links work once and expire after 72 hours."</p>
+                            </div>
+                            {if overview.invitations.is_empty() {
+                                view! { <p class="px-6 py-5 text-sm text-slate-600">"No pending invitations."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ul class="divide-y divide-slate-100" role="list" data-testid="invitation-list">
+                                        {overview.invitations.into_iter().map(|invitation| view! { <InvitationItem invitation can_manage revoke/> }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }}
+                        </section>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+        <Show when=move || dialog_open.get()>
+            <InviteDialog invite on_close=move || { dialog_open.set(false); invite.value().set(None); }/>
+        </Show>
+    }
+}
+
+#[component]
+fn AdminItem(
+    admin: AdminRow,
+    can_manage: bool,
+    is_me: bool,
+    change_role: ServerAction<ChangeAdminRole>,
+) -> impl IntoView {
+    let email = admin.email.clone();
+    let role_control = if can_manage && !is_me {
+        view! {
+            <ActionForm action=change_role attr:class="flex items-center gap-2">
+                <input type="hidden" name="admin_id" value=admin.id.to_string()/>
+                <label for=format!("role-{}", admin.id) class="sr-only">{format!("Role of {email}")}</label>
+                <select id=format!("role-{}", admin.id) name="role" class=format!("w-36 {SELECT}")>
+                    {Role::ALL.into_iter().map(|role| view! { <option value=role.as_str() selected=role == admin.role>{role.label()}</option> }).collect_view()}
+                </select>
+                <button type="submit" class=BUTTON_SECONDARY>"Save"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        view! { <Badge text=admin.role.label() tone=if admin.role == Role::Owner { Tone::Accent } else { Tone::Neutral }/> }.into_any()
+    };
+    view! {
+        <li class="flex flex-wrap items-center justify-between gap-4 px-6 py-4">
+            <div class="min-w-0">
+                <p class="text-sm font-medium text-slate-900">{admin.display_name.clone()} {is_me.then_some(" (you)")}</p>
+                <p class="text-sm text-slate-600">{admin.email.clone()}</p>
+                <p class="text-xs text-slate-500">
+                    {match admin.last_login_at { Some(at) => format!("Last sign-in {}", format_time(at)), None => "Never signed in".to_string() }}
+                </p>
+            </div>
+            {role_control}
+        </li>
+    }
+}
+
+#[component]
+fn InvitationItem(
+    invitation: InvitationRow,
+    can_manage: bool,
+    revoke: ServerAction<RevokeInvitation>,
+) -> impl IntoView {
+    view! {
+        <li class="flex flex-wrap items-center justify-between gap-4 px-6 py-4">
+            <div>
+                <p class="text-sm font-medium text-slate-900">{invitation.email.clone()} " " <Badge text=invitation.role.label() tone=Tone::Neutral/></p>
+                <p class="text-xs text-slate-500">
+                    {format!("Invited by {} · ", invitation.invited_by)}
+                    {if invitation.expired { "expired".to_string() } else { format!("expires {}", format_time(invitation.expires_at)) }}
+                </p>
+            </div>
+            {can_manage.then(|| view! {
+                <ActionForm action=revoke>
+                    <input type="hidden" name="invitation_id" value=invitation.id.to_string()/>
+                    <button type="submit" class=BUTTON_DANGER_LINK>"Withdraw"<span class="sr-only">{format!(" the invitation of {}", invitation.email)}</span></button>
+                </ActionForm>
+            })}
+        </li>
+    }
+}
+
+#[component]
+fn InviteDialog(
+    invite: ServerAction<InviteAdmin>,
+    on_close: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let close = on_close.clone();
+    let close_key = on_close.clone();
+    view! {
+        <div class="fixed inset-0 z-40 bg-slate-900/50" aria-hidden="true"></div>
+        <div
+            class="fixed inset-0 z-50 flex items-center justify-center p-4"
+            role="dialog"
+            aria-modal="true"
+            aria-labelledby="invite-title"
+            on:keydown=move |ev| if ev.key() == "Escape" { close_key() }
+        >
+            <div class="w-full max-w-md rounded-lg bg-white p-6 shadow-xl">
+                <h2 id="invite-title" class="text-lg font-semibold text-slate-900">"Invite an admin"</h2>
+                {move || {
+                    let close = close.clone();
+                    match invite.value().get() {
+                    Some(Ok(created)) => view! { <InviteLink created/> }.into_any(),
+                    other => view! {
+                        <p class="mt-1 text-sm text-slate-600">"They get a single-use link to set their password. Give each person the least role they need."</p>
+                        {other.and_then(Result::err).map(|error| view! { <div class="mt-4"><ErrorNotice error/></div> })}
+                        <ActionForm action=invite attr:class="mt-5 space-y-4">
+                            <div>
+                                <label for="invite-email" class=LABEL>"Email"</label>
+                                <input id="invite-email" name="email" type="email" required autofocus class=format!("mt-1.5 {INPUT}")/>
+                            </div>
+                            <fieldset>
+                                <legend class=LABEL>"Role"</legend>
+                                <div class="mt-2 space-y-2">
+                                    {Role::ALL.into_iter().map(|role| view! {
+                                        <label class="flex cursor-pointer gap-3 rounded-md p-2 ring-1 ring-slate-200 has-[:checked]:ring-2 has-[:checked]:ring-indigo-600">
+                                            <input type="radio" name="role" value=role.as_str() checked=role == Role::Admin class="mt-0.5 focus:ring-indigo-600"/>
+                                            <span>
+                                                <span class="block text-sm font-medium text-slate-900">{role.label()}</span>
+                                                <span class="block text-xs text-slate-600">{role.description()}</span>
+                                            </span>
+                                        </label>
+                                    }).collect_view()}
+                                </div>
+                            </fieldset>
+                            <div class="flex justify-end gap-3 pt-2">
+                                <button type="button" class=BUTTON_SECONDARY on:click=move |_| close()>"Cancel"</button>
+                                <button type="submit" class=BUTTON_PRIMARY disabled=move || invite.pending().get()>"Create invitation link"</button>
+                            </div>
+                        </ActionForm>
+                    }.into_any(),
+                }}}
+                {
+                    let close = on_close.clone();
+                    move || invite.value().get().is_some_and(|r| r.is_ok()).then(|| {
+                        let close = close.clone();
+                        view! {
+                            <div class="mt-6 flex justify-end">
+                                <button type="button" class=BUTTON_PRIMARY on:click=move |_| close()>"Done"</button>
+                            </div>
+                        }
+                    })
+                }
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn InviteLink(created: CreatedInvitation) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let link = created.link.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = window().navigator().clipboard();
+            let _ = clipboard.write_text(&link);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &link;
+        copied.set(true);
+    };
+    view! {
+        <div class="mt-4 space-y-3" data-testid="invite-created">
+            <p class="text-sm text-slate-700">
+                "Send this link to " <strong>{created.email.clone()}</strong> " (" {created.role.label()} "). "
+                "It is shown only once and expires " {format_time(created.expires_at)} "."
+            </p>
+            <label for="invite-link" class="sr-only">"Invitation link"</label>
+            <input id="invite-link" readonly class=format!("font-mono text-xs {INPUT}") prop:value=created.link.clone() data-testid="invite-link"/>
+            <button type="button" class=BUTTON_SECONDARY on:click=copy>
+                {move || if copied.get() { "Copied" } else { "Copy link" }}
+            </button>
+        </div>
+    }
+}

@@ -1,0 +1,49 @@
+//! Portal authentication over HTTP: the session cookie, the page guard, `GET /auth/me` and
+//! `POST /auth/logout`. (Password sign-in itself is a server function; SSO comes later.)
+
+pub mod guard;
+pub mod session;
+
+use super::domain::{self, RequestMeta};
+use super::errors::Problem;
+use super::middleware::request_meta::Meta;
+use super::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/auth/me", get(me)).route("/auth/logout", post(logout))
+}
+
+/// `GET /auth/me`: the signed-in admin, or 401.
+async fn me(State(state): State<AppState>, session: Session, Meta(meta): Meta) -> Response {
+    match session::current_admin(&state.pool, &session, OffsetDateTime::now_utc()).await {
+        Ok(Some(admin)) => Json(session::me(&admin)).into_response(),
+        Ok(None) => {
+            Problem::new(StatusCode::UNAUTHORIZED, "Not signed in.", meta.request_id.as_deref()).into_response()
+        }
+        Err(err) => Problem::from_domain(err, meta.request_id.as_deref()).into_response(),
+    }
+}
+
+/// `POST /auth/logout`: ends the session (audited) and returns to the sign-in page.
+async fn logout(State(state): State<AppState>, session: Session, Meta(meta): Meta) -> Response {
+    let now = OffsetDateTime::now_utc();
+    if let Ok(Some(admin)) = session::current_admin(&state.pool, &session, now).await {
+        if let Err(err) = domain::login::logout(&state.pool, &admin, &meta, now).await {
+            return Problem::from_domain(err, meta.request_id.as_deref()).into_response();
+        }
+    }
+    session::sign_out(&session).await;
+    Redirect::to("/login?signed_out=1").into_response()
+}
+
+/// Used by server functions too: the request's metadata.
+pub fn meta_of(parts: &axum::http::request::Parts, trust_proxy: bool) -> RequestMeta {
+    super::middleware::request_meta::from_parts(parts, trust_proxy)
+}

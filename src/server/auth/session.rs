@@ -1,0 +1,71 @@
+//! The portal session: which admin is signed in, since when. The session id is rotated at
+//! sign-in; sessions end after 30 minutes idle (cookie expiry, see the router) or 12 hours after
+//! sign-in (checked here), and whenever the admin is removed or deactivated.
+
+use crate::model::session::{Me, MeOrganization, MePerson};
+use crate::server::domain::{admins, AdminSession, DomainError};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
+const IDENTITY_KEY: &str = "admin";
+
+#[derive(Serialize, Deserialize)]
+struct SessionIdentity {
+    org_id: Uuid,
+    admin_id: Uuid,
+    signed_in_at: i64,
+}
+
+fn session_error(err: tower_sessions::session::Error) -> DomainError {
+    DomainError::Internal(format!("session store: {err}"))
+}
+
+/// Binds the session to `admin` under a fresh session id (no fixation).
+pub async fn sign_in(session: &Session, admin: &AdminSession, now: OffsetDateTime) -> Result<(), DomainError> {
+    session.clear().await;
+    session.cycle_id().await.map_err(session_error)?;
+    let identity =
+        SessionIdentity { org_id: admin.org_id, admin_id: admin.admin_id, signed_in_at: now.unix_timestamp() };
+    session.insert(IDENTITY_KEY, identity).await.map_err(session_error)?;
+    Ok(())
+}
+
+/// The admin signed in on this session, if the session is still valid.
+pub async fn current_admin(
+    pool: &PgPool,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<Option<AdminSession>, DomainError> {
+    let identity: Option<SessionIdentity> = session.get(IDENTITY_KEY).await.map_err(session_error)?;
+    let Some(identity) = identity else { return Ok(None) };
+    if now.unix_timestamp() - identity.signed_in_at > ABSOLUTE_TIMEOUT.whole_seconds() {
+        sign_out(session).await;
+        return Ok(None);
+    }
+    let admin = admins::load_session(pool, identity.org_id, identity.admin_id).await?;
+    if admin.is_none() {
+        sign_out(session).await;
+    }
+    Ok(admin)
+}
+
+/// Deletes the session (server side and cookie).
+pub async fn sign_out(session: &Session) {
+    if let Err(err) = session.flush().await {
+        tracing::warn!(error = %err, "could not delete a session");
+    }
+}
+
+pub fn me(admin: &AdminSession) -> Me {
+    Me {
+        person: MePerson { id: admin.person_id, email: admin.email.clone(), display_name: admin.display_name.clone() },
+        organization: MeOrganization { id: admin.org_id, name: admin.org_name.clone() },
+        role: admin.role,
+        admin_id: admin.admin_id,
+    }
+}

@@ -1,0 +1,135 @@
+//! Configuration from the environment, validated once at start-up.
+
+use anyhow::{bail, Context};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mandate";
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Public base URL without a trailing slash, e.g. `https://mandate.example.com`.
+    pub public_url: String,
+    /// Cookies get `Secure` (and the `__Host-` prefix) and responses get HSTS.
+    pub https: bool,
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you control).
+    pub trust_proxy_headers: bool,
+    /// 32-byte key that encrypts secrets at rest (IdP client secrets, signing keys).
+    pub master_key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url_for_logs())
+            .field("public_url", &self.public_url)
+            .field("https", &self.https)
+            .field("trust_proxy_headers", &self.trust_proxy_headers)
+            .field("master_key", &self.master_key.map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads `DATABASE_URL`, `MANDATE_PUBLIC_URL`, `LEPTOS_SITE_ADDR`, `MANDATE_MASTER_KEY`,
+    /// `MANDATE_TRUST_PROXY`.
+    pub fn from_env() -> anyhow::Result<Config> {
+        let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
+        let site_addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
+        let public_url = std::env::var("MANDATE_PUBLIC_URL").unwrap_or_else(|_| format!("http://{site_addr}"));
+        let master_key = match std::env::var("MANDATE_MASTER_KEY") {
+            Ok(value) if !value.trim().is_empty() => Some(parse_master_key(&value)?),
+            _ => None,
+        };
+        let trust_proxy_headers = matches!(std::env::var("MANDATE_TRUST_PROXY").as_deref(), Ok("1" | "true" | "yes"));
+        let config = Config::new(database_url, &public_url, master_key, trust_proxy_headers)?;
+        if master_key.is_none() && !config.is_local_development() {
+            bail!("MANDATE_MASTER_KEY is required when MANDATE_PUBLIC_URL is not a loopback address (generate one with `openssl rand -hex 32`)");
+        }
+        Ok(config)
+    }
+
+    pub fn new(
+        database_url: String,
+        public_url: &str,
+        master_key: Option<[u8; 32]>,
+        trust_proxy_headers: bool,
+    ) -> anyhow::Result<Config> {
+        let public_url = public_url.trim().trim_end_matches('/').to_string();
+        let https = if public_url.starts_with("https://") {
+            true
+        } else if public_url.starts_with("http://") {
+            false
+        } else {
+            bail!("MANDATE_PUBLIC_URL must start with http:// or https:// (got {public_url:?})");
+        };
+        Ok(Config { database_url, database_max_connections: 20, public_url, https, trust_proxy_headers, master_key })
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map(|i| i + 3).unwrap_or(0);
+        match self.public_url[after_scheme..].find('/') {
+            Some(slash) => &self.public_url[..after_scheme + slash],
+            None => &self.public_url,
+        }
+    }
+
+    pub fn is_local_development(&self) -> bool {
+        let host = &self.public_origin()[self.public_origin().find("://").map(|i| i + 3).unwrap_or(0)..];
+        host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]")
+    }
+
+    /// The database URL with any password removed, for messages.
+    pub fn database_url_for_logs(&self) -> String {
+        match (self.database_url.find("://"), self.database_url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let credentials = &self.database_url[scheme + 3..at];
+                let user = credentials.split(':').next().unwrap_or("");
+                format!("{}{}@{}", &self.database_url[..scheme + 3], user, &self.database_url[at + 1..])
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url, path)
+    }
+}
+
+fn parse_master_key(value: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(value.trim()).context("MANDATE_MASTER_KEY must be 64 hexadecimal characters")?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("MANDATE_MASTER_KEY must be 32 bytes (64 hexadecimal characters)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        Config::new(DEFAULT_DATABASE_URL.into(), url, None, false).unwrap()
+    }
+
+    #[test]
+    fn public_origin_drops_the_path() {
+        assert_eq!(config("https://id.example.com/mandate/").public_origin(), "https://id.example.com");
+        assert_eq!(config("http://127.0.0.1:3000").public_origin(), "http://127.0.0.1:3000");
+        assert!(config("https://x.example").https);
+        assert!(config("http://localhost:3000").is_local_development());
+        assert!(!config("https://id.example.com").is_local_development());
+    }
+
+    #[test]
+    fn database_password_is_hidden_in_logs() {
+        let mut c = config("http://127.0.0.1:3000");
+        c.database_url = "postgres://app:s3cret@db:5432/mandate".into();
+        assert_eq!(c.database_url_for_logs(), "postgres://app@db:5432/mandate");
+    }
+
+    #[test]
+    fn master_key_must_be_32_hex_bytes() {
+        assert!(parse_master_key(&"ab".repeat(32)).is_ok());
+        assert!(parse_master_key("abcd").is_err());
+        assert!(parse_master_key(&"zz".repeat(32)).is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! Who is acting, and from where. An `AdminSession` is the proof that a signed-in admin with a
+//! role is calling; domain operations take it and check the permission they need first.
+
+use super::DomainError;
+use crate::model::{Permission, Role};
+use uuid::Uuid;
+
+/// A signed-in admin, loaded fresh from the database on every request (so a role change or a
+/// deactivation takes effect at once).
+#[derive(Clone, Debug)]
+pub struct AdminSession {
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub admin_id: Uuid,
+    pub person_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl AdminSession {
+    /// Fails unless this admin's role grants `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
+        if self.role.can(permission) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(match permission {
+                Permission::ViewPortal => "viewing the portal",
+                Permission::ViewAudit => "reading the audit trail",
+                Permission::ManageAdmins => "only owners manage admins",
+                Permission::ManageAgents => "managing agents needs the owner or admin role",
+                Permission::ApproveScopes => "approving scopes needs the approver role or higher",
+            }))
+        }
+    }
+}
+
+/// Where a request came from; recorded with audit events.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The author of an audit event.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    Admin {
+        admin_id: Uuid,
+        label: String,
+    },
+    /// The platform operator, through the CLI.
+    Operator,
+    /// An unauthenticated caller (failed sign-in).
+    Anonymous,
+    ApiKey {
+        key_id: Uuid,
+        label: String,
+    },
+}
+
+impl Actor {
+    pub fn admin(session: &AdminSession) -> Actor {
+        Actor::Admin { admin_id: session.admin_id, label: session.email.clone() }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Admin { .. } => "admin",
+            Actor::Operator => "operator",
+            Actor::Anonymous => "anonymous",
+            Actor::ApiKey { .. } => "api_key",
+        }
+    }
+
+    pub fn id(&self) -> Option<String> {
+        match self {
+            Actor::Admin { admin_id, .. } => Some(admin_id.to_string()),
+            Actor::ApiKey { key_id, .. } => Some(key_id.to_string()),
+            Actor::Operator | Actor::Anonymous => None,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Admin { label, .. } | Actor::ApiKey { label, .. } => label.clone(),
+            Actor::Operator => "platform operator".to_string(),
+            Actor::Anonymous => "anonymous".to_string(),
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Admins of an organization and the single-use links that create them. The owner's setup link
+//! is an invitation with the owner role. Links expire after 72 hours; only their SHA-256 is kept.
+
+use super::actor::{Actor, AdminSession, RequestMeta};
+use super::audit::{self, NewEvent};
+use super::error::ResultExt;
+use super::{passwords, secrets, validate, DomainError};
+use crate::model::admins::{AdminRow, AdminsOverview, InvitationRow};
+use crate::model::session::InvitationPreview;
+use crate::model::{Permission, Role};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+pub const INVITATION_LIFETIME: Duration = Duration::hours(72);
+
+/// A freshly created invitation; `token` is shown once and never stored.
+pub struct NewInvitation {
+    pub id: Uuid,
+    pub token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for NewInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewInvitation")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The path of the page that redeems an invitation token.
+pub fn setup_path(token: &str) -> String {
+    format!("/setup/{token}")
+}
+
+/// Inserts an invitation and its audit event inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn create_invitation(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    actor: &Actor,
+    invited_by: Option<Uuid>,
+    email: &str,
+    role: Role,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<NewInvitation, DomainError> {
+    let id = Uuid::new_v4();
+    let token = secrets::generate(secrets::INVITATION_PREFIX);
+    let expires_at = now + INVITATION_LIFETIME;
+    // language=PostgreSQL
+    sqlx::query!(
+        "insert into admin_invitations (org_id, id, email, role, token_hash, invited_by, expires_at, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        org_id,
+        id,
+        email,
+        role.as_str(),
+        secrets::digest(&token),
+        invited_by,
+        expires_at,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        NewEvent::new(org_id, actor.clone(), "admin.invited")
+            .target("invitation", id, email)
+            .details(json!({ "role": role.as_str(), "expires_at": expires_at.unix_timestamp() })),
+        meta,
+        now,
+    )
+    .await?;
+    Ok(NewInvitation { id, token, expires_at })
+}
+
+/// An owner invites someone to become an admin with `role`.
+pub async fn invite(
+    pool: &PgPool,
+    admin: &AdminSession,
+    email: &str,
+    role: Role,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<NewInvitation, DomainError> {
+    admin.require(Permission::ManageAdmins)?;
+    let email = validate::email(email)?;
+    let mut tx = pool.begin().await?;
+    let invitation =
+        issue(&mut tx, admin.org_id, &Actor::admin(admin), Some(admin.admin_id), &email, role, meta, now).await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// The platform operator invites an admin (the CLI and the demo use this).
+pub async fn operator_invite(
+    pool: &PgPool,
+    org_id: Uuid,
+    email: &str,
+    role: Role,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<NewInvitation, DomainError> {
+    let email = validate::email(email)?;
+    let mut tx = pool.begin().await?;
+    let invitation = issue(&mut tx, org_id, &Actor::Operator, None, &email, role, meta, now).await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// Refuses addresses that already belong to an admin, withdraws any pending link for the same
+/// address (only one link is live per address) and creates the new one.
+#[allow(clippy::too_many_arguments)]
+async fn issue(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    actor: &Actor,
+    invited_by: Option<Uuid>,
+    email: &str,
+    role: Role,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<NewInvitation, DomainError> {
+    if has_joined(&mut *conn, org_id, email).await? {
+        return Err(DomainError::Conflict(format!(
+            "{email} is already an admin of this organization; change their role instead"
+        )));
+    }
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admin_invitations set revoked_at = $3
+         where org_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
+        org_id,
+        email,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    create_invitation(conn, org_id, actor, invited_by, email, role, meta, now).await
+}
+
+/// Whether `email` is already an admin of the organization.
+pub async fn has_joined(executor: impl sqlx::PgExecutor<'_>, org_id: Uuid, email: &str) -> Result<bool, DomainError> {
+    // language=PostgreSQL
+    let joined = sqlx::query_scalar!(
+        "select exists(select 1 from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+                        where a.org_id = $1 and p.email = $2) as \"joined!\"",
+        org_id,
+        email
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(joined)
+}
+
+struct InvitationRecord {
+    org_id: Uuid,
+    id: Uuid,
+    email: String,
+    role: String,
+    expires_at: OffsetDateTime,
+    accepted_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+    organization_name: String,
+}
+
+async fn find_invitation(conn: &mut PgConnection, token: &str, lock: bool) -> Result<InvitationRecord, DomainError> {
+    let unusable =
+        || DomainError::Invalid("This link is not valid. Ask an owner of your organization for a new one.".into());
+    if !secrets::looks_like(token, secrets::INVITATION_PREFIX) {
+        return Err(unusable());
+    }
+    let hash = secrets::digest(token);
+    let record = if lock {
+        // language=PostgreSQL
+        sqlx::query_as!(
+            InvitationRecord,
+            "select i.org_id, i.id, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at, o.name as organization_name
+             from admin_invitations i join organizations o on o.id = i.org_id
+             where i.token_hash = $1 for update of i",
+            hash
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        // language=PostgreSQL
+        sqlx::query_as!(
+            InvitationRecord,
+            "select i.org_id, i.id, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at, o.name as organization_name
+             from admin_invitations i join organizations o on o.id = i.org_id
+             where i.token_hash = $1",
+            hash
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    };
+    record.ok_or_else(unusable)
+}
+
+fn check_usable(record: &InvitationRecord, now: OffsetDateTime) -> Result<Role, DomainError> {
+    if record.accepted_at.is_some() {
+        return Err(DomainError::Conflict(
+            "This link was already used. Sign in instead, or ask an owner for a new link.".into(),
+        ));
+    }
+    if record.revoked_at.is_some() {
+        return Err(DomainError::Invalid(
+            "This link was withdrawn. Ask an owner of your organization for a new one.".into(),
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(DomainError::Invalid(
+            "This link has expired (links are valid for 72 hours). Ask an owner for a new one.".into(),
+        ));
+    }
+    record.role.parse::<Role>().map_err(DomainError::Internal)
+}
+
+/// What the setup page shows before the password is chosen.
+pub async fn preview_invitation(
+    pool: &PgPool,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<InvitationPreview, DomainError> {
+    let mut conn = pool.acquire().await?;
+    let record = find_invitation(&mut conn, token, false).await?;
+    let role = check_usable(&record, now)?;
+    Ok(InvitationPreview {
+        organization_name: record.organization_name,
+        email: record.email,
+        role,
+        expires_at: record.expires_at,
+    })
+}
+
+/// Redeems an invitation: creates (or reuses) the person, makes them an admin with the
+/// invitation's role and password, and marks the link used — one transaction, one audit event.
+/// Returns the new admin's email.
+pub async fn accept_invitation(
+    pool: &PgPool,
+    token: &str,
+    display_name: &str,
+    password: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<String, DomainError> {
+    let display_name = validate::label("Your name", display_name, 200)?;
+    passwords::check_policy(password)?;
+    let password_hash = passwords::hash(password.to_string()).await?;
+
+    let mut tx = pool.begin().await?;
+    let record = find_invitation(&mut tx, token, true).await?;
+    let role = check_usable(&record, now)?;
+    // language=PostgreSQL
+    let person_id = sqlx::query_scalar!(
+        "insert into people (org_id, id, email, display_name, created_at) values ($1, $2, $3, $4, $5)
+         on conflict (org_id, email) do update set display_name = excluded.display_name
+         returning id",
+        record.org_id,
+        Uuid::new_v4(),
+        record.email,
+        display_name,
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let admin_id = Uuid::new_v4();
+    // language=PostgreSQL
+    sqlx::query!(
+        "insert into admins (org_id, id, person_id, role, password_hash, created_at) values ($1, $2, $3, $4, $5, $6)",
+        record.org_id,
+        admin_id,
+        person_id,
+        role.as_str(),
+        password_hash,
+        now
+    )
+    .execute(&mut *tx)
+    .await
+    .on_constraint("admins_person_key", || {
+        DomainError::Conflict(format!("{} is already an admin; sign in instead", record.email))
+    })?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admin_invitations set accepted_at = $3 where org_id = $1 and id = $2",
+        record.org_id,
+        record.id,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        NewEvent::new(record.org_id, Actor::Admin { admin_id, label: record.email.clone() }, "admin.joined")
+            .target("admin", admin_id, &record.email)
+            .details(json!({ "role": role.as_str(), "invitation_id": record.id })),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(record.email)
+}
+
+/// Loads the admin behind a session; `None` when the admin or their person is gone or inactive.
+pub async fn load_session(pool: &PgPool, org_id: Uuid, admin_id: Uuid) -> Result<Option<AdminSession>, DomainError> {
+    // language=PostgreSQL
+    let row = sqlx::query!(
+        "select a.person_id, a.role, p.email, p.display_name, o.name as org_name
+         from admins a
+         join people p on p.org_id = a.org_id and p.id = a.person_id
+         join organizations o on o.id = a.org_id
+         where a.org_id = $1 and a.id = $2 and p.active",
+        org_id,
+        admin_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(AdminSession {
+        org_id,
+        org_name: row.org_name,
+        admin_id,
+        person_id: row.person_id,
+        email: row.email,
+        display_name: row.display_name,
+        role: row.role.parse().map_err(DomainError::Internal)?,
+    }))
+}
+
+/// Admins and pending invitations of the caller's organization.
+pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> Result<AdminsOverview, DomainError> {
+    admin.require(Permission::ViewPortal)?;
+    // language=PostgreSQL
+    let admins = sqlx::query!(
+        "select a.id, a.role, a.last_login_at, a.created_at, p.email, p.display_name
+         from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1
+         order by case a.role when 'owner' then 0 when 'admin' then 1 when 'approver' then 2 else 3 end, p.email",
+        admin.org_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| {
+        Ok(AdminRow {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            role: row.role.parse().map_err(DomainError::Internal)?,
+            last_login_at: row.last_login_at,
+            joined_at: row.created_at,
+        })
+    })
+    .collect::<Result<Vec<_>, DomainError>>()?;
+    // language=PostgreSQL
+    let invitations = sqlx::query!(
+        "select i.id, i.email, i.role, i.expires_at, coalesce(p.email, 'platform operator') as \"invited_by!\"
+         from admin_invitations i
+         left join admins a on a.org_id = i.org_id and a.id = i.invited_by
+         left join people p on p.org_id = a.org_id and p.id = a.person_id
+         where i.org_id = $1 and i.accepted_at is null and i.revoked_at is null
+         order by i.created_at desc",
+        admin.org_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| {
+        Ok(InvitationRow {
+            id: row.id,
+            email: row.email,
+            role: row.role.parse().map_err(DomainError::Internal)?,
+            invited_by: row.invited_by,
+            expired: row.expires_at <= now,
+            expires_at: row.expires_at,
+        })
+    })
+    .collect::<Result<Vec<_>, DomainError>>()?;
+    Ok(AdminsOverview { admins, invitations })
+}
+
+/// Changes another admin's role. The last owner cannot be demoted.
+pub async fn change_role(
+    pool: &PgPool,
+    admin: &AdminSession,
+    target_admin_id: Uuid,
+    role: Role,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    admin.require(Permission::ManageAdmins)?;
+    let mut tx = pool.begin().await?;
+    // Lock the organization's owners so two concurrent demotions cannot remove the last one.
+    // language=PostgreSQL
+    let owners =
+        sqlx::query_scalar!("select id from admins where org_id = $1 and role = 'owner' for update", admin.org_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    // language=PostgreSQL
+    let target = sqlx::query!(
+        "select a.role, p.email from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1 and a.id = $2 for update of a",
+        admin.org_id,
+        target_admin_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    let from: Role = target.role.parse().map_err(DomainError::Internal)?;
+    if from == role {
+        return Ok(());
+    }
+    if from == Role::Owner && owners.len() <= 1 {
+        return Err(DomainError::Conflict(
+            "An organization needs at least one owner. Make someone else an owner first.".into(),
+        ));
+    }
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admins set role = $3 where org_id = $1 and id = $2",
+        admin.org_id,
+        target_admin_id,
+        role.as_str()
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        NewEvent::new(admin.org_id, Actor::admin(admin), "admin.role_changed")
+            .target("admin", target_admin_id, &target.email)
+            .details(json!({ "from": from.as_str(), "to": role.as_str() })),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Withdraws a pending invitation so its link stops working.
+pub async fn revoke_invitation(
+    pool: &PgPool,
+    admin: &AdminSession,
+    invitation_id: Uuid,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    admin.require(Permission::ManageAdmins)?;
+    let mut tx = pool.begin().await?;
+    // language=PostgreSQL
+    let email = sqlx::query_scalar!(
+        "update admin_invitations set revoked_at = $3
+         where org_id = $1 and id = $2 and accepted_at is null and revoked_at is null
+         returning email",
+        admin.org_id,
+        invitation_id,
+        now
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    audit::record(
+        &mut tx,
+        NewEvent::new(admin.org_id, Actor::admin(admin), "admin.invitation_revoked").target(
+            "invitation",
+            invitation_id,
+            email,
+        ),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Platform API keys: created by the operator (CLI), shown once, stored as SHA-256.
+
+use super::actor::{Actor, RequestMeta};
+use super::audit::{self, NewEvent};
+use super::{secrets, validate, DomainError};
+use serde_json::json;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The organization an API key acts for.
+#[derive(Clone, Debug)]
+pub struct ApiKeyPrincipal {
+    pub org_id: Uuid,
+    pub key_id: Uuid,
+    pub name: String,
+}
+
+impl ApiKeyPrincipal {
+    pub fn actor(&self) -> Actor {
+        Actor::ApiKey { key_id: self.key_id, label: format!("API key {}", self.name) }
+    }
+}
+
+/// Creates a key for an organization; returns the key, which is never shown again.
+pub async fn create(
+    pool: &PgPool,
+    org_id: Uuid,
+    name: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<String, DomainError> {
+    let name = validate::label("Key name", name, 100)?;
+    let key = secrets::generate(secrets::API_KEY_PREFIX);
+    let prefix: String = key.chars().take(secrets::API_KEY_PREFIX.len() + 4).collect();
+    let id = Uuid::new_v4();
+    let mut tx = pool.begin().await?;
+    // language=PostgreSQL
+    let inserted = sqlx::query!(
+        "insert into api_keys (org_id, id, name, key_prefix, key_hash, created_at)
+         select $1, $2, $3, $4, $5, $6 where exists (select 1 from organizations where id = $1)",
+        org_id,
+        id,
+        name,
+        prefix,
+        secrets::digest(&key),
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(DomainError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        NewEvent::new(org_id, Actor::Operator, "api_key.created")
+            .target("api_key", id, &name)
+            .details(json!({ "prefix": prefix })),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(key)
+}
+
+/// Finds the live key behind a bearer value.
+pub async fn authenticate(
+    pool: &PgPool,
+    presented: &str,
+    now: OffsetDateTime,
+) -> Result<Option<ApiKeyPrincipal>, DomainError> {
+    if !secrets::looks_like(presented, secrets::API_KEY_PREFIX) {
+        return Ok(None);
+    }
+    // language=PostgreSQL
+    let principal = sqlx::query_as!(
+        ApiKeyPrincipal,
+        "update api_keys set last_used_at = $2
+         where key_hash = $1 and revoked_at is null
+         returning org_id, id as key_id, name",
+        secrets::digest(presented),
+        now
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(principal)
+}

@@ -1,0 +1,524 @@
+//! The audit chain. Each organization's events form a SHA-256 hash chain: event `n` hashes a
+//! canonical encoding of its own fields together with the hash of event `n - 1`. `record`
+//! appends inside the caller's transaction (the change and its event commit together);
+//! `verify` recomputes the chain and names the first sequence number that does not match.
+//! PostgreSQL refuses UPDATE, DELETE and TRUNCATE on the table (see the migration).
+
+use super::actor::{Actor, AdminSession, RequestMeta};
+use super::DomainError;
+use crate::model::audit::{AuditEventView, AuditFilter, AuditPage, ChainStatus};
+use crate::model::Permission;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Version tag mixed into every hash, so a future encoding can never collide with this one.
+const ENCODING_TAG: &[u8] = b"mandate.audit.v1";
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// What an event is about.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub kind: &'static str,
+    pub id: String,
+    pub label: String,
+}
+
+/// An event to append.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub org_id: Uuid,
+    pub actor: Actor,
+    pub action: &'static str,
+    pub target: Option<Target>,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(org_id: Uuid, actor: Actor, action: &'static str) -> NewEvent {
+        NewEvent { org_id, actor, action, target: None, outcome: Outcome::Success, details: serde_json::json!({}) }
+    }
+
+    pub fn target(mut self, kind: &'static str, id: impl ToString, label: impl Into<String>) -> Self {
+        self.target = Some(Target { kind, id: id.to_string(), label: label.into() });
+        self
+    }
+
+    pub fn failed(mut self) -> Self {
+        self.outcome = Outcome::Failure;
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// The fields of one stored event that the hash covers, in encoding order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainFields<'a> {
+    pub org_id: Uuid,
+    pub seq: i64,
+    pub id: Uuid,
+    /// Microseconds since the Unix epoch (PostgreSQL's `timestamptz` precision).
+    pub occurred_at_micros: i64,
+    pub actor_type: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub actor_label: &'a str,
+    pub action: &'a str,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub target_label: Option<&'a str>,
+    pub outcome: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub details: &'a str,
+}
+
+/// `SHA-256(tag ‖ prev_hash ‖ fields)`, each field length-prefixed (u32 big-endian) and each
+/// optional field preceded by a presence byte, so no two different events encode alike.
+pub fn chain_hash(prev_hash: &[u8], fields: &ChainFields<'_>) -> [u8; 32] {
+    fn put(hasher: &mut Sha256, bytes: &[u8]) {
+        hasher.update((bytes.len() as u32).to_be_bytes());
+        hasher.update(bytes);
+    }
+    fn put_opt(hasher: &mut Sha256, value: Option<&str>) {
+        match value {
+            None => hasher.update([0u8]),
+            Some(value) => {
+                hasher.update([1u8]);
+                put(hasher, value.as_bytes());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    put(&mut h, ENCODING_TAG);
+    put(&mut h, prev_hash);
+    put(&mut h, fields.org_id.as_bytes());
+    h.update(fields.seq.to_be_bytes());
+    put(&mut h, fields.id.as_bytes());
+    h.update(fields.occurred_at_micros.to_be_bytes());
+    put(&mut h, fields.actor_type.as_bytes());
+    put_opt(&mut h, fields.actor_id);
+    put(&mut h, fields.actor_label.as_bytes());
+    put(&mut h, fields.action.as_bytes());
+    put_opt(&mut h, fields.target_type);
+    put_opt(&mut h, fields.target_id);
+    put_opt(&mut h, fields.target_label);
+    put(&mut h, fields.outcome.as_bytes());
+    put_opt(&mut h, fields.ip);
+    put_opt(&mut h, fields.user_agent);
+    put_opt(&mut h, fields.request_id);
+    put(&mut h, fields.details.as_bytes());
+    h.finalize().into()
+}
+
+fn micros(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000) as i64
+}
+
+fn from_micros(micros: i64) -> Result<OffsetDateTime, DomainError> {
+    OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1_000)
+        .map_err(|err| DomainError::Internal(format!("timestamp out of range: {err}")))
+}
+
+/// Creates the (empty) chain of a new organization. Called in the organization's transaction.
+pub async fn start_chain(conn: &mut PgConnection, org_id: Uuid) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    sqlx::query!(
+        "insert into audit_chain_heads (org_id, last_seq, last_hash) values ($1, 0, $2)",
+        org_id,
+        &GENESIS_HASH[..]
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends an event to its organization's chain, inside the caller's transaction. Returns the
+/// event's sequence number.
+pub async fn record(
+    conn: &mut PgConnection,
+    event: NewEvent,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<i64, DomainError> {
+    // Locking the head serialises appends per organization: gap-free seq, one predecessor each.
+    // language=PostgreSQL
+    let head =
+        sqlx::query!("select last_seq, last_hash from audit_chain_heads where org_id = $1 for update", event.org_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    let seq = head.last_seq + 1;
+    let id = Uuid::new_v4();
+    let occurred_at_micros = micros(now);
+    let details = canonical_json(&event.details);
+    let actor_id = event.actor.id();
+    let actor_label = event.actor.label();
+    let fields = ChainFields {
+        org_id: event.org_id,
+        seq,
+        id,
+        occurred_at_micros,
+        actor_type: event.actor.kind(),
+        actor_id: actor_id.as_deref(),
+        actor_label: &actor_label,
+        action: event.action,
+        target_type: event.target.as_ref().map(|t| t.kind),
+        target_id: event.target.as_ref().map(|t| t.id.as_str()),
+        target_label: event.target.as_ref().map(|t| t.label.as_str()),
+        outcome: event.outcome.as_str(),
+        ip: meta.ip.as_deref(),
+        user_agent: meta.user_agent.as_deref(),
+        request_id: meta.request_id.as_deref(),
+        details: &details,
+    };
+    let hash = chain_hash(&head.last_hash, &fields);
+    // language=PostgreSQL
+    sqlx::query!(
+        "insert into audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_label, action,
+                                   target_type, target_id, target_label, outcome, ip, user_agent, request_id,
+                                   details, prev_hash, hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        fields.org_id,
+        seq,
+        id,
+        from_micros(occurred_at_micros)?,
+        fields.actor_type,
+        fields.actor_id,
+        fields.actor_label,
+        fields.action,
+        fields.target_type,
+        fields.target_id,
+        fields.target_label,
+        fields.outcome,
+        fields.ip,
+        fields.user_agent,
+        fields.request_id,
+        &details,
+        &head.last_hash,
+        &hash[..]
+    )
+    .execute(&mut *conn)
+    .await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update audit_chain_heads set last_seq = $2, last_hash = $3 where org_id = $1",
+        event.org_id,
+        seq,
+        &hash[..]
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// Records one event in its own transaction (for events that accompany no other change, such as
+/// a failed sign-in).
+pub async fn record_alone(
+    pool: &PgPool,
+    event: NewEvent,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<i64, DomainError> {
+    let mut tx = pool.begin().await?;
+    let seq = record(&mut tx, event, meta, now).await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
+/// JSON with object keys sorted at every depth and no insignificant spaces. Sorted by hand:
+/// serde_json's map keeps insertion order when any crate in the build enables `preserve_order`.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    fn write(value: &serde_json::Value, out: &mut String) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (key, value)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                    out.push(':');
+                    write(value, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+struct StoredEvent {
+    seq: i64,
+    id: Uuid,
+    occurred_at: OffsetDateTime,
+    actor_type: String,
+    actor_id: Option<String>,
+    actor_label: String,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    target_label: Option<String>,
+    outcome: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    details: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// Recomputes an organization's chain from the first event: sequence numbers contiguous from 1,
+/// each `prev_hash` equal to the previous event's hash, each hash equal to the recomputed one,
+/// and the chain head matching the last event (which catches a truncated tail).
+pub async fn verify(pool: &PgPool, org_id: Uuid) -> Result<ChainStatus, DomainError> {
+    const BATCH: i64 = 5_000;
+    // language=PostgreSQL
+    let head = sqlx::query!("select last_seq, last_hash from audit_chain_heads where org_id = $1", org_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    let mut expected_seq = 1_i64;
+    let mut prev_hash = GENESIS_HASH.to_vec();
+    loop {
+        // language=PostgreSQL
+        let batch = sqlx::query_as!(
+            StoredEvent,
+            "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                    target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
+             from audit_events where org_id = $1 and seq >= $2 order by seq limit $3",
+            org_id,
+            expected_seq,
+            BATCH
+        )
+        .fetch_all(pool)
+        .await?;
+        let done = (batch.len() as i64) < BATCH;
+        for event in &batch {
+            let broken = |reason: String| Ok(ChainStatus::Broken { first_bad_seq: expected_seq, reason });
+            if event.seq != expected_seq {
+                return broken(format!("event {expected_seq} is missing (next stored event is {})", event.seq));
+            }
+            if event.prev_hash != prev_hash {
+                return broken("its link to the previous event does not match".to_string());
+            }
+            let fields = ChainFields {
+                org_id,
+                seq: event.seq,
+                id: event.id,
+                occurred_at_micros: micros(event.occurred_at),
+                actor_type: &event.actor_type,
+                actor_id: event.actor_id.as_deref(),
+                actor_label: &event.actor_label,
+                action: &event.action,
+                target_type: event.target_type.as_deref(),
+                target_id: event.target_id.as_deref(),
+                target_label: event.target_label.as_deref(),
+                outcome: &event.outcome,
+                ip: event.ip.as_deref(),
+                user_agent: event.user_agent.as_deref(),
+                request_id: event.request_id.as_deref(),
+                details: &event.details,
+            };
+            if chain_hash(&prev_hash, &fields)[..] != event.hash[..] {
+                return broken("its contents do not match its hash (the event was altered)".to_string());
+            }
+            prev_hash = event.hash.clone();
+            expected_seq += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    let events = expected_seq - 1;
+    if head.last_seq != events || head.last_hash != prev_hash {
+        return Ok(ChainStatus::Broken {
+            first_bad_seq: events + 1,
+            reason: format!("the chain head records {} events but only {events} are intact in the log", head.last_seq),
+        });
+    }
+    Ok(ChainStatus::Intact { events })
+}
+
+/// Admin-facing integrity check.
+pub async fn verify_for_admin(pool: &PgPool, admin: &AdminSession) -> Result<ChainStatus, DomainError> {
+    admin.require(Permission::ViewAudit)?;
+    verify(pool, admin.org_id).await
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// One page of an organization's events, newest first, filtered.
+pub async fn list(pool: &PgPool, org_id: Uuid, filter: &AuditFilter, limit: i64) -> Result<AuditPage, DomainError> {
+    let limit = limit.clamp(1, 500);
+    let pattern = |s: &str| if s.trim().is_empty() { None } else { Some(format!("%{}%", escape_like(s.trim()))) };
+    let actor = pattern(&filter.actor);
+    let action = (!filter.action.trim().is_empty()).then(|| filter.action.trim().to_string());
+    let outcome = (!filter.outcome.trim().is_empty()).then(|| filter.outcome.trim().to_string());
+    // language=PostgreSQL
+    let rows = sqlx::query_as!(
+        StoredEvent,
+        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
+         from audit_events
+         where org_id = $1
+           and ($2::bigint is null or seq < $2)
+           and ($3::text is null or action = $3)
+           and ($4::text is null or outcome = $4)
+           and ($5::text is null or actor_label ilike $5 or target_label ilike $5)
+         order by seq desc
+         limit $6",
+        org_id,
+        filter.before_seq,
+        action,
+        outcome,
+        actor,
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await?;
+    let has_more = rows.len() as i64 > limit;
+    let events: Vec<AuditEventView> = rows.into_iter().take(limit as usize).map(view).collect();
+    let next_before_seq = if has_more { events.last().map(|e| e.seq) } else { None };
+    // language=PostgreSQL
+    let actions =
+        sqlx::query_scalar!("select distinct action from audit_events where org_id = $1 order by action", org_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(AuditPage { events, next_before_seq, actions })
+}
+
+/// Admin-facing list.
+pub async fn list_for_admin(
+    pool: &PgPool,
+    admin: &AdminSession,
+    filter: &AuditFilter,
+) -> Result<AuditPage, DomainError> {
+    admin.require(Permission::ViewAudit)?;
+    list(pool, admin.org_id, filter, PAGE_SIZE).await
+}
+
+/// One event of the caller's organization by id (another organization's id is "not found").
+pub async fn get(pool: &PgPool, admin: &AdminSession, id: Uuid) -> Result<AuditEventView, DomainError> {
+    admin.require(Permission::ViewAudit)?;
+    // language=PostgreSQL
+    sqlx::query_as!(
+        StoredEvent,
+        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
+         from audit_events where org_id = $1 and id = $2",
+        admin.org_id,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(view)
+    .ok_or(DomainError::NotFound)
+}
+
+fn view(event: StoredEvent) -> AuditEventView {
+    AuditEventView {
+        seq: event.seq,
+        id: event.id,
+        occurred_at: event.occurred_at,
+        actor_type: event.actor_type,
+        actor_id: event.actor_id,
+        actor_label: event.actor_label,
+        action: event.action,
+        target_type: event.target_type,
+        target_id: event.target_id,
+        target_label: event.target_label,
+        outcome: event.outcome,
+        ip: event.ip,
+        request_id: event.request_id,
+        details: serde_json::from_str(&event.details).unwrap_or(serde_json::Value::Null),
+        hash: hex::encode(&event.hash),
+    }
+}
+
+fn escape_like(input: &str) -> String {
+    input.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(details: &str) -> ChainFields<'_> {
+        ChainFields {
+            org_id: Uuid::nil(),
+            seq: 1,
+            id: Uuid::nil(),
+            occurred_at_micros: 1_700_000_000_000_000,
+            actor_type: "admin",
+            actor_id: None,
+            actor_label: "dana@acme.example",
+            action: "login.succeeded",
+            target_type: None,
+            target_id: None,
+            target_label: None,
+            outcome: "success",
+            ip: Some("127.0.0.1"),
+            user_agent: None,
+            request_id: None,
+            details,
+        }
+    }
+
+    #[test]
+    fn hash_covers_every_field_and_the_previous_hash() {
+        let base = chain_hash(&GENESIS_HASH, &fields("{}"));
+        assert_eq!(base, chain_hash(&GENESIS_HASH, &fields("{}")), "deterministic");
+        assert_ne!(base, chain_hash(&[1; 32], &fields("{}")), "previous hash");
+        assert_ne!(base, chain_hash(&GENESIS_HASH, &fields("{\"a\":1}")), "details");
+        let mut moved = fields("{}");
+        moved.actor_id = Some("");
+        assert_ne!(base, chain_hash(&GENESIS_HASH, &moved), "absent differs from empty");
+        let mut shifted = fields("{}");
+        shifted.actor_label = "dana@acme.examplelogin.succeeded";
+        shifted.action = "";
+        assert_ne!(base, chain_hash(&GENESIS_HASH, &shifted), "length prefixes stop field shifting");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let value = serde_json::json!({"b": 1, "a": {"d": [1, 2], "c": null}});
+        assert_eq!(canonical_json(&value), r#"{"a":{"c":null,"d":[1,2]},"b":1}"#);
+    }
+}

@@ -1,0 +1,185 @@
+//! Password sign-in with throttling, and sign-out. Failed attempts count per account and per
+//! client address in the database (so every node enforces the same limit); every attempt on a
+//! known account is audited in its organization. The caller learns only "incorrect email or
+//! password" or "too many attempts", never which part was wrong.
+
+use super::actor::{Actor, AdminSession, RequestMeta};
+use super::audit::{self, NewEvent};
+use super::{admins, passwords, DomainError};
+use serde_json::json;
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Failures allowed per account within `WINDOW` before it is locked for `LOCKOUT`.
+pub const ACCOUNT_LIMIT: i32 = 5;
+/// Failures allowed per client address within `WINDOW` (covers password spraying across accounts).
+pub const IP_LIMIT: i32 = 30;
+pub const WINDOW: Duration = Duration::minutes(15);
+pub const LOCKOUT: Duration = Duration::minutes(15);
+
+fn account_bucket(email: &str) -> String {
+    format!("account:{email}")
+}
+
+fn ip_bucket(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+/// When a bucket is locked, until when.
+async fn locked_until(pool: &PgPool, bucket: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, DomainError> {
+    // language=PostgreSQL
+    let until = sqlx::query_scalar!("select locked_until from login_throttle where bucket = $1", bucket)
+        .fetch_optional(pool)
+        .await?
+        .flatten();
+    Ok(until.filter(|until| *until > now))
+}
+
+/// Counts one failure; locks the bucket when the limit is reached within the window.
+async fn count_failure(pool: &PgPool, bucket: &str, limit: i32, now: OffsetDateTime) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    sqlx::query!(
+        "insert into login_throttle as t (bucket, failures, window_started_at) values ($1, 1, $2)
+         on conflict (bucket) do update set
+           failures = case when t.window_started_at < $2 - $3::interval then 1 else t.failures + 1 end,
+           window_started_at = case when t.window_started_at < $2 - $3::interval then $2 else t.window_started_at end,
+           locked_until = case
+             when (case when t.window_started_at < $2 - $3::interval then 1 else t.failures + 1 end) >= $4
+             then $2 + $5::interval else t.locked_until end",
+        bucket,
+        now,
+        sqlx::postgres::types::PgInterval::try_from(WINDOW).map_err(|e| DomainError::Internal(e.to_string()))?,
+        limit,
+        sqlx::postgres::types::PgInterval::try_from(LOCKOUT).map_err(|e| DomainError::Internal(e.to_string()))?
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+fn too_many(until: OffsetDateTime, now: OffsetDateTime) -> DomainError {
+    let minutes = ((until - now).whole_seconds() + 59) / 60;
+    DomainError::RateLimited(format!(
+        "Too many failed sign-in attempts. Try again in {} minute{}.",
+        minutes.max(1),
+        if minutes > 1 { "s" } else { "" }
+    ))
+}
+
+struct Candidate {
+    org_id: Uuid,
+    admin_id: Uuid,
+    password_hash: Option<String>,
+}
+
+/// Signs an admin in with email and password.
+pub async fn password_login(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<AdminSession, DomainError> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() || password.is_empty() {
+        return Err(DomainError::invalid("Enter your email and password"));
+    }
+    if email.len() > 320 {
+        return Err(DomainError::InvalidCredentials);
+    }
+    let account = account_bucket(&email);
+    let ip = meta.ip.as_deref().map(ip_bucket);
+
+    // language=PostgreSQL
+    let candidates = sqlx::query_as!(
+        Candidate,
+        "select a.org_id, a.id as admin_id, a.password_hash
+         from admins a
+         join people p on p.org_id = a.org_id and p.id = a.person_id
+         join organizations o on o.id = a.org_id
+         where p.email = $1 and p.active and a.password_hash is not null
+           and (o.password_login_enabled or a.role = 'owner')
+         order by a.last_login_at desc nulls last
+         limit 5",
+        email
+    )
+    .fetch_all(pool)
+    .await?;
+
+    let audit_failure = |reason: &'static str| {
+        let candidates = &candidates;
+        let email = &email;
+        async move {
+            for candidate in candidates {
+                let event = NewEvent::new(candidate.org_id, Actor::Anonymous, "login.failed")
+                    .target("admin", candidate.admin_id, email.as_str())
+                    .failed()
+                    .details(json!({ "method": "password", "reason": reason }));
+                audit::record_alone(pool, event, meta, now).await?;
+            }
+            Ok::<(), DomainError>(())
+        }
+    };
+
+    for bucket in std::iter::once(&account).chain(ip.as_ref()) {
+        if let Some(until) = locked_until(pool, bucket, now).await? {
+            audit_failure("throttled").await?;
+            return Err(too_many(until, now));
+        }
+    }
+
+    let mut signed_in = None;
+    if candidates.is_empty() {
+        // Same cost as a real check, so timing does not reveal whether the account exists.
+        passwords::verify(None, password.to_string()).await;
+    }
+    for candidate in &candidates {
+        if passwords::verify(candidate.password_hash.clone(), password.to_string()).await {
+            signed_in = Some((candidate.org_id, candidate.admin_id));
+            break;
+        }
+    }
+
+    let Some((org_id, admin_id)) = signed_in else {
+        count_failure(pool, &account, ACCOUNT_LIMIT, now).await?;
+        if let Some(ip) = &ip {
+            count_failure(pool, ip, IP_LIMIT, now).await?;
+        }
+        audit_failure("bad_credentials").await?;
+        return Err(DomainError::InvalidCredentials);
+    };
+
+    let session = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
+    let mut tx = pool.begin().await?;
+    // language=PostgreSQL
+    sqlx::query!("delete from login_throttle where bucket = $1", account).execute(&mut *tx).await?;
+    // language=PostgreSQL
+    sqlx::query!("update admins set last_login_at = $3 where org_id = $1 and id = $2", org_id, admin_id, now)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        NewEvent::new(org_id, Actor::admin(&session), "login.succeeded")
+            .target("admin", admin_id, &session.email)
+            .details(json!({ "method": "password" })),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// Records a sign-out.
+pub async fn logout(
+    pool: &PgPool,
+    admin: &AdminSession,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    let event =
+        NewEvent::new(admin.org_id, Actor::admin(admin), "logout").target("admin", admin.admin_id, &admin.email);
+    audit::record_alone(pool, event, meta, now).await?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! Business rules and SQL: the only place that changes state. Every entry point (server
+//! functions, auth routes, platform API, CLI) calls in here; every change that matters writes
+//! its audit event in the same transaction. Nothing here imports a protocol module or the UI.
+
+pub mod actor;
+pub mod admins;
+pub mod api_keys;
+pub mod audit;
+pub mod dashboard;
+pub mod error;
+pub mod login;
+pub mod orgs;
+pub mod passwords;
+pub mod secrets;
+pub mod validate;
+
+pub use actor::{Actor, AdminSession, RequestMeta};
+pub use error::DomainError;

@@ -1,0 +1,88 @@
+//! Everything that runs only on the server: configuration, state, the HTTP router and its
+//! middleware, the protocol entry points and the domain layer they all call.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api_v1;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod errors;
+pub mod middleware;
+pub mod router;
+pub mod state;
+
+use anyhow::Context;
+use config::Config;
+use state::AppState;
+use std::net::SocketAddr;
+
+/// Connects to PostgreSQL (creating the database when missing) and applies pending migrations.
+pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(&config.database_url).await.unwrap_or(false) {
+        sqlx::Postgres::create_database(&config.database_url)
+            .await
+            .context("could not create the database named in DATABASE_URL")?;
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .with_context(|| format!("could not connect to PostgreSQL at {}", config.database_url_for_logs()))?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Applies the schema migrations and the session store's own table.
+pub async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await.context("database migration failed")?;
+    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
+        .migrate()
+        .await
+        .context("session store migration failed")?;
+    Ok(())
+}
+
+/// `mandate serve`: migrate, then serve the portal and every protocol endpoint.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let pool = connect_and_migrate(&config).await?;
+    let state = AppState::new(pool, config).await?;
+    let addr = state.leptos_options.site_addr;
+    let app = router::app(state.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
+    tracing::info!(%addr, public_url = %state.config.public_url, "Mandate is serving");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` selects the level (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

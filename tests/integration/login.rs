@@ -1,0 +1,141 @@
+//! Password sign-in: generic failures, throttling and lockout, session rotation, sign-out.
+
+use crate::support::*;
+use mandate::model::Role;
+
+#[sqlx::test]
+async fn wrong_password_and_unknown_account_get_the_same_answer(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let browser = app.browser();
+
+    let wrong = browser.login(&owner, "wrong password here").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong = error_message(wrong).await;
+    let unknown = browser.login("nobody@acme.example", "wrong password here").await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong, error_message(unknown).await);
+    assert_eq!(wrong, "Incorrect email or password.");
+
+    let actions = audit_actions(&app.pool, org_id).await;
+    assert_eq!(actions.iter().filter(|a| *a == "login.failed").count(), 1, "the known account's failure is audited");
+    assert_eq!(browser.get("/auth/me").await.status(), 401);
+}
+
+#[sqlx::test]
+async fn an_account_locks_after_repeated_failures(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let browser = app.browser();
+    for _ in 0..5 {
+        assert_eq!(browser.login(&owner, "wrong password here").await.status(), 401);
+    }
+    // Even the right password is refused while locked.
+    let locked = browser.login(&owner, PASSWORD).await;
+    assert_eq!(locked.status(), 429);
+    assert!(error_message(locked).await.contains("Too many failed sign-in attempts"));
+
+    // The lock is per account: a colleague can still sign in.
+    let colleague = app.add_admin(org_id, "sam", Role::Admin).await;
+    assert!(redirect_target(&app.browser().login(&colleague, PASSWORD).await).is_some());
+
+    // Lifting the lock (as time would) lets the owner in again, and success clears the count.
+    sqlx::query("update login_throttle set locked_until = now() - interval '1 second' where bucket like 'account:%'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(redirect_target(&browser.login(&owner, PASSWORD).await).as_deref(), Some("/"));
+    let remaining: i64 = sqlx::query_scalar("select count(*) from login_throttle where bucket = $1")
+        .bind(format!("account:{owner}"))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(remaining, 0);
+    let actions = audit_actions(&app.pool, org_id).await;
+    assert!(actions.iter().filter(|a| *a == "login.failed").count() >= 6);
+}
+
+#[sqlx::test]
+async fn one_address_is_throttled_across_accounts(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let browser = app.browser();
+    for i in 0..30 {
+        let response = browser.login(&format!("user{i}@spray.example"), "wrong password here").await;
+        assert_eq!(response.status(), 401);
+    }
+    let blocked = browser.login("another@spray.example", "wrong password here").await;
+    assert_eq!(blocked.status(), 429);
+}
+
+#[sqlx::test]
+async fn sign_in_rotates_the_session_and_sign_out_ends_it(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let browser = app.browser();
+
+    let first = browser.login(&owner, PASSWORD).await;
+    assert_eq!(redirect_target(&first).as_deref(), Some("/"));
+    let first_cookie = session_cookie(&first).expect("a session cookie is set at sign-in");
+    assert!(first_cookie.contains("HttpOnly"));
+    assert!(first_cookie.contains("SameSite=Lax"));
+    assert!(!first_cookie.contains("Secure"), "plain http in tests");
+
+    let second = browser.login(&owner, PASSWORD).await;
+    let second_cookie = session_cookie(&second).expect("a new cookie at the next sign-in");
+    let id = |cookie: &str| cookie.split(';').next().unwrap().to_string();
+    assert_ne!(id(&first_cookie), id(&second_cookie), "the session id changes at every sign-in");
+
+    let me = browser.get("/auth/me").await;
+    assert_eq!(me.status(), 200);
+
+    let logout = browser.post("/auth/logout").await;
+    assert_eq!(logout.status(), 303);
+    assert_eq!(logout.headers()["location"], "/login?signed_out=1");
+    assert_eq!(browser.get("/auth/me").await.status(), 401);
+    assert_eq!(audit_actions(&app.pool, org_id).await.last().unwrap(), "logout");
+}
+
+#[sqlx::test]
+async fn next_parameter_only_redirects_locally(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (_, owner) = app.org_with_owner("Acme").await;
+    let browser = app.browser();
+    let local =
+        browser.rpc("login", &[("email", &owner), ("password", PASSWORD), ("next", "/audit?action=logout")]).await;
+    assert_eq!(local.headers()["location"], "/audit?action=logout");
+    let evil = browser.rpc("login", &[("email", &owner), ("password", PASSWORD), ("next", "//evil.example/")]).await;
+    assert_eq!(evil.headers()["location"], "/");
+}
+
+#[sqlx::test]
+async fn a_deactivated_person_loses_their_session(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, _) = app.org_with_owner("Acme").await;
+    let sam = app.add_admin(org_id, "sam", Role::Admin).await;
+    let browser = app.signed_in(&sam).await;
+    assert_eq!(browser.get("/auth/me").await.status(), 200);
+    sqlx::query("update people set active = false where email = $1").bind(&sam).execute(&app.pool).await.unwrap();
+    assert_eq!(browser.get("/auth/me").await.status(), 401);
+    assert_eq!(browser.login(&sam, PASSWORD).await.status(), 401);
+}
+
+#[sqlx::test]
+async fn a_session_older_than_twelve_hours_ends(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (_, owner) = app.org_with_owner("Acme").await;
+    let browser = app.signed_in(&owner).await;
+    assert_eq!(browser.get("/auth/me").await.status(), 200);
+    // Rewrite the stored sign-in time to 13 hours ago (the session record is MessagePack; we
+    // rewrite it through the store's own API instead of poking bytes).
+    use tower_sessions::SessionStore;
+    let store = tower_sessions_sqlx_store::PostgresStore::new(app.pool.clone());
+    let ids: Vec<String> =
+        sqlx::query_scalar("select id from tower_sessions.session").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    let id: tower_sessions::session::Id = ids[0].parse().unwrap();
+    let mut record = store.load(&id).await.unwrap().unwrap();
+    let identity = record.data.get_mut("admin").unwrap();
+    identity["signed_in_at"] = serde_json::json!(time::OffsetDateTime::now_utc().unix_timestamp() - 13 * 3600);
+    store.save(&record).await.unwrap();
+    assert_eq!(browser.get("/auth/me").await.status(), 401);
+}

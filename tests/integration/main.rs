@@ -1,0 +1,12 @@
+//! Integration tests on real PostgreSQL: each test gets a fresh database (`#[sqlx::test]`), a
+//! real server on a random port, and talks HTTP to it like a browser or an API client would.
+//! One test binary, so the suite links once.
+
+mod audit_chain;
+mod isolation;
+mod login;
+mod platform_api;
+mod roles;
+mod setup_links;
+mod support;
+mod web_security;

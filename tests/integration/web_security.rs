@@ -1,0 +1,134 @@
+//! Web security once, in middleware: headers, CSP nonce, CSRF, request ids, the page guard,
+//! body limits and cookie flags.
+
+use crate::support::*;
+use mandate::server::config::Config;
+
+#[sqlx::test]
+async fn pages_carry_security_headers_and_a_csp_nonce_matching_their_scripts(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let response = app.bare_client().get(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
+    assert!(headers.contains_key("x-request-id"));
+
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_string();
+    let html = response.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "inline scripts carry this request's nonce");
+    let again = app.bare_client().get(app.url("/login")).send().await.unwrap();
+    assert!(
+        !again.headers()["content-security-policy"].to_str().unwrap().contains(&nonce),
+        "a fresh nonce per request"
+    );
+}
+
+#[sqlx::test]
+async fn json_and_error_responses_get_a_deny_all_policy_and_a_request_id(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let health = app.bare_client().get(app.url("/healthz")).send().await.unwrap();
+    assert!(health.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+    let missing = app.bare_client().get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let request_id = missing.headers()["x-request-id"].to_str().unwrap().to_string();
+    let html = missing.text().await.unwrap();
+    assert!(html.contains("Page not found"));
+    assert!(html.contains(&request_id), "the error page shows the request id");
+}
+
+#[sqlx::test]
+async fn cross_site_state_changes_are_refused(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (_, owner) = app.org_with_owner("Acme").await;
+    let client = app.bare_client();
+    let form = [("email", owner.as_str()), ("password", PASSWORD)];
+    let url = app.url("/rpc/login");
+
+    let no_headers = client.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(no_headers.status(), 403);
+    let cross_site = client
+        .post(&url)
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", &app.base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    let other_origin = client.post(&url).header("origin", "https://evil.example").form(&form).send().await.unwrap();
+    assert_eq!(other_origin.status(), 403);
+    let problem: serde_json::Value = other_origin.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("Cross-site request refused"));
+    assert!(problem["request_id"].is_string());
+
+    let same_origin = client.post(&url).header("origin", &app.base).form(&form).send().await.unwrap();
+    assert!(redirect_target(&same_origin).is_some(), "our own origin may sign in");
+
+    // Signed in, a cross-site sign-out is refused too (the session stays).
+    let browser = app.signed_in(&owner).await;
+    let forged =
+        browser.client.post(app.url("/auth/logout")).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(browser.get("/auth/me").await.status(), 200);
+}
+
+#[sqlx::test]
+async fn portal_pages_send_signed_out_browsers_to_login(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    for (path, next) in
+        [("/", "%2F"), ("/audit?action=logout", "%2Faudit%3Faction%3Dlogout"), ("/settings", "%2Fsettings")]
+    {
+        let response = app.bare_client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        let location = response.headers()["location"].to_str().unwrap();
+        assert_eq!(location, format!("/login?next={}", next.replace("%2F", "/")), "{path}");
+    }
+    let (_, owner) = app.org_with_owner("Acme").await;
+    let browser = app.signed_in(&owner).await;
+    let dashboard = browser.get("/").await;
+    assert_eq!(dashboard.status(), 200);
+    let html = dashboard.text().await.unwrap();
+    assert!(html.contains("Dashboard"));
+    let login = browser.get("/login").await;
+    assert_eq!(login.status(), 303, "signed-in admins skip the login page");
+}
+
+#[sqlx::test]
+async fn oversized_bodies_are_refused(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let browser = app.browser();
+    let big = "x".repeat(2 * 1024 * 1024);
+    let response = browser.rpc("login", &[("email", "a@b.example"), ("password", &big)]).await;
+    assert_eq!(response.status(), 413);
+}
+
+#[sqlx::test]
+async fn https_deployments_get_hsts_and_host_prefixed_secure_cookies(pool: sqlx::PgPool) {
+    let app = spawn_with(pool, |_| {
+        Config::new("postgres://unused".into(), "https://mandate.example", Some([7; 32]), false).unwrap()
+    })
+    .await;
+    let (_, owner) = app.org_with_owner("Acme").await;
+    let response = app
+        .bare_client()
+        .post(app.url("/rpc/login"))
+        .header("origin", "https://mandate.example")
+        .form(&[("email", owner.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect_target(&response).is_some());
+    assert!(response.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    let cookie = session_cookie(&response).unwrap();
+    assert!(cookie.starts_with("__Host-mandate_session="));
+    assert!(cookie.contains("Secure"));
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("Path=/"));
+}
