@@ -40,6 +40,7 @@ const env = {
   LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
   MANDATE_PUBLIC_URL: baseUrl,
   RUST_LOG: process.env.RUST_LOG || 'warn',
+  MANDATE_MASTER_KEY: process.env.MANDATE_MASTER_KEY || '42'.repeat(32),
   BASE_URL: baseUrl,
   MANDATE_BIN: bin,
 };

@@ -2,6 +2,7 @@
 //! that was not meant to be shown to the signed-in admin, and nothing here imports server code.
 
 pub mod admins;
+pub mod agents;
 pub mod audit;
 pub mod dashboard;
 pub mod role;

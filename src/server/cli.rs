@@ -34,6 +34,16 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -68,6 +78,43 @@ enum ApiKeyCommand {
         #[arg(long, default_value = "default")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Register an agent for an owner (an unknown email becomes a person) and print its
+    /// credentials (the secret is shown once).
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scope names, e.g. crm.read,mail.send
+        #[arg(long, default_value = "")]
+        scopes: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Approve the requested scopes as the operator (missing catalog scopes are created as low risk).
+        #[arg(long)]
+        approve: bool,
+    },
+    /// Revoke an agent: its credentials and every token it carries stop working.
+    Revoke {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        agent: Uuid,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key active; the old one stays published until its tokens expire.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +177,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ApiKey { command: ApiKeyCommand::Create { org, name } } => {
             let key = domain::api_keys::create(&pool, org, &name, &operator_meta(), now).await.map_err(user_error)?;
             print_json(json!({ "api_key": key }));
+        }
+        Command::Agent { command: AgentCommand::Create { org, owner, name, scopes, description, approve } } => {
+            let scopes: Vec<String> =
+                scopes.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let input = domain::agents::NewAgent {
+                name: &name,
+                description: &description,
+                owner: domain::agents::Owner::Email(&owner),
+                scopes: &scopes,
+                reason: "registered by the platform operator",
+                approve,
+            };
+            let created =
+                domain::agents::register(&pool, domain::Caller::Operator { org_id: org }, input, &operator_meta(), now)
+                    .await
+                    .map_err(user_error)?;
+            print_json(
+                json!({ "agent_id": created.agent_id, "client_id": created.client_id, "client_secret": created.client_secret }),
+            );
+        }
+        Command::Agent { command: AgentCommand::Revoke { org, agent, reason } } => {
+            // This process has no cache of its own; the announcement reaches every server.
+            let mandates = domain::mandate::Mandates::default();
+            let revoked = domain::agents::revoke(
+                &pool,
+                &mandates,
+                domain::Caller::Operator { org_id: org },
+                agent,
+                &reason,
+                &operator_meta(),
+                now,
+            )
+            .await
+            .map_err(user_error)?;
+            print_json(json!({ "revoked_tokens": revoked }));
+        }
+        Command::Keys { command: KeysCommand::Rotate } => {
+            let master = config
+                .master_key
+                .map(domain::crypto::MasterKey::new)
+                .context("MANDATE_MASTER_KEY is required to rotate keys")?;
+            let keys = domain::signing::SigningKeys::load(&pool, master).await.map_err(user_error)?;
+            let kid = domain::signing::rotate(&pool, &keys, now).await.map_err(user_error)?;
+            print_json(json!({ "active_kid": kid }));
         }
         Command::Audit { command: AuditCommand::Verify { org } } => {
             match domain::audit::verify(&pool, org).await.map_err(user_error)? {

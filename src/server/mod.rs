@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod errors;
 pub mod middleware;
+pub mod oauth;
 pub mod router;
 pub mod state;
 

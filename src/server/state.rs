@@ -1,6 +1,12 @@
 //! The one application state every handler and server function reaches.
 
 use super::config::Config;
+use super::domain::crypto::MasterKey;
+use super::domain::mandate::Mandates;
+use super::domain::signing::SigningKeys;
+use super::domain::token_log::TokenLog;
+use super::domain::tokens::TokenService;
+use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -11,13 +17,34 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    /// Minting and checking tokens; holds the mandate cache and the signing keys.
+    pub tokens: Arc<TokenService>,
 }
 
 impl AppState {
-    /// Builds the state from an already-migrated pool. The Leptos options come from
+    /// Builds the state from an already-migrated pool: loads the signing keys, starts the
+    /// mandate cache's change listener and the token log. The Leptos options come from
     /// `Cargo.toml` and the `LEPTOS_*` environment, as cargo-leptos sets them.
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<AppState> {
         let leptos_options = leptos::config::get_configuration(None)?.leptos_options;
-        Ok(AppState { pool, config: Arc::new(config), leptos_options })
+        let master = config
+            .master_key
+            .map(MasterKey::new)
+            .context("MANDATE_MASTER_KEY is required to serve (64 hex characters; `openssl rand -hex 32` makes one)")?;
+        let keys = Arc::new(SigningKeys::load(&pool, master).await.context("could not load the token signing keys")?);
+        let mandates = Arc::new(Mandates::default());
+        mandates.start(pool.clone(), keys.clone()).await.context("could not start the mandate change listener")?;
+        let tokens = Arc::new(TokenService {
+            pool: pool.clone(),
+            mandates,
+            keys,
+            log: TokenLog::start(pool.clone()),
+            issuer: config.public_url.clone(),
+        });
+        Ok(AppState { pool, config: Arc::new(config), leptos_options, tokens })
+    }
+
+    pub fn mandates(&self) -> &Mandates {
+        &self.tokens.mandates
     }
 }

@@ -5,6 +5,7 @@
 mod audit_chain;
 mod isolation;
 mod login;
+mod oauth;
 mod platform_api;
 mod roles;
 mod setup_links;

@@ -1,9 +1,10 @@
 //! Shared test helpers: start the app on a test database, drive it as a browser would, and
 //! create organizations and admins through the domain.
 
+use mandate::model::agents::AgentCredentials;
 use mandate::model::Role;
 use mandate::server::config::Config;
-use mandate::server::domain::{admins, orgs, RequestMeta};
+use mandate::server::domain::{admins, agents, api_keys, orgs, Caller, RequestMeta};
 use mandate::server::state::AppState;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{redirect, Client, Response};
@@ -13,15 +14,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+pub const MASTER_KEY: [u8; 32] = [7; 32];
 
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
+    pub state: AppState,
 }
 
 /// Serves the real router on 127.0.0.1:<random> over the given test database.
 pub async fn spawn(pool: PgPool) -> TestApp {
-    spawn_with(pool, |base| Config::new(database_url_of_env(), base, None, false).unwrap()).await
+    spawn_with(pool, |base| Config::new(database_url_of_env(), base, Some(MASTER_KEY), false).unwrap()).await
 }
 
 pub async fn spawn_with(pool: PgPool, config: impl FnOnce(&str) -> Config) -> TestApp {
@@ -29,11 +32,11 @@ pub async fn spawn_with(pool: PgPool, config: impl FnOnce(&str) -> Config) -> Te
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(pool.clone(), config(&base)).await.unwrap();
-    let app = mandate::server::router::app(state);
+    let app = mandate::server::router::app(state.clone());
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
-    TestApp { base, pool }
+    TestApp { base, pool, state }
 }
 
 fn database_url_of_env() -> String {
@@ -180,4 +183,83 @@ pub fn session_cookie(response: &Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("mandate_session=") || v.starts_with("__Host-mandate_session="))
         .map(str::to_string)
+}
+
+/// Agents, tokens and API keys, the way operators and agents use them.
+impl TestApp {
+    /// Registers an agent through the operator path with its scopes approved.
+    pub async fn approved_agent(&self, org_id: Uuid, owner: &str, name: &str, scopes: &[&str]) -> AgentCredentials {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let input = agents::NewAgent {
+            name,
+            description: "",
+            owner: agents::Owner::Email(owner),
+            scopes: &scopes,
+            reason: "test",
+            approve: true,
+        };
+        agents::register(&self.pool, Caller::Operator { org_id }, input, &meta(), OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    }
+
+    pub async fn api_key(&self, org_id: Uuid) -> String {
+        api_keys::create(&self.pool, org_id, "test", &meta(), OffsetDateTime::now_utc()).await.unwrap()
+    }
+
+    /// `POST /oauth2/token` with client credentials (HTTP Basic).
+    pub async fn request_token(&self, agent: &AgentCredentials, scope: Option<&str>) -> Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.bare_client()
+            .post(self.url("/oauth2/token"))
+            .basic_auth(&agent.client_id, Some(&agent.client_secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A token for the agent's whole mandate (asserts success).
+    pub async fn token(&self, agent: &AgentCredentials) -> String {
+        let response = self.request_token(agent, None).await;
+        assert_eq!(response.status(), 200, "token request failed: {}", response.text().await.unwrap());
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /oauth2/introspect` as a resource server holding an API key.
+    pub async fn introspect(&self, api_key: &str, token: &str) -> serde_json::Value {
+        let response = self
+            .bare_client()
+            .post(self.url("/oauth2/introspect"))
+            .bearer_auth(api_key)
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "introspection of {token:?} failed");
+        response.json().await.unwrap()
+    }
+
+    /// A platform API call with an API key and an optional JSON body.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        api_key: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Response {
+        let mut request = self.bare_client().request(method, self.url(path)).bearer_auth(api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+pub fn inactive() -> serde_json::Value {
+    serde_json::json!({ "active": false })
 }

@@ -112,7 +112,7 @@ async fn oversized_bodies_are_refused(pool: sqlx::PgPool) {
 #[sqlx::test]
 async fn https_deployments_get_hsts_and_host_prefixed_secure_cookies(pool: sqlx::PgPool) {
     let app = spawn_with(pool, |_| {
-        Config::new("postgres://unused".into(), "https://mandate.example", Some([7; 32]), false).unwrap()
+        Config::new("postgres://unused".into(), "https://mandate.example", Some(MASTER_KEY), false).unwrap()
     })
     .await;
     let (_, owner) = app.org_with_owner("Acme").await;

@@ -2,18 +2,23 @@
 //! (`Authorization: Bearer mnd_key_...`), errors as RFC 9457 problem documents. Every handler
 //! acts only inside the key's organization.
 
+mod agents;
+mod context;
+
 use super::domain::api_keys::{self, ApiKeyPrincipal};
-use super::domain::audit;
+use super::domain::{audit, Caller, DomainError};
 use super::errors::Problem;
 use super::middleware::request_meta::from_parts;
 use super::state::AppState;
 use crate::model::audit::AuditFilter;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -22,7 +27,33 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .route("/organization", get(organization))
         .route("/audit/events", get(audit_events))
+        .merge(agents::router())
+        .merge(context::router())
         .fallback(not_found)
+}
+
+impl ApiCaller {
+    pub fn caller(&self) -> Caller<'_> {
+        Caller::ApiKey(&self.principal)
+    }
+
+    /// A domain error as a problem document.
+    pub fn problem(&self, err: DomainError) -> Problem {
+        Problem::from_domain(err, self.request_id.as_deref())
+    }
+
+    /// Reads a JSON body, turning a bad body into a 400/415/422 problem that says what is wrong.
+    pub fn body<T: DeserializeOwned>(&self, body: Result<axum::Json<T>, JsonRejection>) -> Result<T, Problem> {
+        body.map(|axum::Json(value)| value).map_err(|rejection| {
+            let status = rejection.status();
+            Problem::new(status, format!("Bad JSON body: {}", rejection.body_text()), self.request_id.as_deref())
+        })
+    }
+
+    /// A path id; anything that is not a UUID cannot name an object, so it is "not found".
+    pub fn id(&self, raw: &str) -> Result<uuid::Uuid, Problem> {
+        raw.parse().map_err(|_| self.problem(DomainError::NotFound))
+    }
 }
 
 /// The caller, proven by a live API key.

@@ -35,6 +35,51 @@ impl AdminSession {
     }
 }
 
+/// Who asks for an operation that admins, API keys and the operator can all perform.
+#[derive(Clone, Copy, Debug)]
+pub enum Caller<'a> {
+    Admin(&'a AdminSession),
+    ApiKey(&'a super::api_keys::ApiKeyPrincipal),
+    /// The platform operator through the CLI, acting in one organization.
+    Operator {
+        org_id: Uuid,
+    },
+}
+
+impl Caller<'_> {
+    pub fn org_id(&self) -> Uuid {
+        match self {
+            Caller::Admin(admin) => admin.org_id,
+            Caller::ApiKey(key) => key.org_id,
+            Caller::Operator { org_id } => *org_id,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Admin(admin) => Actor::admin(admin),
+            Caller::ApiKey(key) => key.actor(),
+            Caller::Operator { .. } => Actor::Operator,
+        }
+    }
+
+    /// Admins need the permission; API keys and the operator act for the whole organization.
+    pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
+        match self {
+            Caller::Admin(admin) => admin.require(permission),
+            Caller::ApiKey(_) | Caller::Operator { .. } => Ok(()),
+        }
+    }
+
+    /// The person behind the call, if a person.
+    pub fn person_id(&self) -> Option<Uuid> {
+        match self {
+            Caller::Admin(admin) => Some(admin.person_id),
+            _ => None,
+        }
+    }
+}
+
 /// Where a request came from; recorded with audit events.
 #[derive(Clone, Debug, Default)]
 pub struct RequestMeta {
@@ -58,6 +103,11 @@ pub enum Actor {
         key_id: Uuid,
         label: String,
     },
+    /// An AI agent, authenticated by its credentials or an access token.
+    Agent {
+        agent_id: Uuid,
+        label: String,
+    },
 }
 
 impl Actor {
@@ -71,6 +121,7 @@ impl Actor {
             Actor::Operator => "operator",
             Actor::Anonymous => "anonymous",
             Actor::ApiKey { .. } => "api_key",
+            Actor::Agent { .. } => "agent",
         }
     }
 
@@ -78,13 +129,14 @@ impl Actor {
         match self {
             Actor::Admin { admin_id, .. } => Some(admin_id.to_string()),
             Actor::ApiKey { key_id, .. } => Some(key_id.to_string()),
+            Actor::Agent { agent_id, .. } => Some(agent_id.to_string()),
             Actor::Operator | Actor::Anonymous => None,
         }
     }
 
     pub fn label(&self) -> String {
         match self {
-            Actor::Admin { label, .. } | Actor::ApiKey { label, .. } => label.clone(),
+            Actor::Admin { label, .. } | Actor::ApiKey { label, .. } | Actor::Agent { label, .. } => label.clone(),
             Actor::Operator => "platform operator".to_string(),
             Actor::Anonymous => "anonymous".to_string(),
         }

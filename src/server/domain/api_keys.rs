@@ -64,7 +64,8 @@ pub async fn create(
     Ok(key)
 }
 
-/// Finds the live key behind a bearer value.
+/// Finds the live key behind a bearer value. Reads only, except for refreshing `last_used_at`
+/// at most once a minute (this sits on the introspection path).
 pub async fn authenticate(
     pool: &PgPool,
     presented: &str,
@@ -74,15 +75,20 @@ pub async fn authenticate(
         return Ok(None);
     }
     // language=PostgreSQL
-    let principal = sqlx::query_as!(
-        ApiKeyPrincipal,
-        "update api_keys set last_used_at = $2
-         where key_hash = $1 and revoked_at is null
-         returning org_id, id as key_id, name",
-        secrets::digest(presented),
-        now
+    let Some(row) = sqlx::query!(
+        "select org_id, id, name, last_used_at from api_keys where key_hash = $1 and revoked_at is null",
+        secrets::digest(presented)
     )
     .fetch_optional(pool)
-    .await?;
-    Ok(principal)
+    .await?
+    else {
+        return Ok(None);
+    };
+    if row.last_used_at.is_none_or(|at| now - at > time::Duration::minutes(1)) {
+        // language=PostgreSQL
+        sqlx::query!("update api_keys set last_used_at = $3 where org_id = $1 and id = $2", row.org_id, row.id, now)
+            .execute(pool)
+            .await?;
+    }
+    Ok(Some(ApiKeyPrincipal { org_id: row.org_id, key_id: row.id, name: row.name }))
 }

@@ -162,75 +162,150 @@ pub async fn record(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<i64, DomainError> {
-    // Locking the head serialises appends per organization: gap-free seq, one predecessor each.
-    // language=PostgreSQL
-    let head =
-        sqlx::query!("select last_seq, last_hash from audit_chain_heads where org_id = $1 for update", event.org_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-    let seq = head.last_seq + 1;
-    let id = Uuid::new_v4();
+    let seqs = record_many(conn, vec![(event, meta.clone())], now).await?;
+    seqs.first().copied().ok_or_else(|| DomainError::Internal("no event recorded".into()))
+}
+
+/// Appends several events (of one or more organizations) in the caller's transaction, keeping
+/// their order within each organization: one head lock and one multi-row insert per
+/// organization. This is what lets hot paths batch their audit writes (group commit).
+pub async fn record_many(
+    conn: &mut PgConnection,
+    events: Vec<(NewEvent, RequestMeta)>,
+    now: OffsetDateTime,
+) -> Result<Vec<i64>, DomainError> {
+    let mut seqs = vec![0_i64; events.len()];
+    let mut orgs: Vec<Uuid> = events.iter().map(|(e, _)| e.org_id).collect();
+    // Lock heads in a fixed order so concurrent batches cannot deadlock.
+    orgs.sort();
+    orgs.dedup();
     let occurred_at_micros = micros(now);
-    let details = canonical_json(&event.details);
-    let actor_id = event.actor.id();
-    let actor_label = event.actor.label();
-    let fields = ChainFields {
-        org_id: event.org_id,
-        seq,
-        id,
-        occurred_at_micros,
-        actor_type: event.actor.kind(),
-        actor_id: actor_id.as_deref(),
-        actor_label: &actor_label,
-        action: event.action,
-        target_type: event.target.as_ref().map(|t| t.kind),
-        target_id: event.target.as_ref().map(|t| t.id.as_str()),
-        target_label: event.target.as_ref().map(|t| t.label.as_str()),
-        outcome: event.outcome.as_str(),
-        ip: meta.ip.as_deref(),
-        user_agent: meta.user_agent.as_deref(),
-        request_id: meta.request_id.as_deref(),
-        details: &details,
-    };
-    let hash = chain_hash(&head.last_hash, &fields);
-    // language=PostgreSQL
-    sqlx::query!(
-        "insert into audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_label, action,
-                                   target_type, target_id, target_label, outcome, ip, user_agent, request_id,
-                                   details, prev_hash, hash)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        fields.org_id,
-        seq,
-        id,
-        from_micros(occurred_at_micros)?,
-        fields.actor_type,
-        fields.actor_id,
-        fields.actor_label,
-        fields.action,
-        fields.target_type,
-        fields.target_id,
-        fields.target_label,
-        fields.outcome,
-        fields.ip,
-        fields.user_agent,
-        fields.request_id,
-        &details,
-        &head.last_hash,
-        &hash[..]
-    )
-    .execute(&mut *conn)
-    .await?;
-    // language=PostgreSQL
-    sqlx::query!(
-        "update audit_chain_heads set last_seq = $2, last_hash = $3 where org_id = $1",
-        event.org_id,
-        seq,
-        &hash[..]
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(seq)
+    let occurred_at = from_micros(occurred_at_micros)?;
+    for org_id in orgs {
+        // language=PostgreSQL
+        let head =
+            sqlx::query!("select last_seq, last_hash from audit_chain_heads where org_id = $1 for update", org_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+        let mut rows = EventRows::default();
+        let mut seq = head.last_seq;
+        let mut prev_hash = head.last_hash;
+        for (index, (event, meta)) in events.iter().enumerate().filter(|(_, (e, _))| e.org_id == org_id) {
+            seq += 1;
+            seqs[index] = seq;
+            let id = Uuid::new_v4();
+            let details = canonical_json(&event.details);
+            let actor_id = event.actor.id();
+            let actor_label = event.actor.label();
+            let fields = ChainFields {
+                org_id,
+                seq,
+                id,
+                occurred_at_micros,
+                actor_type: event.actor.kind(),
+                actor_id: actor_id.as_deref(),
+                actor_label: &actor_label,
+                action: event.action,
+                target_type: event.target.as_ref().map(|t| t.kind),
+                target_id: event.target.as_ref().map(|t| t.id.as_str()),
+                target_label: event.target.as_ref().map(|t| t.label.as_str()),
+                outcome: event.outcome.as_str(),
+                ip: meta.ip.as_deref(),
+                user_agent: meta.user_agent.as_deref(),
+                request_id: meta.request_id.as_deref(),
+                details: &details,
+            };
+            let hash = chain_hash(&prev_hash, &fields).to_vec();
+            rows.push(&fields, &prev_hash, &hash);
+            prev_hash = hash;
+        }
+        // language=PostgreSQL
+        sqlx::query!(
+            "insert into audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_label, action,
+                                       target_type, target_id, target_label, outcome, ip, user_agent, request_id,
+                                       details, prev_hash, hash)
+             select $1, seq, id, $2, actor_type, actor_id, actor_label, action, target_type, target_id, target_label,
+                    outcome, ip, user_agent, request_id, details, prev_hash, hash
+             from unnest($3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                         $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[], $18::bytea[])
+                  as t(seq, id, actor_type, actor_id, actor_label, action, target_type, target_id, target_label,
+                       outcome, ip, user_agent, request_id, details, prev_hash, hash)",
+            org_id,
+            occurred_at,
+            &rows.seq,
+            &rows.id,
+            &rows.actor_type as &[String],
+            &rows.actor_id as &[Option<String>],
+            &rows.actor_label as &[String],
+            &rows.action as &[String],
+            &rows.target_type as &[Option<String>],
+            &rows.target_id as &[Option<String>],
+            &rows.target_label as &[Option<String>],
+            &rows.outcome as &[String],
+            &rows.ip as &[Option<String>],
+            &rows.user_agent as &[Option<String>],
+            &rows.request_id as &[Option<String>],
+            &rows.details as &[String],
+            &rows.prev_hash as &[Vec<u8>],
+            &rows.hash as &[Vec<u8>]
+        )
+        .execute(&mut *conn)
+        .await?;
+        // language=PostgreSQL
+        sqlx::query!(
+            "update audit_chain_heads set last_seq = $2, last_hash = $3 where org_id = $1",
+            org_id,
+            seq,
+            prev_hash
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(seqs)
+}
+
+/// Column arrays for one multi-row insert.
+#[derive(Default)]
+struct EventRows {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    actor_type: Vec<String>,
+    actor_id: Vec<Option<String>>,
+    actor_label: Vec<String>,
+    action: Vec<String>,
+    target_type: Vec<Option<String>>,
+    target_id: Vec<Option<String>>,
+    target_label: Vec<Option<String>>,
+    outcome: Vec<String>,
+    ip: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
+    request_id: Vec<Option<String>>,
+    details: Vec<String>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl EventRows {
+    fn push(&mut self, f: &ChainFields<'_>, prev_hash: &[u8], hash: &[u8]) {
+        let owned = |v: Option<&str>| v.map(str::to_string);
+        self.seq.push(f.seq);
+        self.id.push(f.id);
+        self.actor_type.push(f.actor_type.to_string());
+        self.actor_id.push(owned(f.actor_id));
+        self.actor_label.push(f.actor_label.to_string());
+        self.action.push(f.action.to_string());
+        self.target_type.push(owned(f.target_type));
+        self.target_id.push(owned(f.target_id));
+        self.target_label.push(owned(f.target_label));
+        self.outcome.push(f.outcome.to_string());
+        self.ip.push(owned(f.ip));
+        self.user_agent.push(owned(f.user_agent));
+        self.request_id.push(owned(f.request_id));
+        self.details.push(f.details.to_string());
+        self.prev_hash.push(prev_hash.to_vec());
+        self.hash.push(hash.to_vec());
+    }
 }
 
 /// Records one event in its own transaction (for events that accompany no other change, such as
@@ -437,13 +512,18 @@ pub async fn list_for_admin(
 /// One event of the caller's organization by id (another organization's id is "not found").
 pub async fn get(pool: &PgPool, admin: &AdminSession, id: Uuid) -> Result<AuditEventView, DomainError> {
     admin.require(Permission::ViewAudit)?;
+    get_in(pool, admin.org_id, id).await
+}
+
+/// One event of an organization by id.
+pub async fn get_in(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<AuditEventView, DomainError> {
     // language=PostgreSQL
     sqlx::query_as!(
         StoredEvent,
         "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
                 target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
          from audit_events where org_id = $1 and id = $2",
-        admin.org_id,
+        org_id,
         id
     )
     .fetch_optional(pool)

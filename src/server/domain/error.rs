@@ -10,6 +10,9 @@ pub enum DomainError {
     /// The caller's role does not allow the operation.
     #[error("your role does not allow this: {0}")]
     Forbidden(&'static str),
+    /// A rule forbids this particular operation (not a matter of role).
+    #[error("{0}")]
+    NotAllowed(String),
     /// Bad input; the message says what to change.
     #[error("{0}")]
     Invalid(String),

@@ -4,15 +4,24 @@
 
 pub mod actor;
 pub mod admins;
+pub mod agents;
 pub mod api_keys;
+pub mod approvals;
 pub mod audit;
+pub mod crypto;
 pub mod dashboard;
 pub mod error;
 pub mod login;
+pub mod mandate;
 pub mod orgs;
 pub mod passwords;
+pub mod people;
+pub mod scopes;
 pub mod secrets;
+pub mod signing;
+pub mod token_log;
+pub mod tokens;
 pub mod validate;
 
-pub use actor::{Actor, AdminSession, RequestMeta};
+pub use actor::{Actor, AdminSession, Caller, RequestMeta};
 pub use error::DomainError;

@@ -1,0 +1,206 @@
+//! People of an organization (agent owners, admins, later directory users) and their groups.
+//! Deactivating a person makes every token minted for them inactive at once (their agents'
+//! mandates are dropped from every node's cache) and ends their portal sessions.
+
+use super::actor::{Caller, RequestMeta};
+use super::audit::{self, NewEvent};
+use super::mandate::{Change, Changes, Mandates};
+use super::{validate, DomainError};
+use crate::model::agents::{PersonRef, PersonRow};
+use crate::model::Permission;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The person with `email` in the organization, created (active) if unknown.
+pub async fn find_or_create(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    email: &str,
+    display_name: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Uuid, DomainError> {
+    let email = validate::email(email)?;
+    let name = match display_name {
+        Some(name) => validate::label("Name", name, 200)?,
+        None => email.split('@').next().unwrap_or(&email).to_string(),
+    };
+    // language=PostgreSQL
+    let id = sqlx::query_scalar!(
+        "insert into people (org_id, id, email, display_name, created_at) values ($1, $2, $3, $4, $5)
+         on conflict (org_id, email) do update set email = excluded.email
+         returning id",
+        org_id,
+        Uuid::new_v4(),
+        email,
+        name,
+        now
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// A person of the organization by id.
+pub async fn get(executor: impl sqlx::PgExecutor<'_>, org_id: Uuid, person_id: Uuid) -> Result<PersonRef, DomainError> {
+    // language=PostgreSQL
+    sqlx::query_as!(
+        PersonRef,
+        "select id, email, display_name, active from people where org_id = $1 and id = $2",
+        org_id,
+        person_id
+    )
+    .fetch_optional(executor)
+    .await?
+    .ok_or(DomainError::NotFound)
+}
+
+/// People with their groups, admin role and agents.
+pub async fn list(pool: &PgPool, caller: Caller<'_>, now: OffsetDateTime) -> Result<Vec<PersonRow>, DomainError> {
+    caller.require(Permission::ViewPortal)?;
+    // language=PostgreSQL
+    let rows = sqlx::query!(
+        r#"select p.id, p.email, p.display_name, p.active,
+                  exists(select 1 from admins a where a.org_id = p.org_id and a.person_id = p.id) as "is_admin!",
+                  coalesce((select array_agg(g.display_name order by g.display_name) from group_members m
+                            join groups g on g.org_id = m.org_id and g.id = m.group_id
+                            where m.org_id = p.org_id and m.person_id = p.id), '{}') as "groups!",
+                  (select count(*) from agents a where a.org_id = p.org_id and a.owner_id = p.id and a.status = 'active') as "active_agents!",
+                  (select count(*) from access_tokens t where t.org_id = p.org_id and t.owner_id = p.id
+                       and t.expires_at > $2 and t.revoked_at is null) as "live_tokens!"
+           from people p where p.org_id = $1
+           order by p.active desc, p.display_name, p.email"#,
+        caller.org_id(),
+        now
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PersonRow {
+            person: PersonRef { id: r.id, email: r.email, display_name: r.display_name, active: r.active },
+            is_admin: r.is_admin,
+            groups: r.groups,
+            active_agents: r.active_agents,
+            live_tokens: if r.active { r.live_tokens } else { 0 },
+        })
+        .collect())
+}
+
+/// Deactivates (or reactivates) a person. Deactivation stops every token minted for them and
+/// ends their portal sessions; reactivation does not revive revoked agents.
+pub async fn set_active(
+    pool: &PgPool,
+    mandates: &Mandates,
+    caller: Caller<'_>,
+    person_id: Uuid,
+    active: bool,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<i64, DomainError> {
+    caller.require(Permission::ManageAgents)?;
+    if !active && caller.person_id() == Some(person_id) {
+        return Err(DomainError::Conflict("You cannot deactivate yourself.".into()));
+    }
+    let org_id = caller.org_id();
+    let mut tx = pool.begin().await?;
+    // language=PostgreSQL
+    let person =
+        sqlx::query!("select email, active from people where org_id = $1 and id = $2 for update", org_id, person_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    if person.active == active {
+        return Ok(0);
+    }
+    // language=PostgreSQL
+    let live_tokens = sqlx::query_scalar!(
+        "select count(*) as \"n!\" from access_tokens where org_id = $1 and owner_id = $2 and expires_at > $3 and revoked_at is null",
+        org_id,
+        person_id,
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update people set active = $3, deactivated_at = case when $3 then null else $4::timestamptz end where org_id = $1 and id = $2",
+        org_id,
+        person_id,
+        active,
+        now
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut changes = Changes::default();
+    changes.add(&mut tx, Change::Person { org_id, person_id }).await?;
+    let (action, details) = if active {
+        ("person.reactivated", json!({}))
+    } else {
+        ("person.deactivated", json!({ "inactive_tokens": live_tokens }))
+    };
+    audit::record(
+        &mut tx,
+        NewEvent::new(org_id, caller.actor(), action).target("person", person_id, &person.email).details(details),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    changes.apply_to(mandates);
+    Ok(if active { 0 } else { live_tokens })
+}
+
+/// Creates a group (directories will create them too) — used by the demo and tests.
+pub async fn create_group(conn: &mut PgConnection, org_id: Uuid, name: &str) -> Result<Uuid, DomainError> {
+    let name = validate::label("Group name", name, 200)?;
+    // language=PostgreSQL
+    Ok(sqlx::query_scalar!(
+        "insert into groups (org_id, id, display_name) values ($1, $2, $3)
+         on conflict (org_id, display_name) do update set display_name = excluded.display_name returning id",
+        org_id,
+        Uuid::new_v4(),
+        name
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Adds or removes a person from a group; the person's agents' mandates are recomputed.
+pub async fn set_membership(
+    pool: &PgPool,
+    mandates: &Mandates,
+    org_id: Uuid,
+    group_id: Uuid,
+    person_id: Uuid,
+    member: bool,
+) -> Result<(), DomainError> {
+    let mut tx = pool.begin().await?;
+    if member {
+        // language=PostgreSQL
+        sqlx::query!(
+            "insert into group_members (org_id, group_id, person_id) values ($1, $2, $3) on conflict do nothing",
+            org_id,
+            group_id,
+            person_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        // language=PostgreSQL
+        sqlx::query!(
+            "delete from group_members where org_id = $1 and group_id = $2 and person_id = $3",
+            org_id,
+            group_id,
+            person_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let mut changes = Changes::default();
+    changes.add(&mut tx, Change::Person { org_id, person_id }).await?;
+    tx.commit().await?;
+    changes.apply_to(mandates);
+    Ok(())
+}
