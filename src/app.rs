@@ -1,7 +1,8 @@
 //! The HTML shell and the route table.
 
 use crate::pages::{
-    audit::AuditPage, coming_next::ComingNextPage, dashboard::DashboardPage, login::LoginPage, not_found::NotFoundPage,
+    agent::AgentPage, agents::AgentsPage, approvals::ApprovalsPage, audit::AuditPage, coming_next::ComingNextPage,
+    dashboard::DashboardPage, directories::DirectoriesPage, login::LoginPage, not_found::NotFoundPage,
     settings::SettingsPage, setup::SetupPage,
 };
 use crate::ui::layout::PortalLayout;
@@ -54,9 +55,10 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=PortalLayout>
                     <Route path=path!("") view=DashboardPage/>
                     <Route path=path!("/connections") view=|| view! { <ComingNextPage section="Connections"/> }/>
-                    <Route path=path!("/directories") view=|| view! { <ComingNextPage section="Directories"/> }/>
-                    <Route path=path!("/agents") view=|| view! { <ComingNextPage section="Agents"/> }/>
-                    <Route path=path!("/approvals") view=|| view! { <ComingNextPage section="Approvals"/> }/>
+                    <Route path=path!("/directories") view=DirectoriesPage/>
+                    <Route path=path!("/agents") view=AgentsPage/>
+                    <Route path=path!("/agents/:id") view=AgentPage/>
+                    <Route path=path!("/approvals") view=ApprovalsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
                 </ParentRoute>

@@ -3,8 +3,12 @@
 //! the answer; errors come back as `AppError` with the request id.
 
 pub mod admins;
+pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod dashboard;
+pub mod people;
+pub mod scopes;
 pub mod session;
 
 #[cfg(feature = "ssr")]

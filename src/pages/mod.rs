@@ -1,9 +1,14 @@
 //! One file per route.
 
+pub mod agent;
+pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod coming_next;
 pub mod dashboard;
+pub mod directories;
 pub mod login;
 pub mod not_found;
+pub mod scopes;
 pub mod settings;
 pub mod setup;

@@ -1,19 +1,50 @@
 //! `/settings`: Admins (list, invite by link, change roles, withdraw invitations). Owners
 //! manage; everyone else reads. The server enforces the same rule.
 
+use super::scopes::ScopesTab;
 use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RevokeInvitation};
 use crate::model::admins::{AdminRow, CreatedInvitation, InvitationRow};
 use crate::model::{Permission, Role};
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
-    format_time, Badge, ErrorNotice, Loading, PageHeader, Tone, BUTTON_DANGER_LINK, BUTTON_PRIMARY, BUTTON_SECONDARY,
-    CARD, INPUT, LABEL, SELECT,
+    format_time, Badge, CopyField, ErrorNotice, Loading, Modal, PageHeader, Tone, BUTTON_DANGER_LINK, BUTTON_PRIMARY,
+    BUTTON_SECONDARY, CARD, INPUT, LABEL, SELECT,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    let query = use_query_map();
+    let tab = move || query.read().get("tab").unwrap_or_default();
+    let tabs = [("", "Admins"), ("scopes", "Scopes")];
+    view! {
+        <Title text="Settings"/>
+        <PageHeader title="Settings" description="Who administers this organization, and the scopes agents can ask for."/>
+        <nav class="mb-6 border-b border-slate-200" aria-label="Settings sections">
+            <ul class="-mb-px flex gap-6 text-sm" role="list">
+                {tabs.into_iter().map(|(value, label)| {
+                    let href = if value.is_empty() { "/settings".to_string() } else { format!("/settings?tab={value}") };
+                    view! {
+                        <li>
+                            <a
+                                href=href
+                                aria-current=move || (tab() == value).then_some("page")
+                                class="inline-block border-b-2 border-transparent pb-3 text-slate-600 hover:text-slate-900 aria-[current=page]:border-indigo-600 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700"
+                            >{label}</a>
+                        </li>
+                    }
+                }).collect_view()}
+                <li><span class="inline-block pb-3 text-slate-400" title="Coming next">"API keys"</span></li>
+            </ul>
+        </nav>
+        {move || if tab() == "scopes" { view! { <ScopesTab/> }.into_any() } else { view! { <AdminsTab/> }.into_any() }}
+    }
+}
+
+#[component]
+fn AdminsTab() -> impl IntoView {
     let CurrentAdmin(me) = expect_context::<CurrentAdmin>();
     let invite = ServerAction::<InviteAdmin>::new();
     let change_role = ServerAction::<ChangeAdminRole>::new();
@@ -25,15 +56,6 @@ pub fn SettingsPage() -> impl IntoView {
     let dialog_open = RwSignal::new(false);
 
     view! {
-        <Title text="Settings"/>
-        <PageHeader title="Settings" description="Who can administer this organization, and with which role."/>
-        <nav class="mb-6 border-b border-slate-200" aria-label="Settings sections">
-            <ul class="-mb-px flex gap-6 text-sm" role="list">
-                <li><span aria-current="page" class="inline-block border-b-2 border-indigo-600 pb-3 font-semibold text-indigo-700">"Admins"</span></li>
-                <li><span class="inline-block pb-3 text-slate-500" title="Coming next">"Scopes"</span></li>
-                <li><span class="inline-block pb-3 text-slate-500" title="Coming next">"API keys"</span></li>
-            </ul>
-        </nav>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await;
@@ -84,7 +106,7 @@ pub fn SettingsPage() -> impl IntoView {
             })}
         </Transition>
         <Show when=move || dialog_open.get()>
-            <InviteDialog invite on_close=move || { dialog_open.set(false); invite.value().set(None); }/>
+            <InviteDialog invite on_close=Callback::new(move |_| { dialog_open.set(false); invite.value().set(None); })/>
         </Show>
     }
 }
@@ -152,97 +174,56 @@ fn InvitationItem(
 }
 
 #[component]
-fn InviteDialog(
-    invite: ServerAction<InviteAdmin>,
-    on_close: impl Fn() + Clone + Send + Sync + 'static,
-) -> impl IntoView {
-    let close = on_close.clone();
-    let close_key = on_close.clone();
+fn InviteDialog(invite: ServerAction<InviteAdmin>, on_close: Callback<()>) -> impl IntoView {
     view! {
-        <div class="fixed inset-0 z-40 bg-slate-900/50" aria-hidden="true"></div>
-        <div
-            class="fixed inset-0 z-50 flex items-center justify-center p-4"
-            role="dialog"
-            aria-modal="true"
-            aria-labelledby="invite-title"
-            on:keydown=move |ev| if ev.key() == "Escape" { close_key() }
-        >
-            <div class="w-full max-w-md rounded-lg bg-white p-6 shadow-xl">
-                <h2 id="invite-title" class="text-lg font-semibold text-slate-900">"Invite an admin"</h2>
-                {move || {
-                    let close = close.clone();
-                    match invite.value().get() {
-                    Some(Ok(created)) => view! { <InviteLink created/> }.into_any(),
-                    other => view! {
-                        <p class="mt-1 text-sm text-slate-600">"They get a single-use link to set their password. Give each person the least role they need."</p>
-                        {other.and_then(Result::err).map(|error| view! { <div class="mt-4"><ErrorNotice error/></div> })}
-                        <ActionForm action=invite attr:class="mt-5 space-y-4">
-                            <div>
-                                <label for="invite-email" class=LABEL>"Email"</label>
-                                <input id="invite-email" name="email" type="email" required autofocus class=format!("mt-1.5 {INPUT}")/>
+        <Modal title="Invite an admin" on_close>
+            {move || match invite.value().get() {
+                Some(Ok(created)) => view! { <InviteLink created on_close/> }.into_any(),
+                other => view! {
+                    <p class="mt-1 text-sm text-slate-600">"They get a single-use link to set their password. Give each person the least role they need."</p>
+                    {other.and_then(Result::err).map(|error| view! { <div class="mt-4"><ErrorNotice error/></div> })}
+                    <ActionForm action=invite attr:class="mt-5 space-y-4">
+                        <div>
+                            <label for="invite-email" class=LABEL>"Email"</label>
+                            <input id="invite-email" name="email" type="email" required autofocus class=format!("mt-1.5 {INPUT}")/>
+                        </div>
+                        <fieldset>
+                            <legend class=LABEL>"Role"</legend>
+                            <div class="mt-2 space-y-2">
+                                {Role::ALL.into_iter().map(|role| view! {
+                                    <label class="flex cursor-pointer gap-3 rounded-md p-2 ring-1 ring-slate-200 has-[:checked]:ring-2 has-[:checked]:ring-indigo-600">
+                                        <input type="radio" name="role" value=role.as_str() checked=role == Role::Admin class="mt-0.5 focus:ring-indigo-600"/>
+                                        <span>
+                                            <span class="block text-sm font-medium text-slate-900">{role.label()}</span>
+                                            <span class="block text-xs text-slate-600">{role.description()}</span>
+                                        </span>
+                                    </label>
+                                }).collect_view()}
                             </div>
-                            <fieldset>
-                                <legend class=LABEL>"Role"</legend>
-                                <div class="mt-2 space-y-2">
-                                    {Role::ALL.into_iter().map(|role| view! {
-                                        <label class="flex cursor-pointer gap-3 rounded-md p-2 ring-1 ring-slate-200 has-[:checked]:ring-2 has-[:checked]:ring-indigo-600">
-                                            <input type="radio" name="role" value=role.as_str() checked=role == Role::Admin class="mt-0.5 focus:ring-indigo-600"/>
-                                            <span>
-                                                <span class="block text-sm font-medium text-slate-900">{role.label()}</span>
-                                                <span class="block text-xs text-slate-600">{role.description()}</span>
-                                            </span>
-                                        </label>
-                                    }).collect_view()}
-                                </div>
-                            </fieldset>
-                            <div class="flex justify-end gap-3 pt-2">
-                                <button type="button" class=BUTTON_SECONDARY on:click=move |_| close()>"Cancel"</button>
-                                <button type="submit" class=BUTTON_PRIMARY disabled=move || invite.pending().get()>"Create invitation link"</button>
-                            </div>
-                        </ActionForm>
-                    }.into_any(),
-                }}}
-                {
-                    let close = on_close.clone();
-                    move || invite.value().get().is_some_and(|r| r.is_ok()).then(|| {
-                        let close = close.clone();
-                        view! {
-                            <div class="mt-6 flex justify-end">
-                                <button type="button" class=BUTTON_PRIMARY on:click=move |_| close()>"Done"</button>
-                            </div>
-                        }
-                    })
-                }
-            </div>
-        </div>
+                        </fieldset>
+                        <div class="flex justify-end gap-3 pt-2">
+                            <button type="button" class=BUTTON_SECONDARY on:click=move |_| on_close.run(())>"Cancel"</button>
+                            <button type="submit" class=BUTTON_PRIMARY disabled=move || invite.pending().get()>"Create invitation link"</button>
+                        </div>
+                    </ActionForm>
+                }.into_any(),
+            }}
+        </Modal>
     }
 }
 
 #[component]
-fn InviteLink(created: CreatedInvitation) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let link = created.link.clone();
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let clipboard = window().navigator().clipboard();
-            let _ = clipboard.write_text(&link);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &link;
-        copied.set(true);
-    };
+fn InviteLink(created: CreatedInvitation, on_close: Callback<()>) -> impl IntoView {
     view! {
         <div class="mt-4 space-y-3" data-testid="invite-created">
             <p class="text-sm text-slate-700">
                 "Send this link to " <strong>{created.email.clone()}</strong> " (" {created.role.label()} "). "
                 "It is shown only once and expires " {format_time(created.expires_at)} "."
             </p>
-            <label for="invite-link" class="sr-only">"Invitation link"</label>
-            <input id="invite-link" readonly class=format!("font-mono text-xs {INPUT}") prop:value=created.link.clone() data-testid="invite-link"/>
-            <button type="button" class=BUTTON_SECONDARY on:click=copy>
-                {move || if copied.get() { "Copied" } else { "Copy link" }}
-            </button>
+            <CopyField label="Invitation link" value=created.link.clone() testid="invite-link"/>
+            <div class="flex justify-end pt-2">
+                <button type="button" class=BUTTON_PRIMARY on:click=move |_| on_close.run(())>"Done"</button>
+            </div>
         </div>
     }
 }

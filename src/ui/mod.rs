@@ -112,3 +112,75 @@ pub fn Badge(#[prop(into)] text: String, tone: Tone) -> impl IntoView {
 pub fn Loading() -> impl IntoView {
     view! { <p class="text-sm text-slate-500" aria-live="polite">"Loading…"</p> }
 }
+
+/// A modal dialog: dimmed backdrop, Escape or backdrop click closes it, focus stays inside
+/// the content the caller renders.
+#[component]
+pub fn Modal(title: &'static str, on_close: Callback<()>, children: Children) -> impl IntoView {
+    view! {
+        <div class="fixed inset-0 z-40 bg-slate-900/50" aria-hidden="true" on:click=move |_| on_close.run(())></div>
+        <div
+            class="pointer-events-none fixed inset-0 z-50 flex items-center justify-center p-4"
+            role="dialog"
+            aria-modal="true"
+            aria-labelledby="modal-title"
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    on_close.run(())
+                }
+            }
+        >
+            <div class="pointer-events-auto max-h-[90vh] w-full max-w-lg overflow-y-auto rounded-lg bg-white p-6 shadow-xl">
+                <h2 id="modal-title" class="text-lg font-semibold text-slate-900">{title}</h2>
+                {children()}
+            </div>
+        </div>
+    }
+}
+
+/// A read-only value with a copy button, for secrets and links shown once.
+#[component]
+pub fn CopyField(label: &'static str, value: String, #[prop(optional)] testid: &'static str) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let id = format!("copy-{}", label.to_lowercase().replace(' ', "-"));
+    let to_copy = value.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().navigator().clipboard().write_text(&to_copy);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &to_copy;
+        copied.set(true);
+    };
+    view! {
+        <div>
+            <label for=id.clone() class=LABEL>{label}</label>
+            <div class="mt-1.5 flex gap-2">
+                <input id=id readonly class=format!("font-mono text-xs {INPUT}") prop:value=value data-testid=testid/>
+                <button type="button" class=BUTTON_SECONDARY on:click=copy>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+        </div>
+    }
+}
+
+/// Badge tone for a scope's risk level.
+pub fn risk_tone(risk: &str) -> Tone {
+    match risk {
+        "high" => Tone::Bad,
+        "medium" => Tone::Warn,
+        _ => Tone::Neutral,
+    }
+}
+
+/// Badge tone for a scope request's status.
+pub fn status_tone(status: &str) -> Tone {
+    match status {
+        "approved" | "active" => Tone::Good,
+        "pending" => Tone::Warn,
+        "denied" | "revoked" | "expired" => Tone::Bad,
+        _ => Tone::Neutral,
+    }
+}

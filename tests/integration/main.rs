@@ -2,6 +2,7 @@
 //! real server on a random port, and talks HTTP to it like a browser or an API client would.
 //! One test binary, so the suite links once.
 
+mod agents_portal;
 mod audit_chain;
 mod isolation;
 mod login;
@@ -10,4 +11,5 @@ mod platform_api;
 mod roles;
 mod setup_links;
 mod support;
+mod two_nodes;
 mod web_security;

@@ -20,7 +20,9 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
              (select count(*) from audit_events where org_id = $1) as "audit_events!",
              (select count(*) from audit_events where org_id = $1 and action = 'login.failed'
                  and occurred_at > $3) as "failed_logins_24h!",
-             (select count(*) from api_keys where org_id = $1 and revoked_at is null) as "api_keys!""#,
+             (select count(*) from api_keys where org_id = $1 and revoked_at is null) as "api_keys!",
+             (select count(*) from agents where org_id = $1 and status = 'active') as "agents!",
+             (select count(*) from scope_requests where org_id = $1 and status = 'pending') as "pending_approvals!""#,
         admin.org_id,
         now,
         now - Duration::hours(24)
@@ -33,8 +35,8 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
         admins: counts.admins,
         pending_invitations: counts.pending_invitations,
         people: counts.people,
-        agents: 0,
-        pending_approvals: 0,
+        agents: counts.agents,
+        pending_approvals: counts.pending_approvals,
         connections: 0,
         directories: 0,
         audit_events: counts.audit_events,

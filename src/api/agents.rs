@@ -1,0 +1,128 @@
+//! Agents: list, register, inspect, rotate secrets, request scopes, revoke (with a preview of
+//! what revocation ends).
+
+use crate::error::AppError;
+use crate::model::agents::{AgentCredentials, AgentDetail, AgentRow, PersonRef, RevocationImpact, ScopeRow};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+#[cfg(feature = "ssr")]
+use {
+    super::context::{call, now},
+    crate::model::agents::AgentFilter,
+    crate::server::domain::{self, agents::NewAgent, agents::Owner, Caller},
+};
+
+/// What the registration form offers: active people as owners, the scope catalog.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentFormOptions {
+    pub people: Vec<PersonRef>,
+    pub scopes: Vec<ScopeRow>,
+}
+
+#[server(prefix = "/rpc", endpoint = "agents/list")]
+pub async fn list_agents(
+    search: String,
+    owner: String,
+    status: String,
+    scope: String,
+) -> Result<Vec<AgentRow>, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let filter = AgentFilter { search, owner, status, scope };
+    domain::agents::list(&call.state.pool, Caller::Admin(&admin), &filter, now()).await.map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "agents/options")]
+pub async fn get_agent_form_options() -> Result<AgentFormOptions, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let caller = Caller::Admin(&admin);
+    let people = domain::people::list(&call.state.pool, caller, now()).await.map_err(|e| call.fail(e))?;
+    let catalog = domain::scopes::catalog(&call.state.pool, caller).await.map_err(|e| call.fail(e))?;
+    Ok(AgentFormOptions {
+        people: people.into_iter().map(|p| p.person).filter(|p| p.active).collect(),
+        scopes: catalog.scopes,
+    })
+}
+
+/// Registers an agent; the client secret is in the answer once and never again.
+#[server(prefix = "/rpc", endpoint = "agents/register")]
+pub async fn register_agent(
+    name: String,
+    description: String,
+    owner_id: Uuid,
+    #[server(default)] scopes: Vec<String>,
+    reason: String,
+) -> Result<AgentCredentials, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let input = NewAgent {
+        name: &name,
+        description: &description,
+        owner: Owner::Id(owner_id),
+        scopes: &scopes,
+        reason: &reason,
+        approve: false,
+    };
+    domain::agents::register(&call.state.pool, Caller::Admin(&admin), input, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "agents/detail")]
+pub async fn get_agent(agent_id: Uuid) -> Result<AgentDetail, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::agents::detail(&call.state.pool, Caller::Admin(&admin), agent_id, now()).await.map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "agents/impact")]
+pub async fn preview_agent_revocation(agent_id: Uuid) -> Result<RevocationImpact, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::agents::impact(&call.state.pool, Caller::Admin(&admin), agent_id, now()).await.map_err(|e| call.fail(e))
+}
+
+/// Revokes the agent; returns how many live tokens ended.
+#[server(prefix = "/rpc", endpoint = "agents/revoke")]
+pub async fn revoke_agent(agent_id: Uuid, reason: String) -> Result<i64, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::agents::revoke(
+        &call.state.pool,
+        call.state.mandates(),
+        Caller::Admin(&admin),
+        agent_id,
+        &reason,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "agents/rotate-secret")]
+pub async fn rotate_agent_secret(agent_id: Uuid) -> Result<AgentCredentials, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::agents::rotate_secret(
+        &call.state.pool,
+        call.state.mandates(),
+        Caller::Admin(&admin),
+        agent_id,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "agents/request-scope")]
+pub async fn request_agent_scope(agent_id: Uuid, scope: String, reason: String) -> Result<Uuid, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::approvals::request(&call.state.pool, Caller::Admin(&admin), agent_id, &scope, &reason, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}

@@ -1,0 +1,88 @@
+//! Approvals: pending scope requests and decisions on them.
+
+use crate::error::AppError;
+use crate::model::agents::ScopeRequestRow;
+use leptos::prelude::*;
+use uuid::Uuid;
+#[cfg(feature = "ssr")]
+use {
+    super::context::{call, now},
+    crate::server::domain::{self, approvals::Decision, Caller},
+};
+
+#[server(prefix = "/rpc", endpoint = "approvals/list")]
+pub async fn list_scope_requests(status: String) -> Result<Vec<ScopeRequestRow>, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::approvals::list(&call.state.pool, Caller::Admin(&admin), &status).await.map_err(|e| call.fail(e))
+}
+
+/// Approves a request, optionally until the end of a day (`YYYY-MM-DD`, UTC).
+#[server(prefix = "/rpc", endpoint = "approvals/approve")]
+pub async fn approve_scope_request(
+    request_id: Uuid,
+    #[server(default)] until: String,
+    #[server(default)] note: String,
+) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let until = match until.trim() {
+        "" => None,
+        date => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let day = time::Date::parse(date, &format)
+                .map_err(|_| call.request_error(AppError::invalid("Give the end date as YYYY-MM-DD")))?;
+            Some(day.with_hms(23, 59, 59).map_err(|_| AppError::internal())?.assume_utc())
+        }
+    };
+    let decision = Decision::Approve { until, note };
+    domain::approvals::decide(
+        &call.state.pool,
+        call.state.mandates(),
+        Caller::Admin(&admin),
+        request_id,
+        decision,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "approvals/deny")]
+pub async fn deny_scope_request(request_id: Uuid, reason: String) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let decision = Decision::Deny { reason };
+    domain::approvals::decide(
+        &call.state.pool,
+        call.state.mandates(),
+        Caller::Admin(&admin),
+        request_id,
+        decision,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| call.fail(e))
+}
+
+/// Withdraws an approval: the scope leaves every live token at once.
+#[server(prefix = "/rpc", endpoint = "approvals/withdraw")]
+pub async fn withdraw_approval(request_id: Uuid, #[server(default)] reason: String) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::approvals::withdraw(
+        &call.state.pool,
+        call.state.mandates(),
+        Caller::Admin(&admin),
+        request_id,
+        &reason,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}

@@ -1,0 +1,51 @@
+//! Settings → Scopes: the catalog and its group ceilings.
+
+use crate::error::AppError;
+use crate::model::agents::ScopeCatalog;
+use leptos::prelude::*;
+use uuid::Uuid;
+#[cfg(feature = "ssr")]
+use {
+    super::context::{call, now},
+    crate::server::domain::{self, scopes::NewScope, Caller},
+};
+
+#[server(prefix = "/rpc", endpoint = "scopes/catalog")]
+pub async fn get_scope_catalog() -> Result<ScopeCatalog, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::scopes::catalog(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "scopes/create")]
+pub async fn create_scope(
+    name: String,
+    description: String,
+    risk: String,
+    max_token_lifetime_seconds: i32,
+) -> Result<Uuid, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let scope = NewScope { name: &name, description: &description, risk: &risk, max_token_lifetime_seconds };
+    domain::scopes::create(&call.state.pool, Caller::Admin(&admin), scope, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+/// Sets the groups that may hold a scope (none: everyone).
+#[server(prefix = "/rpc", endpoint = "scopes/ceiling")]
+pub async fn set_scope_ceiling(scope_id: Uuid, #[server(default)] group_ids: Vec<Uuid>) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::scopes::set_ceiling(
+        &call.state.pool,
+        call.state.mandates(),
+        Caller::Admin(&admin),
+        scope_id,
+        &group_ids,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}

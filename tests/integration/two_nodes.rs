@@ -1,0 +1,114 @@
+//! Two server processes on one database, as behind a load balancer: a revocation on node A is
+//! seen by node B within a second (in practice milliseconds) through LISTEN/NOTIFY.
+
+use crate::support::*;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `mandate serve` child process, killed when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_node(database_url: &str) -> Node {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_mandate"))
+        .arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", database_url)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        // Both nodes serve one public name, as behind a load balancer.
+        .env("MANDATE_PUBLIC_URL", "https://mandate.test")
+        .env("MANDATE_MASTER_KEY", hex_key())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let node = Node { child, base: format!("http://127.0.0.1:{port}") };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(format!("{}/healthz", node.base)).send().await {
+            if response.status() == 200 {
+                return node;
+            }
+        }
+        assert!(Instant::now() < deadline, "node on port {port} did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn hex_key() -> String {
+    MASTER_KEY.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn introspect(node: &Node, key: &str, token: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/oauth2/introspect", node.base))
+        .bearer_auth(key)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_revocation_on_one_node_reaches_the_other_within_a_second(pool: sqlx::PgPool) {
+    // The in-process app prepares data; the two child processes serve.
+    let app = spawn(pool).await;
+    let (org_id, _) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let agent = app.approved_agent(org_id, "dana@acme.example", "Ledger", &["crm.read"]).await;
+    let url = database_url(&app.pool);
+    let node_a = start_node(&url).await;
+    let node_b = start_node(&url).await;
+
+    let client = reqwest::Client::new();
+    let minted: Value = client
+        .post(format!("{}/oauth2/token", node_a.base))
+        .basic_auth(&agent.client_id, Some(&agent.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["access_token"].as_str().expect("node A minted a token");
+    assert_eq!(introspect(&node_b, &key, token).await["active"], true, "node B accepts node A's token");
+
+    let revoked = client
+        .post(format!("{}/api/v1/agents/{}/revoke", node_a.base, agent.agent_id))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let started = Instant::now();
+    assert_eq!(introspect(&node_a, &key, token).await, inactive(), "node A: inactive before its revoke call returned");
+    loop {
+        if introspect(&node_b, &key, token).await == inactive() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "node B still accepts the token after 1 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("node B saw the revocation after {:?}", started.elapsed());
+    drop((node_a, node_b));
+}
