@@ -36,3 +36,30 @@ export async function openBrowser() {
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
 }
+
+/** Creates an organization with the CLI and signs its new owner in through the setup link. */
+export async function signInAsNewOwner(page, orgName, email) {
+  const org = cli('org', 'create', '--name', orgName, '--admin-email', email);
+  await page.goto(org.setup_url);
+  await hydrated(page);
+  await page.getByLabel('Your name').fill('Owner of ' + orgName);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat the password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Set password' }).click();
+  await page.waitForURL(/\/login\?setup=done/);
+  await hydrated(page);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  return org;
+}
+
+/** Form-encoded POST from the test itself (an agent or a resource server, not the browser). */
+export async function postForm(path, params, headers = {}) {
+  const res = await fetch(`${BASE_URL}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(params).toString(),
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}

@@ -4,7 +4,11 @@
 //! only refreshes the owner's setup link if the owner has not set a password yet.
 
 use super::config::Config;
-use super::domain::{admins, api_keys, login, orgs, secrets, DomainError, RequestMeta};
+use super::domain::agents::{self, NewAgent, Owner};
+use super::domain::approvals::{self, Decision};
+use super::domain::mandate::Mandates;
+use super::domain::scopes::{self, NewScope};
+use super::domain::{admins, api_keys, login, orgs, people, secrets, AdminSession, Caller, DomainError, RequestMeta};
 use crate::model::Role;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -21,6 +25,7 @@ fn demo_meta(ip: &str) -> RequestMeta {
 pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> {
     let now = OffsetDateTime::now_utc();
     if let Some(org_id) = orgs::find_by_name(pool, DEMO_ORG_NAME).await? {
+        seed_agents(pool, config, org_id).await?;
         return refresh_owner_link(pool, config, org_id, now).await;
     }
     let meta = demo_meta("10.0.0.10");
@@ -48,6 +53,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
         login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta("203.0.113.7"), now).await;
     admins::operator_invite(pool, org_id, "jordan@acme.example", Role::Approver, &meta, now).await?;
     api_keys::create(pool, org_id, "ci-pipeline", &meta, now).await?;
+    seed_agents(pool, config, org_id).await?;
 
     Ok(json!({
         "org_id": org_id,
@@ -72,4 +78,186 @@ async fn refresh_owner_link(
         "owner_email": DEMO_OWNER_EMAIL,
         "setup_url": config.url(&admins::setup_path(&invitation.token)),
     }))
+}
+
+/// The catalog, groups, people and agents of the demo — approvals, a denial, live tokens, a
+/// delegated sub-agent token and a leaver whose agents stopped — made once per organization.
+async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    let has_agents = sqlx::query_scalar!("select exists(select 1 from agents where org_id = $1) as \"x!\"", org_id)
+        .fetch_one(pool)
+        .await?;
+    if has_agents {
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
+    let meta = demo_meta("10.0.0.10");
+    let operator = Caller::Operator { org_id };
+    let mandates = Mandates::default();
+
+    let catalog = [
+        ("crm.read", "Read customer records in the CRM", "low", 300),
+        ("crm.write", "Create and update CRM records", "medium", 300),
+        ("mail.send", "Send email as the owner", "medium", 120),
+        ("calendar.write", "Create and move calendar events", "low", 300),
+        ("github.read", "Read repositories and pull requests", "low", 300),
+        ("finance.export", "Export ledgers and invoices", "high", 120),
+    ];
+    for (name, description, risk, lifetime) in catalog {
+        let scope = NewScope { name, description, risk, max_token_lifetime_seconds: lifetime };
+        scopes::create(pool, operator, scope, &meta, now).await?;
+    }
+
+    let mut conn = pool.acquire().await?;
+    let priya = people::find_or_create(&mut conn, org_id, "priya@acme.example", Some("Priya Natarajan"), now).await?;
+    let sam = people::find_or_create(&mut conn, org_id, "sam@acme.example", Some("Sam Rivera"), now).await?;
+    let maria = people::find_or_create(&mut conn, org_id, "maria@acme.example", Some("Maria Gomez"), now).await?;
+    let omar = people::find_or_create(&mut conn, org_id, "omar@acme.example", Some("Omar Haddad"), now).await?;
+    let finance = people::create_group(&mut conn, org_id, "Finance").await?;
+    let engineering = people::create_group(&mut conn, org_id, "Engineering").await?;
+    let sales = people::create_group(&mut conn, org_id, "Sales").await?;
+    drop(conn);
+    for (group, member) in [(finance, priya), (engineering, sam), (sales, maria), (sales, omar)] {
+        people::set_membership(pool, &mandates, org_id, group, member, true).await?;
+    }
+    let finance_export =
+        scopes::catalog(pool, operator).await?.scopes.into_iter().find(|s| s.name == "finance.export").map(|s| s.id);
+    if let Some(scope_id) = finance_export {
+        scopes::set_ceiling(pool, &mandates, operator, scope_id, &[finance], &meta, now).await?;
+    }
+
+    // Decisions come from real admins of the demo (Sam is an admin, Priya an approver).
+    let sam_admin = admin_session(pool, org_id, "sam@acme.example").await?;
+    let priya_admin = admin_session(pool, org_id, "priya@acme.example").await?;
+    let register = |name: &'static str,
+                    description: &'static str,
+                    owner: Uuid,
+                    scopes: &'static [&'static str],
+                    reason: &'static str| {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let meta = meta.clone();
+        async move {
+            let input =
+                NewAgent { name, description, owner: Owner::Id(owner), scopes: &scopes, reason, approve: false };
+            agents::register(pool, operator, input, &meta, now).await
+        }
+    };
+    let ledger = register(
+        "Ledger Reconciler",
+        "Matches invoices to payments at month end",
+        priya,
+        &["crm.read", "finance.export"],
+        "Month-end close needs exports",
+    )
+    .await?;
+    let inbox = register(
+        "Inbox Assistant",
+        "Drafts replies and schedules meetings for Maria",
+        maria,
+        &["calendar.write", "mail.send"],
+        "Book follow-up meetings and send recaps",
+    )
+    .await?;
+    let copilot = register(
+        "Sales Copilot",
+        "Keeps the pipeline up to date",
+        maria,
+        &["crm.read", "crm.write", "finance.export"],
+        "Forecasts need revenue data",
+    )
+    .await?;
+    let reviewer = register(
+        "Code Reviewer",
+        "Reviews pull requests and summarises risk",
+        sam,
+        &["github.read"],
+        "Read pull requests",
+    )
+    .await?;
+    let runner = register("Test Runner", "Sub-agent that checks out code for the reviewer", sam, &[], "").await?;
+    let travel =
+        register("Travel Booker", "Books trips for Omar", omar, &["calendar.write"], "Block travel time").await?;
+
+    let pending = approvals::list(pool, operator, "pending").await?;
+    let request =
+        |agent: Uuid, scope: &str| pending.iter().find(|r| r.agent_id == agent && r.scope == scope).map(|r| r.id);
+    let approve = |admin: &AdminSession, agent: Uuid, scope: &'static str, until: Option<OffsetDateTime>| {
+        let id = request(agent, scope);
+        let admin = admin.clone();
+        let meta = meta.clone();
+        let mandates = &mandates;
+        async move {
+            if let Some(id) = id {
+                let decision = Decision::Approve { until, note: String::new() };
+                approvals::decide(pool, mandates, Caller::Admin(&admin), id, decision, &meta, now).await?;
+            }
+            Ok::<(), DomainError>(())
+        }
+    };
+    approve(&priya_admin, ledger.agent_id, "crm.read", None).await?;
+    // High risk and owned by Priya: someone else (Sam) approves it.
+    approve(&sam_admin, ledger.agent_id, "finance.export", Some(now + time::Duration::days(30))).await?;
+    approve(&priya_admin, inbox.agent_id, "calendar.write", None).await?;
+    approve(&priya_admin, copilot.agent_id, "crm.read", None).await?;
+    approve(&sam_admin, reviewer.agent_id, "github.read", None).await?;
+    approve(&priya_admin, travel.agent_id, "calendar.write", None).await?;
+    if let Some(id) = request(copilot.agent_id, "finance.export") {
+        let decision =
+            Decision::Deny { reason: "Sales does not need ledger exports; use the revenue dashboard".into() };
+        approvals::decide(pool, &mandates, Caller::Admin(&priya_admin), id, decision, &meta, now).await?;
+    }
+    // Left pending for the newcomer to decide: Inbox Assistant's mail.send, Sales Copilot's crm.write.
+
+    // Real tokens, a delegation, then a leaver.
+    if let Some(master) = config.master_key {
+        let tokens = demo_token_service(pool, config, master).await?;
+        let agent_meta = demo_meta("10.0.1.5");
+        for credentials in [&ledger, &inbox, &reviewer, &travel] {
+            if let Some(state) = tokens.mandates.agent(pool, credentials.agent_id).await? {
+                let issued = tokens.client_credentials(&state, None, &agent_meta, now).await.map_err(token_error)?;
+                if credentials.agent_id == reviewer.agent_id {
+                    if let Some(runner_state) = tokens.mandates.agent(pool, runner.agent_id).await? {
+                        tokens
+                            .exchange(&runner_state, &issued.access_token, None, &agent_meta, now)
+                            .await
+                            .map_err(token_error)?;
+                    }
+                }
+            }
+        }
+    }
+    people::set_active(pool, &mandates, operator, omar, false, &meta, now).await?;
+    Ok(())
+}
+
+async fn admin_session(pool: &PgPool, org_id: Uuid, email: &str) -> Result<AdminSession, DomainError> {
+    // language=PostgreSQL
+    let admin_id = sqlx::query_scalar!(
+        "select a.id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id where a.org_id = $1 and p.email = $2",
+        org_id,
+        email
+    )
+    .fetch_one(pool)
+    .await?;
+    admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::NotFound)
+}
+
+async fn demo_token_service(
+    pool: &PgPool,
+    config: &Config,
+    master: [u8; 32],
+) -> Result<super::domain::tokens::TokenService, DomainError> {
+    use super::domain::{crypto::MasterKey, signing::SigningKeys, token_log::TokenLog};
+    let keys = std::sync::Arc::new(SigningKeys::load(pool, MasterKey::new(master)).await?);
+    Ok(super::domain::tokens::TokenService {
+        pool: pool.clone(),
+        mandates: std::sync::Arc::new(Mandates::default()),
+        keys,
+        log: TokenLog::start(pool.clone()),
+        issuer: config.public_url.clone(),
+    })
+}
+
+fn token_error(err: super::domain::tokens::TokenError) -> DomainError {
+    DomainError::Internal(format!("demo token: {err:?}"))
 }

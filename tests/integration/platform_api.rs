@@ -137,6 +137,13 @@ async fn demo_seed_is_rich_and_idempotent(pool: sqlx::PgPool) {
     assert_eq!(orgs, 1);
     let admins: i64 = sqlx::query_scalar("select count(*) from admins").fetch_one(&pool).await.unwrap();
     assert_eq!(admins, 3);
+    let agents: i64 = sqlx::query_scalar("select count(*) from agents").fetch_one(&pool).await.unwrap();
+    assert_eq!(agents, 6);
+    let pending: i64 = sqlx::query_scalar("select count(*) from scope_requests where status = 'pending'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 2, "requests left for the newcomer to decide");
     let actions: Vec<String> =
         sqlx::query_scalar("select distinct action from audit_events order by 1").fetch_all(&pool).await.unwrap();
     for expected in [
