@@ -26,7 +26,10 @@ impl AppState {
     /// mandate cache's change listener and the token log. The Leptos options come from
     /// `Cargo.toml` and the `LEPTOS_*` environment, as cargo-leptos sets them.
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<AppState> {
-        let leptos_options = leptos::config::get_configuration(None)?.leptos_options;
+        // cargo-leptos bakes the site settings into the binary; plain `cargo test`/`cargo bench`
+        // builds read them from Cargo.toml instead.
+        let config_file = option_env!("LEPTOS_OUTPUT_NAME").is_none().then_some("Cargo.toml");
+        let leptos_options = leptos::config::get_configuration(config_file)?.leptos_options;
         let master = config
             .master_key
             .map(MasterKey::new)
