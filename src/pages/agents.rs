@@ -148,7 +148,14 @@ fn AgentTable(rows: Vec<AgentRow>) -> impl IntoView {
                                 <div class="flex max-w-xs flex-wrap gap-1">
                                     {agent.scopes.iter().filter(|s| s.status == "approved" || s.status == "pending" || s.status == "expired").map(|s| {
                                         let tone = if s.in_mandate { Tone::Good } else { status_tone(&s.status) };
-                                        let label = if s.in_mandate { s.scope.clone() } else { format!("{} ({})", s.scope, s.status) };
+                                        let state = if s.blocked_by_ceiling {
+                                            "blocked by ceiling"
+                                        } else if s.status == "approved" {
+                                            "not in mandate"
+                                        } else {
+                                            s.status.as_str()
+                                        };
+                                        let label = if s.in_mandate { s.scope.clone() } else { format!("{} ({state})", s.scope) };
                                         view! { <Badge text=label tone/> }
                                     }).collect_view()}
                                 </div>

@@ -37,7 +37,9 @@ pub fn DirectoriesPage() -> impl IntoView {
         </div>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                let me = me.await.ok().flatten();
+                let can_manage = me.as_ref().is_some_and(|me| me.role.can(Permission::ManageAgents));
+                let my_id = me.map(|me| me.person.id);
                 match people.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(rows) if rows.is_empty() => view! { <EmptyState title="No people yet" message="People appear when they become admins, own an agent, or arrive from your directory."/> }.into_any(),
@@ -45,7 +47,10 @@ pub fn DirectoriesPage() -> impl IntoView {
                         <section class=CARD aria-labelledby="people-heading">
                             <h2 id="people-heading" class="border-b border-slate-200 px-6 py-4 text-base font-semibold text-slate-900">"People"</h2>
                             <ul class="divide-y divide-slate-100" role="list" data-testid="people">
-                                {rows.into_iter().map(|row| view! { <PersonItem row can_manage set_active revoke_all/> }).collect_view()}
+                                {rows.into_iter().map(|row| {
+                                    let is_me = Some(row.person.id) == my_id;
+                                    view! { <PersonItem row can_manage is_me set_active revoke_all/> }
+                                }).collect_view()}
                             </ul>
                         </section>
                     }.into_any(),
@@ -59,6 +64,7 @@ pub fn DirectoriesPage() -> impl IntoView {
 fn PersonItem(
     row: PersonRow,
     can_manage: bool,
+    is_me: bool,
     set_active: ServerAction<SetPersonActive>,
     revoke_all: ServerAction<RevokePersonAgents>,
 ) -> impl IntoView {
@@ -95,6 +101,7 @@ fn PersonItem(
                             </details>
                         }
                     })}
+                    {(!is_me).then(|| view! {
                     <ActionForm action=set_active>
                         <input type="hidden" name="person_id" value=id.clone()/>
                         <input type="hidden" name="active" value=(!person.active).to_string()/>
@@ -103,6 +110,7 @@ fn PersonItem(
                             <span class="sr-only">{format!(" {}", person.email)}</span>
                         </button>
                     </ActionForm>
+                    })}
                 </div>
             })}
         </li>
