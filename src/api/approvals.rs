@@ -35,38 +35,29 @@ pub async fn approve_scope_request(
             Some(day.with_hms(23, 59, 59).map_err(|_| AppError::internal())?.assume_utc())
         }
     };
-    let decision = Decision::Approve { until, note };
-    domain::approvals::decide(
-        &call.state.pool,
-        call.state.mandates(),
-        Caller::Admin(&admin),
-        request_id,
-        decision,
-        &call.meta,
-        now(),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| call.fail(e))
+    decide(&call, &admin, request_id, Decision::Approve { until, note }).await
 }
 
 #[server(prefix = "/rpc", endpoint = "approvals/deny")]
 pub async fn deny_scope_request(request_id: Uuid, reason: String) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    let decision = Decision::Deny { reason };
-    domain::approvals::decide(
-        &call.state.pool,
-        call.state.mandates(),
-        Caller::Admin(&admin),
-        request_id,
-        decision,
-        &call.meta,
-        now(),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| call.fail(e))
+    decide(&call, &admin, request_id, Decision::Deny { reason }).await
+}
+
+/// The signed-in admin decides a request.
+#[cfg(feature = "ssr")]
+async fn decide(
+    call: &super::context::Call,
+    admin: &crate::server::domain::AdminSession,
+    request_id: Uuid,
+    decision: Decision,
+) -> Result<(), AppError> {
+    let mandates = call.state.mandates();
+    domain::approvals::decide(&call.state.pool, mandates, Caller::Admin(admin), request_id, decision, &call.meta, now())
+        .await
+        .map(|_| ())
+        .map_err(|e| call.fail(e))
 }
 
 /// Withdraws an approval: the scope leaves every live token at once.
