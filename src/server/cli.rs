@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Directories (SCIM provisioning).
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
     /// Agents.
     Agent {
         #[command(subcommand)]
@@ -77,6 +82,20 @@ enum ApiKeyCommand {
         org: Uuid,
         #[arg(long, default_value = "default")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Create a directory and print its SCIM base URL and bearer token (shown once).
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        name: String,
+        /// okta, entra, google, jumpcloud or generic
+        #[arg(long, default_value = "generic")]
+        provider: String,
     },
 }
 
@@ -177,6 +196,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ApiKey { command: ApiKeyCommand::Create { org, name } } => {
             let key = domain::api_keys::create(&pool, org, &name, &operator_meta(), now).await.map_err(user_error)?;
             print_json(json!({ "api_key": key }));
+        }
+        Command::Directory { command: DirectoryCommand::Create { org, name, provider } } => {
+            let created = domain::directory::create(
+                &pool,
+                domain::Caller::Operator { org_id: org },
+                &name,
+                &provider,
+                &operator_meta(),
+                now,
+            )
+            .await
+            .map_err(user_error)?;
+            print_json(json!({
+                "directory_id": created.directory_id,
+                "scim_base_url": config.url(&domain::directory::scim_base_path(created.directory_id)),
+                "bearer_token": created.bearer_token,
+            }));
         }
         Command::Agent { command: AgentCommand::Create { org, owner, name, scopes, description, approve } } => {
             let scopes: Vec<String> =

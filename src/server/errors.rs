@@ -19,6 +19,10 @@ pub fn to_app_error(err: DomainError, request_id: Option<&str>) -> AppError {
             AppError::new(ErrorKind::Forbidden, format!("Your role does not allow this ({what})."))
         }
         DomainError::NotAllowed(message) => AppError::new(ErrorKind::Forbidden, message),
+        DomainError::PreconditionFailed => {
+            AppError::new(ErrorKind::Conflict, "This changed since you loaded it. Reload and try again.")
+        }
+        DomainError::InvalidFilter(message) => AppError::new(ErrorKind::Invalid, message),
         DomainError::Invalid(message) => AppError::new(ErrorKind::Invalid, message),
         DomainError::Conflict(message) => AppError::new(ErrorKind::Conflict, message),
         DomainError::InvalidCredentials => AppError::new(ErrorKind::Unauthenticated, "Incorrect email or password."),

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod middleware;
 pub mod oauth;
 pub mod router;
+pub mod scim;
 pub mod state;
 
 use anyhow::Context;

@@ -4,7 +4,7 @@
 use super::middleware::csrf::{csrf_protection, CsrfConfig};
 use super::middleware::security_headers::{security_headers, SecurityHeadersConfig};
 use super::state::AppState;
-use super::{api_v1, auth, oauth};
+use super::{api_v1, auth, oauth, scim};
 use crate::app::{shell, App};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(auth::router())
         .merge(oauth::router())
+        .merge(scim::router())
         .nest("/api/v1", api_v1::router())
         .leptos_routes(&state, routes, {
             let options = leptos_options.clone();

@@ -4,6 +4,7 @@
 
 mod agents;
 mod context;
+mod directories;
 
 use super::domain::api_keys::{self, ApiKeyPrincipal};
 use super::domain::{audit, Caller, DomainError};
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit/events", get(audit_events))
         .merge(agents::router())
         .merge(context::router())
+        .merge(directories::router())
         .fallback(not_found)
 }
 

@@ -108,6 +108,11 @@ pub enum Actor {
         agent_id: Uuid,
         label: String,
     },
+    /// A directory (the IdP's SCIM client), authenticated by the directory's bearer token.
+    Directory {
+        directory_id: Uuid,
+        label: String,
+    },
 }
 
 impl Actor {
@@ -122,6 +127,7 @@ impl Actor {
             Actor::Anonymous => "anonymous",
             Actor::ApiKey { .. } => "api_key",
             Actor::Agent { .. } => "agent",
+            Actor::Directory { .. } => "directory",
         }
     }
 
@@ -130,13 +136,17 @@ impl Actor {
             Actor::Admin { admin_id, .. } => Some(admin_id.to_string()),
             Actor::ApiKey { key_id, .. } => Some(key_id.to_string()),
             Actor::Agent { agent_id, .. } => Some(agent_id.to_string()),
+            Actor::Directory { directory_id, .. } => Some(directory_id.to_string()),
             Actor::Operator | Actor::Anonymous => None,
         }
     }
 
     pub fn label(&self) -> String {
         match self {
-            Actor::Admin { label, .. } | Actor::ApiKey { label, .. } | Actor::Agent { label, .. } => label.clone(),
+            Actor::Admin { label, .. }
+            | Actor::ApiKey { label, .. }
+            | Actor::Agent { label, .. }
+            | Actor::Directory { label, .. } => label.clone(),
             Actor::Operator => "platform operator".to_string(),
             Actor::Anonymous => "anonymous".to_string(),
         }

@@ -165,7 +165,7 @@ pub async fn rotate_secret(
 }
 
 /// Live tokens that carry an agent (as the mandate's agent or as a delegate).
-async fn live_tokens(
+async fn live_tokens_of(
     executor: impl sqlx::PgExecutor<'_>,
     org_id: Uuid,
     agent_id: Uuid,
@@ -210,7 +210,7 @@ pub async fn revoke(
     if agent.status == "revoked" {
         return Ok(0);
     }
-    let revoked_tokens = live_tokens(&mut *tx, org_id, agent_id, now).await?;
+    let revoked_tokens = live_tokens_of(&mut *tx, org_id, agent_id, now).await?;
     end_agent(&mut tx, org_id, agent_id, reason, now).await?;
     let mut changes = Changes::default();
     changes.add(&mut tx, Change::Agent { org_id, agent_id }).await?;
@@ -272,37 +272,64 @@ pub async fn revoke_all_of_person(
     let org_id = caller.org_id();
     let mut tx = pool.begin().await?;
     let person = people::get(&mut *tx, org_id, person_id).await?;
-    // language=PostgreSQL
-    let agents = sqlx::query!(
-        "select id, name from agents where org_id = $1 and owner_id = $2 and status = 'active' order by name for update",
-        org_id,
-        person_id
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut live = 0;
     let mut changes = Changes::default();
-    for agent in &agents {
-        live += live_tokens(&mut *tx, org_id, agent.id, now).await?;
-        end_agent(&mut tx, org_id, agent.id, reason.trim(), now).await?;
-        changes.add(&mut tx, Change::Agent { org_id, agent_id: agent.id }).await?;
-    }
-    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    let ended = end_agents_of_person(&mut tx, &mut changes, org_id, person_id, reason.trim(), now).await?;
     audit::record(
         &mut tx,
         NewEvent::new(org_id, caller.actor(), "person.agents_revoked")
             .target("person", person_id, &person.email)
-            .details(json!({
-                "agents": agents.iter().map(|a| json!({ "id": a.id, "name": a.name })).collect::<Vec<_>>(),
-                "revoked_tokens": live, "reason": reason.trim(),
-            })),
+            .details(
+                json!({ "agents": ended.agents_json(), "revoked_tokens": ended.live_tokens, "reason": reason.trim() }),
+            ),
         meta,
         now,
     )
     .await?;
     tx.commit().await?;
     changes.apply_to(mandates);
-    Ok(RevocationImpact { agents: names, live_tokens: live, scopes: Vec::new() })
+    Ok(RevocationImpact {
+        agents: ended.agents.into_iter().map(|(_, name)| name).collect(),
+        live_tokens: ended.live_tokens,
+        scopes: Vec::new(),
+    })
+}
+
+/// What revoking a person's agents ended.
+pub struct EndedAgents {
+    pub agents: Vec<(Uuid, String)>,
+    pub live_tokens: i64,
+}
+
+impl EndedAgents {
+    pub fn agents_json(&self) -> serde_json::Value {
+        json!(self.agents.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>())
+    }
+}
+
+/// Revokes every active agent of a person inside the caller's transaction (announcing each).
+pub(super) async fn end_agents_of_person(
+    conn: &mut sqlx::PgConnection,
+    changes: &mut Changes,
+    org_id: Uuid,
+    person_id: Uuid,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<EndedAgents, DomainError> {
+    // language=PostgreSQL
+    let agents = sqlx::query!(
+        "select id, name from agents where org_id = $1 and owner_id = $2 and status = 'active' order by name for update",
+        org_id,
+        person_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut live_tokens = 0;
+    for agent in &agents {
+        live_tokens += live_tokens_of(&mut *conn, org_id, agent.id, now).await?;
+        end_agent(conn, org_id, agent.id, reason, now).await?;
+        changes.add(conn, Change::Agent { org_id, agent_id: agent.id }).await?;
+    }
+    Ok(EndedAgents { agents: agents.into_iter().map(|a| (a.id, a.name)).collect(), live_tokens })
 }
 
 /// What revoking an agent would end.
@@ -328,7 +355,7 @@ pub async fn impact(
     .ok_or(DomainError::NotFound)?;
     Ok(RevocationImpact {
         agents: vec![agent.name],
-        live_tokens: live_tokens(pool, org_id, agent_id, now).await?,
+        live_tokens: live_tokens_of(pool, org_id, agent_id, now).await?,
         scopes: agent.scopes,
     })
 }

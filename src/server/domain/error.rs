@@ -19,6 +19,12 @@ pub enum DomainError {
     /// Conflicts with current state.
     #[error("{0}")]
     Conflict(String),
+    /// The caller's copy is stale (`If-Match` did not match the current version).
+    #[error("the resource changed since it was read")]
+    PreconditionFailed,
+    /// A query filter names something that cannot be filtered on, or compares it wrongly.
+    #[error("{0}")]
+    InvalidFilter(String),
     /// Wrong email or password (deliberately vague).
     #[error("incorrect email or password")]
     InvalidCredentials,

@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod audit;
 pub mod crypto;
 pub mod dashboard;
+pub mod directory;
 pub mod error;
 pub mod login;
 pub mod mandate;

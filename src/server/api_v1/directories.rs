@@ -1,0 +1,67 @@
+//! `/api/v1/directories`: list and create directories (the bearer token is in the answer once).
+
+use super::ApiCaller;
+use crate::server::domain::directory;
+use crate::server::errors::Problem;
+use crate::server::middleware::request_meta::Meta;
+use crate::server::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/directories", get(list).post(create))
+}
+
+async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
+    match directory::list(&state.pool, api.caller()).await {
+        Ok(directories) => Json(json!({ "directories": directories })).into_response(),
+        Err(err) => api.problem(err).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default = "generic")]
+    provider: String,
+}
+
+fn generic() -> String {
+    "generic".into()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    api: ApiCaller,
+    Meta(meta): Meta,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let body = api.body(body)?;
+        let created =
+            directory::create(&state.pool, api.caller(), &body.name, &body.provider, &meta, OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| api.problem(e))?;
+        Ok::<_, Problem>(
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "directory_id": created.directory_id,
+                    "scim_base_url": state.config.url(&directory::scim_base_path(created.directory_id)),
+                    "bearer_token": created.bearer_token,
+                })),
+            )
+                .into_response(),
+        )
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
