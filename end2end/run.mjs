@@ -61,6 +61,21 @@ async function waitForHealth() {
   throw new Error('the server did not become healthy within 60 s');
 }
 
+/** Runs PyPI scim2-tester against a fresh directory of a fresh organization on this server. */
+function scimConformance() {
+  const cli = (...args) => JSON.parse(spawnSync(bin, args, { cwd: root, env, encoding: 'utf8' }).stdout);
+  const org = cli('org', 'create', '--name', 'SCIM conformance', '--admin-email', 'owner@scim-conformance.example');
+  const directory = cli('directory', 'create', '--org', org.org_id, '--name', 'scim2-tester', '--provider', 'generic');
+  const python = path.join(root, '.venv-scim', 'bin', 'python');
+  console.log('\n==> SCIM 2.0 conformance (PyPI scim2-tester)');
+  const run = spawnSync(python, [path.join(root, 'tests', 'scim', 'conformance.py')], {
+    cwd: root,
+    env: { ...env, SCIM_BASE_URL: directory.scim_base_url, SCIM_TOKEN: directory.bearer_token },
+    stdio: 'inherit',
+  });
+  return run.status ?? 1;
+}
+
 let status = 1;
 try {
   await waitForHealth();
@@ -68,6 +83,7 @@ try {
   if (files.length === 0) throw new Error('no end-to-end tests found');
   const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { cwd: root, env, stdio: 'inherit' });
   status = result.status ?? 1;
+  if (status === 0) status = scimConformance();
 } catch (err) {
   console.error(err.message);
 } finally {

@@ -9,6 +9,7 @@ mod login;
 mod oauth;
 mod platform_api;
 mod roles;
+mod scim;
 mod setup_links;
 mod support;
 mod two_nodes;

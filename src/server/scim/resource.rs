@@ -57,6 +57,11 @@ pub enum KeyTarget {
     Ignored,
 }
 
+/// The attribute name a path starts with: `emails` of `emails[type eq "work"].value`.
+fn head(path: &str) -> &str {
+    path.split(['.', '[']).next().unwrap_or("")
+}
+
 /// Resolves a top-level key or path head case-insensitively.
 pub fn resolve_key(kind: ResourceKind, key: &str) -> KeyTarget {
     let lower = key.to_ascii_lowercase();
@@ -66,7 +71,7 @@ pub fn resolve_key(kind: ResourceKind, key: &str) -> KeyTarget {
             return KeyTarget::Extension(urn, attrs);
         }
         if let Some(rest) = lower.strip_prefix(&format!("{urn_lower}:")) {
-            return match schema::find(attrs, rest.split('.').next().unwrap_or("")) {
+            return match schema::find(attrs, head(rest)) {
                 Some(attr) => KeyTarget::ExtensionAttr(urn, attr),
                 None => KeyTarget::Ignored,
             };
@@ -74,7 +79,7 @@ pub fn resolve_key(kind: ResourceKind, key: &str) -> KeyTarget {
     }
     let core_prefix = format!("{}:", kind.core().to_ascii_lowercase());
     let name = lower.strip_prefix(&core_prefix).unwrap_or(&lower);
-    match schema::find(kind.attrs(), name.split('.').next().unwrap_or("")) {
+    match schema::find(kind.attrs(), head(name)) {
         Some(attr) => KeyTarget::Core(attr),
         None => KeyTarget::Ignored,
     }
