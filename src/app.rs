@@ -2,8 +2,8 @@
 
 use crate::pages::{
     agent::AgentPage, agents::AgentsPage, approvals::ApprovalsPage, audit::AuditPage, coming_next::ComingNextPage,
-    dashboard::DashboardPage, directories::DirectoriesPage, login::LoginPage, not_found::NotFoundPage,
-    settings::SettingsPage, setup::SetupPage,
+    dashboard::DashboardPage, directories::DirectoriesPage, directory::DirectoryPage, login::LoginPage,
+    not_found::NotFoundPage, settings::SettingsPage, setup::SetupPage,
 };
 use crate::ui::layout::PortalLayout;
 use leptos::prelude::*;
@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage/>
                     <Route path=path!("/connections") view=|| view! { <ComingNextPage section="Connections"/> }/>
                     <Route path=path!("/directories") view=DirectoriesPage/>
+                    <Route path=path!("/directories/:id") view=DirectoryPage/>
                     <Route path=path!("/agents") view=AgentsPage/>
                     <Route path=path!("/agents/:id") view=AgentPage/>
                     <Route path=path!("/approvals") view=ApprovalsPage/>

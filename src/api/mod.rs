@@ -7,6 +7,7 @@ pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod dashboard;
+pub mod directories;
 pub mod people;
 pub mod scopes;
 pub mod session;

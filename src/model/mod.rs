@@ -5,6 +5,7 @@ pub mod admins;
 pub mod agents;
 pub mod audit;
 pub mod dashboard;
+pub mod directories;
 pub mod role;
 pub mod session;
 

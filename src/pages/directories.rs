@@ -1,13 +1,17 @@
-//! `/directories`: the people of the organization (agent owners), with deactivation and
-//! "revoke every agent of this person" — each confirmed after showing what it ends. Directory
-//! sync over SCIM comes next and will feed this list.
+//! `/directories`: the organization's directories (SCIM provisioning from its IdP), connected
+//! here with a token shown once, and the people they provision — with deactivation and
+//! "revoke every agent of this person", each confirmed after showing what it ends.
 
+use super::directory::{provider_label, SetupSteps};
+use crate::api::directories::{list_directories, CreateDirectory};
 use crate::api::people::{list_people, RevokePersonAgents, SetPersonActive};
 use crate::model::agents::PersonRow;
+use crate::model::directories::DirectoryCredentials;
 use crate::model::Permission;
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
-    Badge, EmptyState, ErrorNotice, Loading, Notice, PageHeader, Tone, BUTTON_DANGER_LINK, BUTTON_SECONDARY, CARD,
+    format_time, Badge, CopyField, EmptyState, ErrorNotice, Loading, Modal, Notice, PageHeader, Tone,
+    BUTTON_DANGER_LINK, BUTTON_PRIMARY, BUTTON_SECONDARY, CARD, INPUT, LABEL, SELECT,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,12 +22,52 @@ pub fn DirectoriesPage() -> impl IntoView {
     let set_active = ServerAction::<SetPersonActive>::new();
     let revoke_all = ServerAction::<RevokePersonAgents>::new();
     let people = Resource::new(move || (set_active.version().get(), revoke_all.version().get()), |_| list_people());
+    let create = ServerAction::<CreateDirectory>::new();
+    let directories = Resource::new(move || create.version().get(), |_| list_directories());
+    let dialog_open = RwSignal::new(false);
     view! {
         <Title text="Directories"/>
-        <PageHeader title="Directories" description="The people your agents act for. When someone leaves, deactivate them: every agent acting for them stops at once."/>
-        <div role="note" class="mb-6 rounded-md bg-indigo-50 p-4 text-sm text-indigo-900 ring-1 ring-inset ring-indigo-200">
-            "Directory sync over SCIM 2.0 (Okta, Entra ID, Google, JumpCloud) is coming next: people and groups will then flow in, and leavers are deactivated automatically."
-        </div>
+        <PageHeader title="Directories" description="Your IdP provisions people and groups here over SCIM 2.0. When someone leaves, every agent acting for them stops at once.">
+            <Transition>
+                {move || Suspend::new(async move {
+                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                    can_manage.then(|| view! {
+                        <button type="button" class=BUTTON_PRIMARY aria-haspopup="dialog" on:click=move |_| dialog_open.set(true)>"Connect a directory"</button>
+                    })
+                })}
+            </Transition>
+        </PageHeader>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match directories.await {
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    Ok(rows) if rows.is_empty() => view! {
+                        <EmptyState title="No directory connected" message="Connect Okta, Microsoft Entra ID, Google Workspace, JumpCloud or any SCIM 2.0 client: people and groups flow in, and leavers lose their agents automatically."/>
+                    }.into_any(),
+                    Ok(rows) => view! {
+                        <ul class="grid grid-cols-1 gap-4 md:grid-cols-2" role="list" data-testid="directories">
+                            {rows.into_iter().map(|d| view! {
+                                <li class=format!("p-5 {CARD}")>
+                                    <div class="flex items-start justify-between gap-3">
+                                        <div>
+                                            <a href=format!("/directories/{}", d.id) class="text-base font-semibold text-indigo-700 hover:underline">{d.name.clone()}</a>
+                                            <p class="text-xs text-slate-500">{provider_label(&d.provider)} " · token " <span class="font-mono">{format!("{}…", d.token_prefix)}</span></p>
+                                        </div>
+                                        <Badge text="SCIM 2.0" tone=Tone::Accent/>
+                                    </div>
+                                    <p class="mt-3 text-sm text-slate-700">{format!("{} users ({} active) · {} groups", d.users, d.active_users, d.groups)}</p>
+                                    <p class="text-xs text-slate-500">{d.last_event_at.map(|at| format!("Last request {}", format_time(at))).unwrap_or_else(|| "No requests yet".into())}</p>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+        <Show when=move || dialog_open.get()>
+            <ConnectDialog create on_close=Callback::new(move |_| { dialog_open.set(false); create.value().set(None); })/>
+        </Show>
+        <h2 class="mb-3 mt-10 text-lg font-semibold text-slate-900">"People"</h2>
         <div class="mb-4 space-y-3">
             {move || set_active.value().get().map(|r| match r {
                 Ok(tokens) if tokens > 0 => view! { <Notice message=format!("Deactivated. {tokens} live token(s) stopped working.")/> }.into_any(),
@@ -114,5 +158,60 @@ fn PersonItem(
                 </div>
             })}
         </li>
+    }
+}
+
+#[component]
+fn ConnectDialog(create: ServerAction<CreateDirectory>, on_close: Callback<()>) -> impl IntoView {
+    let provider = RwSignal::new("okta".to_string());
+    view! {
+        <Modal title="Connect a directory" on_close>
+            {move || match create.value().get() {
+                Some(Ok(credentials)) => view! { <DirectoryCredentialsShownOnce credentials provider=provider.get_untracked() on_close/> }.into_any(),
+                other => view! {
+                    <p class="mt-1 text-sm text-slate-600">"You get a SCIM base URL and a bearer token to paste into your identity provider."</p>
+                    {other.and_then(Result::err).map(|error| view! { <div class="mt-4"><ErrorNotice error/></div> })}
+                    <ActionForm action=create attr:class="mt-5 space-y-4">
+                        <div>
+                            <label for="directory-name" class=LABEL>"Name"</label>
+                            <input id="directory-name" name="name" required maxlength="100" autofocus placeholder="Okta production" class=format!("mt-1.5 {INPUT}")/>
+                        </div>
+                        <div>
+                            <label for="directory-provider" class=LABEL>"Identity provider"</label>
+                            <select id="directory-provider" name="provider" class=format!("mt-1.5 {SELECT}") on:change=move |ev| provider.set(event_target_value(&ev))>
+                                {["okta", "entra", "google", "jumpcloud", "generic"].into_iter().map(|p| view! { <option value=p>{provider_label(p)}</option> }).collect_view()}
+                            </select>
+                        </div>
+                        <div class="flex justify-end gap-3 pt-2">
+                            <button type="button" class=BUTTON_SECONDARY on:click=move |_| on_close.run(())>"Cancel"</button>
+                            <button type="submit" class=BUTTON_PRIMARY disabled=move || create.pending().get()>"Create directory"</button>
+                        </div>
+                    </ActionForm>
+                }.into_any(),
+            }}
+        </Modal>
+    }
+}
+
+/// The SCIM base URL and token right after creation or rotation: the only time the token shows.
+#[component]
+pub fn DirectoryCredentialsShownOnce(
+    credentials: DirectoryCredentials,
+    provider: String,
+    on_close: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <div class="mt-4 space-y-4" data-testid="directory-credentials">
+            <div role="status" class="rounded-md bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-inset ring-amber-200">
+                "Copy the token now: it is shown only once, and Mandate keeps only a hash of it."
+            </div>
+            <CopyField label="SCIM base URL" value=credentials.scim_base_url.clone() testid="scim-base-url"/>
+            <CopyField label="Bearer token" value=credentials.bearer_token.clone() testid="scim-token"/>
+            <SetupSteps provider/>
+            <div class="flex justify-end gap-3 pt-2">
+                <a href=format!("/directories/{}", credentials.directory_id) class=BUTTON_SECONDARY>"Open directory"</a>
+                <button type="button" class=BUTTON_PRIMARY on:click=move |_| on_close.run(())>"Done"</button>
+            </div>
+        </div>
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod coming_next;
 pub mod dashboard;
 pub mod directories;
+pub mod directory;
 pub mod login;
 pub mod not_found;
 pub mod scopes;

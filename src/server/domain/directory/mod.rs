@@ -9,8 +9,8 @@ pub mod users;
 use super::actor::{Actor, Caller, RequestMeta};
 use super::audit::{self, NewEvent};
 use super::{secrets, validate, DomainError};
+use crate::model::directories::{DirectoryDetail, DirectoryEvent, DirectoryGroupRow, DirectoryRow, DirectoryUserRow};
 use crate::model::Permission;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -145,23 +145,12 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Directory
     .await?)
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DirectoryRow {
-    pub id: Uuid,
-    pub name: String,
-    pub provider: String,
-    pub token_prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub token_rotated_at: OffsetDateTime,
-    pub users: i64,
-    pub active_users: i64,
-    pub groups: i64,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_event_at: Option<OffsetDateTime>,
-}
-
 pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<DirectoryRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
+    rows(pool, caller.org_id(), None).await
+}
+
+async fn rows(pool: &PgPool, org_id: Uuid, id: Option<Uuid>) -> Result<Vec<DirectoryRow>, DomainError> {
     // language=PostgreSQL
     Ok(sqlx::query_as!(
         DirectoryRow,
@@ -170,25 +159,12 @@ pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<DirectoryRow>
                   (select count(*) from directory_users u where u.org_id = d.org_id and u.directory_id = d.id and u.active) as "active_users!",
                   (select count(*) from groups g where g.org_id = d.org_id and g.directory_id = d.id) as "groups!",
                   (select max(e.occurred_at) from directory_events e where e.org_id = d.org_id and e.directory_id = d.id) as last_event_at
-           from directories d where d.org_id = $1 order by d.created_at"#,
-        caller.org_id()
+           from directories d where d.org_id = $1 and ($2::uuid is null or d.id = $2) order by d.created_at"#,
+        org_id,
+        id
     )
     .fetch_all(pool)
     .await?)
-}
-
-/// One entry of a directory's events feed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DirectoryEvent {
-    #[serde(with = "time::serde::rfc3339")]
-    pub occurred_at: OffsetDateTime,
-    pub method: String,
-    pub path: String,
-    pub event: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub status: i32,
-    pub detail: String,
 }
 
 /// Records one SCIM request's outcome in the feed (writes and refusals; reads are not kept).
@@ -252,4 +228,50 @@ pub async fn events(
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// A directory with its users, groups and newest events, for the portal (`base_url` is the
+/// public URL the SCIM base path hangs from).
+pub async fn detail(
+    pool: &PgPool,
+    caller: Caller<'_>,
+    directory_id: Uuid,
+    base_url: &str,
+) -> Result<DirectoryDetail, DomainError> {
+    caller.require(Permission::ViewPortal)?;
+    let org_id = caller.org_id();
+    let directory = rows(pool, org_id, Some(directory_id)).await?.into_iter().next().ok_or(DomainError::NotFound)?;
+    // language=PostgreSQL
+    let users = sqlx::query_as!(
+        DirectoryUserRow,
+        r#"select u.id, u.user_name, u.display_name, p.email, u.active,
+                  coalesce((select array_agg(g.display_name order by g.display_name) from group_members m
+                            join groups g on g.org_id = m.org_id and g.id = m.group_id
+                            where m.org_id = u.org_id and m.person_id = u.person_id and g.directory_id = u.directory_id), '{}') as "groups!",
+                  (select count(*) from agents a where a.org_id = u.org_id and a.owner_id = u.person_id and a.status = 'active') as "active_agents!"
+           from directory_users u join people p on p.org_id = u.org_id and p.id = u.person_id
+           where u.org_id = $1 and u.directory_id = $2 order by u.user_name limit 500"#,
+        org_id,
+        directory_id
+    )
+    .fetch_all(pool)
+    .await?;
+    // language=PostgreSQL
+    let groups = sqlx::query_as!(
+        DirectoryGroupRow,
+        r#"select g.id, g.display_name, (select count(*) from group_members m where m.org_id = g.org_id and m.group_id = g.id) as "members!"
+           from groups g where g.org_id = $1 and g.directory_id = $2 order by g.display_name limit 500"#,
+        org_id,
+        directory_id
+    )
+    .fetch_all(pool)
+    .await?;
+    let events = events(pool, caller, directory_id, 100).await?;
+    Ok(DirectoryDetail {
+        directory,
+        scim_base_url: format!("{base_url}{}", scim_base_path(directory_id)),
+        users,
+        groups,
+        events,
+    })
 }
