@@ -6,9 +6,11 @@
 use super::config::Config;
 use super::domain::agents::{self, NewAgent, Owner};
 use super::domain::approvals::{self, Decision};
+use super::domain::directory::{self, groups, users, Directory};
 use super::domain::mandate::Mandates;
 use super::domain::scopes::{self, NewScope};
-use super::domain::{admins, api_keys, login, orgs, people, secrets, AdminSession, Caller, DomainError, RequestMeta};
+use super::domain::{admins, api_keys, login, orgs, secrets, AdminSession, Caller, DomainError, RequestMeta};
+use super::scim;
 use crate::model::Role;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -108,18 +110,73 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         scopes::create(pool, operator, scope, &meta, now).await?;
     }
 
-    let mut conn = pool.acquire().await?;
-    let priya = people::find_or_create(&mut conn, org_id, "priya@acme.example", Some("Priya Natarajan"), now).await?;
-    let sam = people::find_or_create(&mut conn, org_id, "sam@acme.example", Some("Sam Rivera"), now).await?;
-    let maria = people::find_or_create(&mut conn, org_id, "maria@acme.example", Some("Maria Gomez"), now).await?;
-    let omar = people::find_or_create(&mut conn, org_id, "omar@acme.example", Some("Omar Haddad"), now).await?;
-    let finance = people::create_group(&mut conn, org_id, "Finance").await?;
-    let engineering = people::create_group(&mut conn, org_id, "Engineering").await?;
-    let sales = people::create_group(&mut conn, org_id, "Sales").await?;
-    drop(conn);
-    for (group, member) in [(finance, priya), (engineering, sam), (sales, maria), (sales, omar)] {
-        people::set_membership(pool, &mandates, org_id, group, member, true).await?;
+    // People and groups arrive the way they do in production: over SCIM from the IdP.
+    let created = directory::create(pool, operator, "Okta (demo)", "okta", &meta, now).await?;
+    let okta = Directory { org_id, id: created.directory_id, name: "Okta (demo)".into() };
+    let okta_meta = demo_meta("198.51.100.20");
+    let mut user_ids = Vec::new();
+    for (user_name, given, family, department) in [
+        ("priya@acme.example", "Priya", "Natarajan", "Finance"),
+        ("sam@acme.example", "Sam", "Rivera", "Engineering"),
+        ("maria@acme.example", "Maria", "Gomez", "Sales"),
+        ("omar@acme.example", "Omar", "Haddad", "Sales"),
+    ] {
+        let body = json!({
+            "userName": user_name, "externalId": format!("00u{}", &user_name[..3]), "active": true,
+            "name": { "givenName": given, "familyName": family }, "displayName": format!("{given} {family}"),
+            "emails": [{ "value": user_name, "type": "work", "primary": true }],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { "department": department },
+        });
+        let input = scim::users::input_from(&body).map_err(|e| DomainError::Internal(e.detail))?;
+        let user = users::create_user(pool, &mandates, &okta, input, &okta_meta, now).await?;
+        directory::record_event(
+            pool,
+            &okta,
+            "POST",
+            &format!("/scim/v2/{}/Users", okta.id),
+            "user.created",
+            Some(("User", user.id.to_string())),
+            201,
+            "",
+            &okta_meta,
+            now,
+        )
+        .await?;
+        user_ids.push((user_name, user.id, user.person_id));
     }
+    let id_of = |email: &str| {
+        user_ids.iter().find(|(e, _, _)| *e == email).map(|(_, id, person)| (*id, *person)).unwrap_or_default()
+    };
+    let (priya_user, priya) = id_of("priya@acme.example");
+    let (sam_user, sam) = id_of("sam@acme.example");
+    let (maria_user, maria) = id_of("maria@acme.example");
+    let (omar_user, omar) = id_of("omar@acme.example");
+    let group_id = |name: &'static str, members: Vec<Uuid>| {
+        let okta = okta.clone();
+        let okta_meta = okta_meta.clone();
+        let mandates = &mandates;
+        async move {
+            let input = groups::GroupInput { display_name: name.to_string(), external_id: None, members };
+            let group = groups::create_group(pool, mandates, &okta, input, &okta_meta, now).await?;
+            directory::record_event(
+                pool,
+                &okta,
+                "POST",
+                &format!("/scim/v2/{}/Groups", okta.id),
+                "group.created",
+                Some(("Group", group.id.to_string())),
+                201,
+                "",
+                &okta_meta,
+                now,
+            )
+            .await?;
+            Ok::<Uuid, DomainError>(group.id)
+        }
+    };
+    let finance = group_id("Finance", vec![priya_user]).await?;
+    group_id("Engineering", vec![sam_user]).await?;
+    group_id("Sales", vec![maria_user, omar_user]).await?;
     let finance_export =
         scopes::catalog(pool, operator).await?.scopes.into_iter().find(|s| s.name == "finance.export").map(|s| s.id);
     if let Some(scope_id) = finance_export {
@@ -226,7 +283,36 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
             }
         }
     }
-    people::set_active(pool, &mandates, operator, omar, false, &meta, now).await?;
+    // Omar leaves: the IdP deactivates him, and his agents stop with him.
+    let left = users::modify_user(
+        pool,
+        &mandates,
+        &okta,
+        omar_user,
+        None,
+        |current| {
+            let mut body = current.resource.clone();
+            body["active"] = json!(false);
+            scim::users::input_from(&body).map_err(|e| DomainError::Internal(e.detail))
+        },
+        &okta_meta,
+        now,
+    )
+    .await?;
+    directory::record_event(
+        pool,
+        &okta,
+        "PATCH",
+        &format!("/scim/v2/{}/Users/{}", okta.id, left.id),
+        "user.deactivated",
+        Some(("User", left.id.to_string())),
+        200,
+        "",
+        &okta_meta,
+        now,
+    )
+    .await?;
+    let _ = omar;
     Ok(())
 }
 

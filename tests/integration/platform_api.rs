@@ -144,6 +144,11 @@ async fn demo_seed_is_rich_and_idempotent(pool: sqlx::PgPool) {
         .await
         .unwrap();
     assert_eq!(pending, 2, "requests left for the newcomer to decide");
+    let revoked: String =
+        sqlx::query_scalar("select name from agents where status = 'revoked'").fetch_one(&pool).await.unwrap();
+    assert_eq!(revoked, "Travel Booker", "the leaver's agent stopped with him");
+    let feed: i64 = sqlx::query_scalar("select count(*) from directory_events").fetch_one(&pool).await.unwrap();
+    assert!(feed >= 8, "the directory's events feed shows the provisioning");
     let actions: Vec<String> =
         sqlx::query_scalar("select distinct action from audit_events order by 1").fetch_all(&pool).await.unwrap();
     for expected in [

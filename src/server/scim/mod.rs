@@ -18,7 +18,7 @@ mod groups;
 pub mod patch;
 pub mod resource;
 pub mod schema;
-mod users;
+pub mod users;
 
 use super::domain::directory::{self, Directory};
 use super::domain::RequestMeta;

@@ -25,6 +25,11 @@ fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
     map.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// The domain's input for a user resource as a client would send it (the demo uses this).
+pub fn input_from(body: &Value) -> Result<UserInput, ScimError> {
+    to_input(clean_resource(KIND, body)?)
+}
+
 /// What the domain needs from a cleaned user resource.
 fn to_input(map: Map<String, Value>) -> Result<UserInput, ScimError> {
     let user_name =
