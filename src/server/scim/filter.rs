@@ -363,6 +363,35 @@ mod tests {
         assert!(parse_filter(&"a".repeat(MAX_LENGTH + 1)).is_err());
     }
 
+    /// A cheap fuzz: random strings over the filter alphabet never panic the parser, and
+    /// anything accepted stays within the limits.
+    #[test]
+    fn random_input_never_panics() {
+        let alphabet: Vec<char> = "()[]\" \\.:abeqnorctpwsgl0123456789-truefalsenull".chars().collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 60) as usize;
+            let input: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            if let Ok(filter) = parse_filter(&input) {
+                fn depth(f: &Filter) -> usize {
+                    match f {
+                        Filter::And(a, b) | Filter::Or(a, b) => 1 + depth(a).max(depth(b)),
+                        Filter::Not(a) | Filter::ValuePath(_, a) => 1 + depth(a),
+                        _ => 1,
+                    }
+                }
+                assert!(depth(&filter) <= MAX_NODES + 1, "{input}");
+            }
+            let _ = parse_patch_path(&input);
+        }
+    }
+
     #[test]
     fn parses_patch_paths() {
         assert_eq!(
