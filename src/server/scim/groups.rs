@@ -2,7 +2,8 @@
 
 use super::resource::{self, clean_resource, project, ResourceKind};
 use super::{
-    if_match, if_none_match, list_response, parse_body, patch, resource_response, ListQuery, ScimCaller, ScimError,
+    if_match, if_none_match, list_response, outcome, parse_body, patch, resource_response, scim_change, ListQuery,
+    ScimCaller, ScimError,
 };
 use crate::server::domain::directory::groups::{self, GroupInput, GroupRecord};
 use crate::server::state::AppState;
@@ -170,21 +171,12 @@ async fn modify(
         &caller.directory,
         id,
         if_match(headers),
-        |current| {
-            change(current).map_err(|e| {
-                refused = Some(e);
-                crate::server::domain::DomainError::invalid("refused")
-            })
-        },
+        scim_change(&mut refused, change),
         &caller.meta,
         now(),
     )
     .await;
-    let record = match (result, refused) {
-        (_, Some(scim)) => return Err(scim),
-        (Err(e), None) => return Err(caller.error(e)),
-        (Ok(record), None) => record,
-    };
+    let record = outcome(caller, result, refused)?;
     Ok(resource_response(StatusCode::OK, &render(caller, &record), record.version, None))
 }
 

@@ -142,6 +142,33 @@ impl ScimCaller {
     }
 }
 
+/// Adapts a SCIM-level change (which may refuse with a SCIM error) to the domain's change
+/// callback; `refused` keeps the SCIM error so `outcome` can answer with it.
+pub fn scim_change<'r, T, I>(
+    refused: &'r mut Option<ScimError>,
+    change: impl FnOnce(&T) -> Result<I, ScimError> + 'r,
+) -> impl FnOnce(&T) -> Result<I, super::domain::DomainError> + 'r {
+    move |current| {
+        change(current).map_err(|err| {
+            *refused = Some(err);
+            super::domain::DomainError::invalid("refused by the SCIM layer")
+        })
+    }
+}
+
+/// The answer to a domain modification run with `scim_change`.
+pub fn outcome<R>(
+    caller: &ScimCaller,
+    result: Result<R, super::domain::DomainError>,
+    refused: Option<ScimError>,
+) -> Result<R, ScimError> {
+    match (result, refused) {
+        (_, Some(err)) => Err(err),
+        (Err(err), None) => Err(caller.error(err)),
+        (Ok(record), None) => Ok(record),
+    }
+}
+
 /// A JSON body as `application/scim+json`.
 pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();

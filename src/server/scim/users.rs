@@ -2,7 +2,8 @@
 
 use super::resource::{self, clean_resource, project, ResourceKind};
 use super::{
-    if_match, if_none_match, list_response, parse_body, patch, resource_response, ListQuery, ScimCaller, ScimError,
+    if_match, if_none_match, list_response, outcome, parse_body, patch, resource_response, scim_change, ListQuery,
+    ScimCaller, ScimError,
 };
 use crate::server::domain::directory::users::{self, UserInput, UserRecord};
 use crate::server::state::AppState;
@@ -164,28 +165,22 @@ async fn modify(
         let id = id_of(params)?;
         let mut refused = None;
         let mut was_active = true;
+        let change = |current: &UserRecord| {
+            was_active = current.active;
+            change(current)
+        };
         let result = users::modify_user(
             &state.pool,
             state.mandates(),
             &caller.directory,
             id,
             if_match(headers),
-            |current| {
-                was_active = current.active;
-                change(current).map_err(|e| {
-                    refused = Some(e);
-                    crate::server::domain::DomainError::invalid("refused")
-                })
-            },
+            scim_change(&mut refused, change),
             &caller.meta,
             now(),
         )
         .await;
-        let record = match (result, refused) {
-            (_, Some(scim)) => return Err(scim),
-            (Err(e), None) => return Err(caller.error(e)),
-            (Ok(record), None) => record,
-        };
+        let record = outcome(caller, result, refused)?;
         event = match (was_active, record.active) {
             (true, false) => "user.deactivated",
             (false, true) => "user.reactivated",

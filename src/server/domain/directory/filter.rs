@@ -208,7 +208,12 @@ fn push_text_op(
     value: &Value,
     attr: &str,
 ) -> Result<(), FilterError> {
-    let text = text_value(value, attr)?.to_lowercase();
+    push_op(builder, op, text_value(value, attr)?.to_lowercase());
+    Ok(())
+}
+
+/// ` op $text`, with LIKE patterns (escaped) for `co`, `sw` and `ew`.
+fn push_op(builder: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, op: CompareOp, text: String) {
     match op {
         CompareOp::Eq => builder.push(" = ").push_bind(text),
         CompareOp::Ne => builder.push(" is distinct from ").push_bind(text),
@@ -220,7 +225,6 @@ fn push_text_op(
         CompareOp::Lt => builder.push(" < ").push_bind(text),
         CompareOp::Le => builder.push(" <= ").push_bind(text),
     };
-    Ok(())
 }
 
 fn push_compare(
@@ -239,17 +243,7 @@ fn push_compare(
         Column::ExactText(c) => {
             let text = text_value(value, &name)?.to_string();
             builder.push(format!("r.{c}::text"));
-            match op {
-                CompareOp::Eq => builder.push(" = ").push_bind(text),
-                CompareOp::Ne => builder.push(" is distinct from ").push_bind(text),
-                CompareOp::Co => builder.push(" like ").push_bind(format!("%{}%", like_escape(&text))),
-                CompareOp::Sw => builder.push(" like ").push_bind(format!("{}%", like_escape(&text))),
-                CompareOp::Ew => builder.push(" like ").push_bind(format!("%{}", like_escape(&text))),
-                CompareOp::Gt => builder.push(" > ").push_bind(text),
-                CompareOp::Ge => builder.push(" >= ").push_bind(text),
-                CompareOp::Lt => builder.push(" < ").push_bind(text),
-                CompareOp::Le => builder.push(" <= ").push_bind(text),
-            };
+            push_op(builder, op, text);
         }
         Column::Bool(c) => {
             let Value::Bool(flag) = value else {
