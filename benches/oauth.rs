@@ -128,7 +128,7 @@ async fn main() {
         approve: true,
     };
     let agent = agents::register(&pool, Caller::Operator { org_id: org.org_id }, input, &meta, now).await.unwrap();
-    let api_key = api_keys::create(&pool, org.org_id, "bench", &meta, now).await.unwrap();
+    let api_key = api_keys::create(&pool, Caller::Operator { org_id: org.org_id }, "bench", &meta, now).await.unwrap();
     let client = reqwest::Client::new();
     let token: serde_json::Value = client
         .post(format!("{mandate_base}/oauth2/token"))

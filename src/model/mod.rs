@@ -3,6 +3,7 @@
 
 pub mod admins;
 pub mod agents;
+pub mod api_keys;
 pub mod audit;
 pub mod dashboard;
 pub mod directories;

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod agents;
+pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod coming_next;

@@ -1,6 +1,7 @@
 //! `/settings`: Admins (list, invite by link, change roles, withdraw invitations). Owners
 //! manage; everyone else reads. The server enforces the same rule.
 
+use super::api_keys::ApiKeysTab;
 use super::scopes::ScopesTab;
 use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RevokeInvitation};
 use crate::model::admins::{AdminRow, CreatedInvitation, InvitationRow};
@@ -18,7 +19,7 @@ use leptos_router::hooks::use_query_map;
 pub fn SettingsPage() -> impl IntoView {
     let query = use_query_map();
     let tab = move || query.read().get("tab").unwrap_or_default();
-    let tabs = [("", "Admins"), ("scopes", "Scopes")];
+    let tabs = [("", "Admins"), ("scopes", "Scopes"), ("api-keys", "API keys")];
     view! {
         <Title text="Settings"/>
         <PageHeader title="Settings" description="Who administers this organization, and the scopes agents can ask for."/>
@@ -36,10 +37,13 @@ pub fn SettingsPage() -> impl IntoView {
                         </li>
                     }
                 }).collect_view()}
-                <li><span class="inline-block pb-3 text-slate-400" title="Coming next">"API keys"</span></li>
             </ul>
         </nav>
-        {move || if tab() == "scopes" { view! { <ScopesTab/> }.into_any() } else { view! { <AdminsTab/> }.into_any() }}
+        {move || match tab().as_str() {
+            "scopes" => view! { <ScopesTab/> }.into_any(),
+            "api-keys" => view! { <ApiKeysTab/> }.into_any(),
+            _ => view! { <AdminsTab/> }.into_any(),
+        }}
     }
 }
 

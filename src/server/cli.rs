@@ -194,7 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }));
         }
         Command::ApiKey { command: ApiKeyCommand::Create { org, name } } => {
-            let key = domain::api_keys::create(&pool, org, &name, &operator_meta(), now).await.map_err(user_error)?;
+            let key =
+                domain::api_keys::create(&pool, domain::Caller::Operator { org_id: org }, &name, &operator_meta(), now)
+                    .await
+                    .map_err(user_error)?;
             print_json(json!({ "api_key": key }));
         }
         Command::Directory { command: DirectoryCommand::Create { org, name, provider } } => {

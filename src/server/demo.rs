@@ -54,7 +54,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     let _ =
         login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta("203.0.113.7"), now).await;
     admins::operator_invite(pool, org_id, "jordan@acme.example", Role::Approver, &meta, now).await?;
-    api_keys::create(pool, org_id, "ci-pipeline", &meta, now).await?;
+    api_keys::create(pool, Caller::Operator { org_id }, "ci-pipeline", &meta, now).await?;
     seed_agents(pool, config, org_id).await?;
 
     Ok(json!({

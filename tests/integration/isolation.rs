@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use mandate::model::Role;
+use mandate::server::domain::Caller;
 use uuid::Uuid;
 
 #[sqlx::test]
@@ -83,7 +84,10 @@ async fn api_keys_see_only_their_organization(pool: sqlx::PgPool) {
     let (org_a, _) = app.org_with_owner("Alpha").await;
     let (org_b, _) = app.org_with_owner("Bravo").await;
     let now = time::OffsetDateTime::now_utc();
-    let key_a = mandate::server::domain::api_keys::create(&app.pool, org_a, "a", &meta(), now).await.unwrap();
+    let key_a =
+        mandate::server::domain::api_keys::create(&app.pool, Caller::Operator { org_id: org_a }, "a", &meta(), now)
+            .await
+            .unwrap();
     let events: serde_json::Value = app
         .bare_client()
         .get(app.url("/api/v1/audit/events?limit=500"))

@@ -95,10 +95,15 @@ async fn missing_wrong_and_malformed_keys_get_problem_documents(pool: sqlx::PgPo
 async fn a_bad_query_string_is_a_400_problem(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let (org_id, _) = app.org_with_owner("Acme").await;
-    let key =
-        mandate::server::domain::api_keys::create(&app.pool, org_id, "k", &meta(), time::OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+    let key = mandate::server::domain::api_keys::create(
+        &app.pool,
+        mandate::server::domain::Caller::Operator { org_id },
+        "k",
+        &meta(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     let response =
         app.bare_client().get(app.url("/api/v1/audit/events?limit=lots")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(response.status(), 400);
@@ -162,4 +167,38 @@ async fn demo_seed_is_rich_and_idempotent(pool: sqlx::PgPool) {
     ] {
         assert!(actions.iter().any(|a| a == expected), "demo trail lacks {expected}: {actions:?}");
     }
+}
+
+#[sqlx::test]
+async fn owners_create_and_revoke_api_keys_in_the_portal(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let browser = app.signed_in(&owner).await;
+    let created = browser.rpc("api-keys/create", &[("name", "billing-service")]).await;
+    assert_eq!(created.status(), 200);
+    let key: String = created.json().await.unwrap();
+    assert!(key.starts_with("mnd_key_"));
+    let client = app.bare_client();
+    assert_eq!(client.get(app.url("/api/v1/organization")).bearer_auth(&key).send().await.unwrap().status(), 200);
+
+    let admin = app.signed_in(&app.add_admin(org_id, "sam", mandate::model::Role::Admin).await).await;
+    assert_eq!(admin.rpc("api-keys/create", &[("name", "x")]).await.status(), 403, "only owners manage keys");
+    let listed: Vec<serde_json::Value> = admin.rpc("api-keys/list", &[]).await.json().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].get("key_hash").is_none() && !listed[0].to_string().contains(&key),
+        "the key itself is never listed"
+    );
+
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(admin.rpc("api-keys/revoke", &[("key_id", &id)]).await.status(), 403);
+    assert_eq!(browser.rpc("api-keys/revoke", &[("key_id", &id)]).await.status(), 200);
+    assert_eq!(
+        client.get(app.url("/api/v1/organization")).bearer_auth(&key).send().await.unwrap().status(),
+        401,
+        "refused at once"
+    );
+    assert_eq!(browser.rpc("api-keys/revoke", &[("key_id", &id)]).await.status(), 404, "already revoked");
+    let actions = audit_actions(&app.pool, org_id).await;
+    assert!(actions.contains(&"api_key.created".to_string()) && actions.contains(&"api_key.revoked".to_string()));
 }

@@ -204,7 +204,9 @@ impl TestApp {
     }
 
     pub async fn api_key(&self, org_id: Uuid) -> String {
-        api_keys::create(&self.pool, org_id, "test", &meta(), OffsetDateTime::now_utc()).await.unwrap()
+        api_keys::create(&self.pool, Caller::Operator { org_id }, "test", &meta(), OffsetDateTime::now_utc())
+            .await
+            .unwrap()
     }
 
     /// `POST /oauth2/token` with client credentials (HTTP Basic).

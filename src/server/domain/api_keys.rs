@@ -1,8 +1,11 @@
-//! Platform API keys: created by the operator (CLI), shown once, stored as SHA-256.
+//! Platform API keys: created by an owner (portal) or the operator (CLI), shown once, stored as
+//! SHA-256, revocable at once.
 
-use super::actor::{Actor, RequestMeta};
+use super::actor::{Actor, Caller, RequestMeta};
 use super::audit::{self, NewEvent};
 use super::{secrets, validate, DomainError};
+use crate::model::api_keys::ApiKeyRow;
+use crate::model::Permission;
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -25,11 +28,13 @@ impl ApiKeyPrincipal {
 /// Creates a key for an organization; returns the key, which is never shown again.
 pub async fn create(
     pool: &PgPool,
-    org_id: Uuid,
+    caller: Caller<'_>,
     name: &str,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<String, DomainError> {
+    caller.require(Permission::ManageAdmins)?;
+    let org_id = caller.org_id();
     let name = validate::label("Key name", name, 100)?;
     let key = secrets::generate(secrets::API_KEY_PREFIX);
     let prefix: String = key.chars().take(secrets::API_KEY_PREFIX.len() + 4).collect();
@@ -53,7 +58,7 @@ pub async fn create(
     }
     audit::record(
         &mut tx,
-        NewEvent::new(org_id, Actor::Operator, "api_key.created")
+        NewEvent::new(org_id, caller.actor(), "api_key.created")
             .target("api_key", id, &name)
             .details(json!({ "prefix": prefix })),
         meta,
@@ -91,4 +96,50 @@ pub async fn authenticate(
             .await?;
     }
     Ok(Some(ApiKeyPrincipal { org_id: row.org_id, key_id: row.id, name: row.name }))
+}
+
+/// The organization's keys (never the keys themselves).
+pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<ApiKeyRow>, DomainError> {
+    caller.require(Permission::ViewPortal)?;
+    // language=PostgreSQL
+    Ok(sqlx::query_as!(
+        ApiKeyRow,
+        "select id, name, key_prefix, created_at, last_used_at, revoked_at from api_keys where org_id = $1
+         order by revoked_at nulls first, created_at desc",
+        caller.org_id()
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Revokes a key: the next request with it is refused.
+pub async fn revoke(
+    pool: &PgPool,
+    caller: Caller<'_>,
+    key_id: Uuid,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    caller.require(Permission::ManageAdmins)?;
+    let org_id = caller.org_id();
+    let mut tx = pool.begin().await?;
+    // language=PostgreSQL
+    let name = sqlx::query_scalar!(
+        "update api_keys set revoked_at = $3 where org_id = $1 and id = $2 and revoked_at is null returning name",
+        org_id,
+        key_id,
+        now
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    audit::record(
+        &mut tx,
+        NewEvent::new(org_id, caller.actor(), "api_key.revoked").target("api_key", key_id, &name),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
