@@ -53,6 +53,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = connect_and_migrate(&config).await?;
     let state = AppState::new(pool, config).await?;
     let addr = state.leptos_options.site_addr;
+    spawn_housekeeping(state.pool.clone());
     let app = router::app(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
     tracing::info!(%addr, public_url = %state.config.public_url, "Mandate is serving");
@@ -61,6 +62,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("server error")?;
     Ok(())
+}
+
+/// Hourly: expired sessions, stale sign-in throttles and old token records go.
+fn spawn_housekeeping(pool: sqlx::PgPool) {
+    let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    tokio::spawn(async move {
+        use tower_sessions::ExpiredDeletion;
+        if let Err(err) = sessions.continuously_delete_expired(std::time::Duration::from_secs(3600)).await {
+            tracing::error!(error = %err, "expired-session cleanup stopped");
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match domain::maintenance::prune(&pool, time::OffsetDateTime::now_utc()).await {
+                Ok(pruned) => tracing::info!(?pruned, "housekeeping done"),
+                Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

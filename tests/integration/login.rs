@@ -139,3 +139,27 @@ async fn a_session_older_than_twelve_hours_ends(pool: sqlx::PgPool) {
     store.save(&record).await.unwrap();
     assert_eq!(browser.get("/auth/me").await.status(), 401);
 }
+
+#[sqlx::test]
+async fn housekeeping_drops_only_stale_rows(pool: sqlx::PgPool) {
+    use mandate::server::domain::maintenance::{prune, Pruned};
+    let app = spawn(pool).await;
+    let (org_id, _) = app.org_with_owner("Acme").await;
+    let agent = app.approved_agent(org_id, "dana@acme.example", "Ledger", &["crm.read"]).await;
+    app.token(&agent).await;
+    sqlx::query("insert into login_throttle (bucket, failures, window_started_at) values ('ip:old', 3, now() - interval '2 days'), ('ip:new', 3, now())")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update access_tokens set issued_at = now() - interval '9 days', expires_at = now() - interval '8 days'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.token(&agent).await;
+    let pruned = prune(&app.pool, time::OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(pruned, Pruned { throttles: 1, tokens: 1 });
+    let left: i64 = sqlx::query_scalar("select count(*) from access_tokens").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(left, 1, "the live token stays");
+}

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod directory;
 pub mod error;
 pub mod login;
+pub mod maintenance;
 pub mod mandate;
 pub mod orgs;
 pub mod passwords;

@@ -1,0 +1,33 @@
+//! Housekeeping that keeps unbounded tables bounded: expired sign-in throttles and token records
+//! long past their expiry (the audit trail keeps what happened). Run periodically by `serve`.
+
+use super::DomainError;
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+
+/// Token records are kept this long after they expire, for investigations.
+pub const TOKEN_RETENTION: Duration = Duration::days(7);
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub throttles: u64,
+    pub tokens: u64,
+}
+
+pub async fn prune(pool: &PgPool, now: OffsetDateTime) -> Result<Pruned, DomainError> {
+    // language=PostgreSQL
+    let throttles = sqlx::query!(
+        "delete from login_throttle where window_started_at < $1 and (locked_until is null or locked_until < $2)",
+        now - Duration::days(1),
+        now
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    // language=PostgreSQL
+    let tokens = sqlx::query!("delete from access_tokens where expires_at < $1", now - TOKEN_RETENTION)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(Pruned { throttles, tokens })
+}
