@@ -89,6 +89,20 @@ async fn missing_wrong_and_malformed_keys_get_problem_documents(pool: sqlx::PgPo
     let openapi: serde_json::Value =
         client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/agents",
+        "/api/v1/agents/{id}",
+        "/api/v1/agents/{id}/revoke",
+        "/api/v1/agents/{id}/scope_requests",
+        "/api/v1/scope_requests",
+        "/api/v1/scope_requests/{id}/approve",
+        "/api/v1/scope_requests/{id}/deny",
+        "/api/v1/directories",
+        "/api/v1/audit/events",
+        "/api/v1/agent/context",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "the OpenAPI document describes {path}");
+    }
 }
 
 #[sqlx::test]

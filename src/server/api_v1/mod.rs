@@ -140,29 +140,95 @@ async fn audit_events(
     }
 }
 
-/// `GET /api/v1/openapi.json`: the description of this API (grows with each capability).
+/// `GET /api/v1/openapi.json`: the description of this API.
 async fn openapi() -> Response {
-    Json(serde_json::json!({
+    Json(openapi_document()).into_response()
+}
+
+fn openapi_document() -> serde_json::Value {
+    use serde_json::json;
+    let problem = json!({ "description": "RFC 9457 problem", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
+    let ok = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "type": "object" } } } });
+    let id = |name: &str| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    let query = |name: &str, schema: serde_json::Value| json!({ "name": name, "in": "query", "schema": schema });
+    let body = |schema: serde_json::Value| json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+    let errors = |mut responses: serde_json::Value| {
+        responses["401"] = problem.clone();
+        responses["404"] = problem.clone();
+        responses["422"] = problem.clone();
+        responses
+    };
+    json!({
         "openapi": "3.1.0",
-        "info": { "title": "Mandate platform API", "version": "1" },
+        "info": { "title": "Mandate platform API", "version": "1",
+                  "description": "Manage an organization's agents, scope approvals, directories and audit trail. Authenticate with an organization API key." },
         "components": {
-            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer", "description": "Organization API key (mnd_key_...)" } }
+            "securitySchemes": {
+                "apiKey": { "type": "http", "scheme": "bearer", "description": "Organization API key (mnd_key_...)" },
+                "accessToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An agent's access token" }
+            },
+            "schemas": {
+                "Problem": { "type": "object", "properties": {
+                    "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
+                    "detail": { "type": "string" }, "request_id": { "type": "string" } } },
+                "NewAgent": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                    "name": { "type": "string", "maxLength": 100 }, "description": { "type": "string", "maxLength": 1000 },
+                    "owner_email": { "type": "string", "format": "email" }, "owner_id": { "type": "string", "format": "uuid" },
+                    "scopes": { "type": "array", "items": { "type": "string" }, "maxItems": 50 }, "reason": { "type": "string" } } },
+                "AgentCredentials": { "type": "object", "properties": {
+                    "agent_id": { "type": "string", "format": "uuid" }, "client_id": { "type": "string" }, "client_secret": { "type": "string" } } }
+            }
         },
         "security": [{ "apiKey": [] }],
         "paths": {
-            "/api/v1/organization": { "get": { "summary": "The key's organization", "responses": { "200": { "description": "id and name" }, "401": { "description": "missing or invalid key" } } } },
+            "/api/v1/organization": { "get": { "summary": "The key's organization", "responses": errors(json!({ "200": ok("id and name") })) } },
+            "/api/v1/agents": {
+                "get": { "summary": "Agents, newest first", "parameters": [
+                    query("search", json!({ "type": "string" })), query("owner", json!({ "type": "string", "format": "uuid" })),
+                    query("status", json!({ "type": "string", "enum": ["active", "revoked"] })), query("scope", json!({ "type": "string" }))],
+                    "responses": errors(json!({ "200": ok("{agents: [...]}") })) },
+                "post": { "summary": "Register an agent; its scopes wait for approval. The client secret is returned once.",
+                    "requestBody": body(json!({ "$ref": "#/components/schemas/NewAgent" })),
+                    "responses": errors(json!({ "201": { "description": "credentials", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AgentCredentials" } } } } })) }
+            },
+            "/api/v1/agents/{id}": { "get": { "summary": "One agent with its scopes and history", "parameters": [id("id")], "responses": errors(json!({ "200": ok("agent detail") })) } },
+            "/api/v1/agents/{id}/revoke": { "post": { "summary": "Revoke an agent: its credentials and tokens stop before this returns",
+                "parameters": [id("id")],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": { "reason": { "type": "string" } } } } } },
+                "responses": errors(json!({ "200": ok("{agent_id, status, revoked_tokens}") })) } },
+            "/api/v1/agents/{id}/rotate_secret": { "post": { "summary": "Replace the client secret (returned once)", "parameters": [id("id")],
+                "responses": errors(json!({ "200": ok("credentials") })) } },
+            "/api/v1/agents/{id}/scope_requests": { "post": { "summary": "Request a scope from the catalog", "parameters": [id("id")],
+                "requestBody": body(json!({ "type": "object", "required": ["scope"], "properties": { "scope": { "type": "string" }, "reason": { "type": "string" } } })),
+                "responses": errors(json!({ "201": ok("{id, status}"), "409": problem })) } },
+            "/api/v1/scope_requests": { "get": { "summary": "Scope requests by status",
+                "parameters": [query("status", json!({ "type": "string", "enum": ["pending", "approved", "denied", "withdrawn", "cancelled"] }))],
+                "responses": errors(json!({ "200": ok("{scope_requests: [...]}") })) } },
+            "/api/v1/scope_requests/{id}/approve": { "post": { "summary": "Approve (optionally until a time). High-risk scopes need a person in the portal.",
+                "parameters": [id("id")],
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": {
+                    "until": { "type": "string", "format": "date-time" }, "note": { "type": "string" } } } } } },
+                "responses": errors(json!({ "200": ok("{id, status}"), "403": problem, "409": problem })) } },
+            "/api/v1/scope_requests/{id}/deny": { "post": { "summary": "Deny with a reason", "parameters": [id("id")],
+                "requestBody": body(json!({ "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } })),
+                "responses": errors(json!({ "200": ok("{id, status}"), "409": problem })) } },
+            "/api/v1/directories": {
+                "get": { "summary": "Directories (SCIM)", "responses": errors(json!({ "200": ok("{directories: [...]}") })) },
+                "post": { "summary": "Create a directory; its bearer token is returned once",
+                    "requestBody": body(json!({ "type": "object", "required": ["name"], "properties": {
+                        "name": { "type": "string" }, "provider": { "type": "string", "enum": ["okta", "entra", "google", "jumpcloud", "generic"] } } })),
+                    "responses": errors(json!({ "201": ok("{directory_id, scim_base_url, bearer_token}") })) }
+            },
             "/api/v1/audit/events": { "get": {
                 "summary": "Audit events, newest first",
                 "parameters": [
-                    { "name": "action", "in": "query", "schema": { "type": "string" } },
-                    { "name": "outcome", "in": "query", "schema": { "type": "string", "enum": ["success", "failure"] } },
-                    { "name": "actor", "in": "query", "schema": { "type": "string" } },
-                    { "name": "before_seq", "in": "query", "schema": { "type": "integer" } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
-                ],
-                "responses": { "200": { "description": "events and next_before_seq" }, "401": { "description": "missing or invalid key" } }
-            } }
+                    query("action", json!({ "type": "string" })), query("outcome", json!({ "type": "string", "enum": ["success", "failure"] })),
+                    query("actor", json!({ "type": "string" })), query("before_seq", json!({ "type": "integer" })),
+                    query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 500 }))],
+                "responses": errors(json!({ "200": ok("{events, next_before_seq}"), "400": problem }))
+            } },
+            "/api/v1/agent/context": { "get": { "summary": "Who an agent acts for and what it may do (for a model's prompt)",
+                "security": [{ "accessToken": [] }], "responses": { "200": ok("person, organization, agent, scopes, prompt"), "401": problem } } }
         }
-    }))
-    .into_response()
+    })
 }
