@@ -35,11 +35,21 @@ pub struct AdminsOverview {
 }
 
 /// Returned once when an invitation is created: the link is not stored and cannot be shown again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// (`Debug` leaves the link out: it carries the token.)
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedInvitation {
     pub email: String,
     pub role: Role,
     pub link: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for CreatedInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedInvitation")
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }

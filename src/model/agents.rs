@@ -71,11 +71,21 @@ pub struct AgentFilter {
 }
 
 /// Returned once at registration and at secret rotation: the secret is not stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// (`Debug` leaves the secret out.)
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentCredentials {
     pub agent_id: Uuid,
     pub client_id: String,
     pub client_secret: String,
+}
+
+impl std::fmt::Debug for AgentCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCredentials")
+            .field("agent_id", &self.agent_id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a revocation would end, shown before confirming.

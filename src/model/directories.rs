@@ -61,10 +61,19 @@ pub struct DirectoryDetail {
     pub events: Vec<DirectoryEvent>,
 }
 
-/// Shown once, at creation and at token rotation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Shown once, at creation and at token rotation. (`Debug` leaves the token out.)
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct DirectoryCredentials {
     pub directory_id: Uuid,
     pub scim_base_url: String,
     pub bearer_token: String,
+}
+
+impl std::fmt::Debug for DirectoryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryCredentials")
+            .field("directory_id", &self.directory_id)
+            .field("scim_base_url", &self.scim_base_url)
+            .finish_non_exhaustive()
+    }
 }

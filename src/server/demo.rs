@@ -312,7 +312,6 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         now,
     )
     .await?;
-    let _ = omar;
     Ok(())
 }
 

@@ -37,7 +37,7 @@ pub async fn create(
     let org_id = caller.org_id();
     let name = validate::label("Key name", name, 100)?;
     let key = secrets::generate(secrets::API_KEY_PREFIX);
-    let prefix: String = key.chars().take(secrets::API_KEY_PREFIX.len() + 4).collect();
+    let prefix = secrets::recognisable_part(&key, secrets::API_KEY_PREFIX);
     let id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
     // language=PostgreSQL

@@ -24,6 +24,11 @@ pub fn digest(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The start of a secret (its prefix and four characters), kept to let people recognise it.
+pub fn recognisable_part(secret: &str, prefix: &str) -> String {
+    secret.chars().take(prefix.len() + 4).collect()
+}
+
 /// Cheap shape check before touching the database: right prefix, right length, URL-safe alphabet.
 pub fn looks_like(secret: &str, prefix: &str) -> bool {
     secret.len() == prefix.len() + 43

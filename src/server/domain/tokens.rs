@@ -52,13 +52,22 @@ impl From<sqlx::Error> for TokenError {
     }
 }
 
-/// What the token endpoint hands out.
-#[derive(Debug)]
+/// What the token endpoint hands out. (`Debug` leaves the token out.)
 pub struct Issued {
     pub access_token: String,
     pub expires_in: i64,
     pub scope: String,
     pub jti: Uuid,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("jti", &self.jti)
+            .field("scope", &self.scope)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A token that introspection found active, with what it proves.

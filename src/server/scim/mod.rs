@@ -24,7 +24,7 @@ use super::domain::directory::{self, Directory};
 use super::domain::RequestMeta;
 use super::middleware::request_meta::from_parts;
 use super::state::AppState;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -304,6 +304,6 @@ async fn not_found(caller: ScimCaller) -> ScimError {
     ScimError::not_found(format!("no SCIM endpoint at {}", caller.path))
 }
 
-async fn method_not_allowed(State(_state): State<AppState>, method: Method) -> ScimError {
+async fn method_not_allowed(method: Method) -> ScimError {
     ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("{method} is not allowed here"))
 }

@@ -353,7 +353,6 @@ mod tests {
     fn projection_keeps_identity_and_honours_lists() {
         let mut user = json!({ "schemas": [USER], "id": "1", "meta": {}, "userName": "a", "displayName": "A", "externalId": "e",
                                "name": { "givenName": "G", "familyName": "F" } });
-        project(ResourceKind::User, &mut user.clone(), &[], &[]);
         let mut only = user.clone();
         project(ResourceKind::User, &mut only, &["externalId".into(), "name.givenName".into()], &[]);
         assert_eq!(

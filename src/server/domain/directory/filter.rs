@@ -14,10 +14,6 @@ pub struct AttrPath {
 }
 
 impl AttrPath {
-    pub fn simple(attr: &str) -> AttrPath {
-        AttrPath { uri: None, attr: attr.to_string(), sub: None }
-    }
-
     /// `attr` or `attr.sub`, lower-cased, without the schema URI.
     pub fn key(&self) -> String {
         match &self.sub {

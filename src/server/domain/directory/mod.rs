@@ -62,7 +62,7 @@ pub async fn create(
     let org_id = caller.org_id();
     let id = Uuid::new_v4();
     let token = secrets::generate(TOKEN_PREFIX);
-    let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
+    let prefix = secrets::recognisable_part(&token, TOKEN_PREFIX);
     let mut tx = pool.begin().await?;
     // language=PostgreSQL
     let inserted = sqlx::query!(
@@ -105,7 +105,7 @@ pub async fn rotate_token(
     caller.require(Permission::ManageAgents)?;
     let org_id = caller.org_id();
     let token = secrets::generate(TOKEN_PREFIX);
-    let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
+    let prefix = secrets::recognisable_part(&token, TOKEN_PREFIX);
     let mut tx = pool.begin().await?;
     // language=PostgreSQL
     let name = sqlx::query_scalar!(
