@@ -125,7 +125,8 @@ fn apply_path(
     path: &str,
     value: Option<&Value>,
 ) -> Result<(), ScimError> {
-    let (extension, attr) = match resolve_key(kind, path) {
+    let (target, local) = resolve_key(kind, path);
+    let (extension, attr) = match target {
         KeyTarget::Ignored => return Ok(()),
         KeyTarget::Extension(urn, attrs) => {
             match op {
@@ -148,18 +149,7 @@ fn apply_path(
     if attr.mutability == Mutability::ReadOnly {
         return Err(ScimError::bad_request("mutability", format!("{} is read-only", attr.name)));
     }
-    // The part after the URN: `attr`, `attr.sub`, `attr[filter]`, `attr[filter].sub`.
-    let local = match extension {
-        Some(urn) => &path[urn.len() + 1..],
-        None => {
-            let core = format!("{}:", kind.core());
-            if path.len() > core.len() && path[..core.len()].eq_ignore_ascii_case(&core) {
-                &path[core.len()..]
-            } else {
-                path
-            }
-        }
-    };
+    // `local` is the part after the URN: `attr`, `attr.sub`, `attr[filter]`, `attr[filter].sub`.
     let parsed = parse_patch_path(local).map_err(|e| ScimError::bad_request("invalidPath", e))?;
     match extension {
         None => apply_to(doc, attr, &parsed, op, value),
@@ -555,5 +545,10 @@ mod tests {
             Some("invalidValue")
         );
         assert!(parse_operations(&json!({ "Operations": [] })).is_err());
+        // Multi-byte input around the schema URN's length must not split a character.
+        let path = format!("members[value eq \"a{}\"]", "é".repeat(30));
+        let group = json!({ "displayName": "G", "members": [{ "value": "1" }] });
+        let out = patch(ResourceKind::Group, group, json!([{ "op": "remove", "path": path }])).unwrap();
+        assert_eq!(out["members"], json!([{ "value": "1" }]));
     }
 }

@@ -62,27 +62,27 @@ fn head(path: &str) -> &str {
     path.split(['.', '[']).next().unwrap_or("")
 }
 
-/// Resolves a top-level key or path head case-insensitively.
-pub fn resolve_key(kind: ResourceKind, key: &str) -> KeyTarget {
-    let lower = key.to_ascii_lowercase();
+/// `key` without a leading `urn:`-qualified schema (compared without case), as written.
+fn strip_schema<'k>(key: &'k str, urn: &str) -> Option<&'k str> {
+    let (schema, rest) = (key.get(..urn.len())?, key.get(urn.len()..)?);
+    rest.strip_prefix(':').filter(|_| schema.eq_ignore_ascii_case(urn))
+}
+
+/// Resolves a top-level key or path case-insensitively. Also returns the path after its schema
+/// URN, in its original case (`name.givenName`, `members[value eq "…"]`).
+pub fn resolve_key(kind: ResourceKind, key: &str) -> (KeyTarget, &str) {
     if let Some((urn, attrs)) = kind.extension() {
-        let urn_lower = urn.to_ascii_lowercase();
-        if lower == urn_lower {
-            return KeyTarget::Extension(urn, attrs);
+        if key.eq_ignore_ascii_case(urn) {
+            return (KeyTarget::Extension(urn, attrs), "");
         }
-        if let Some(rest) = lower.strip_prefix(&format!("{urn_lower}:")) {
-            return match schema::find(attrs, head(rest)) {
-                Some(attr) => KeyTarget::ExtensionAttr(urn, attr),
-                None => KeyTarget::Ignored,
-            };
+        if let Some(rest) = strip_schema(key, urn) {
+            let target =
+                schema::find(attrs, head(rest)).map_or(KeyTarget::Ignored, |attr| KeyTarget::ExtensionAttr(urn, attr));
+            return (target, rest);
         }
     }
-    let core_prefix = format!("{}:", kind.core().to_ascii_lowercase());
-    let name = lower.strip_prefix(&core_prefix).unwrap_or(&lower);
-    match schema::find(kind.attrs(), head(name)) {
-        Some(attr) => KeyTarget::Core(attr),
-        None => KeyTarget::Ignored,
-    }
+    let local = strip_schema(key, kind.core()).unwrap_or(key);
+    (schema::find(kind.attrs(), head(local)).map_or(KeyTarget::Ignored, KeyTarget::Core), local)
 }
 
 fn invalid(detail: String) -> ScimError {
@@ -158,7 +158,7 @@ pub fn clean_resource(kind: ResourceKind, body: &Value) -> Result<Map<String, Va
     };
     let mut out = Map::new();
     for (key, value) in object {
-        match resolve_key(kind, key) {
+        match resolve_key(kind, key).0 {
             KeyTarget::Core(attr) => {
                 if let Some(value) = clean_value(attr, value)? {
                     out.insert(attr.name.to_string(), value);
@@ -257,11 +257,12 @@ pub fn project(kind: ResourceKind, resource: &mut Value, attributes: &[String], 
         return;
     }
     for name in excluded {
-        match resolve_key(kind, name) {
-            KeyTarget::Core(attr) if !always.contains(&attr.name) => match sub_name(name) {
+        let (target, local) = resolve_key(kind, name);
+        match target {
+            KeyTarget::Core(attr) if !always.contains(&attr.name) => match sub_name(local) {
                 Some(sub) => {
                     if let Some(Value::Object(inner)) = object.get_mut(attr.name) {
-                        inner.retain(|k, _| !k.eq_ignore_ascii_case(&sub));
+                        inner.retain(|k, _| !k.eq_ignore_ascii_case(sub));
                     }
                 }
                 None => {
@@ -281,18 +282,19 @@ pub fn project(kind: ResourceKind, resource: &mut Value, attributes: &[String], 
     }
 }
 
-fn sub_name(path: &str) -> Option<String> {
-    let tail = path.rsplit(':').next().unwrap_or(path);
-    tail.split_once('.').map(|(_, sub)| sub.to_string())
+/// `givenName` of `name.givenName`.
+fn sub_name(local: &str) -> Option<&str> {
+    local.split_once('.').map(|(_, sub)| sub)
 }
 
 fn copy_path(kind: ResourceKind, from: &Map<String, Value>, to: &mut Map<String, Value>, path: &str) {
-    match resolve_key(kind, path) {
+    let (target, local) = resolve_key(kind, path);
+    match target {
         KeyTarget::Core(attr) => {
             let Some(value) = from.get(attr.name) else { return };
-            match (sub_name(path), value) {
+            match (sub_name(local), value) {
                 (Some(sub), Value::Object(inner)) => {
-                    if let Some((k, v)) = inner.iter().find(|(k, _)| k.eq_ignore_ascii_case(&sub)) {
+                    if let Some((k, v)) = inner.iter().find(|(k, _)| k.eq_ignore_ascii_case(sub)) {
                         let entry = to.entry(attr.name.to_string()).or_insert_with(|| Value::Object(Map::new()));
                         if let Value::Object(map) = entry {
                             map.insert(k.clone(), v.clone());
