@@ -16,6 +16,8 @@ pub struct Call {
     pub state: AppState,
     pub meta: RequestMeta,
     pub session: Session,
+    /// The admin the page guard already loaded for this request (page renders only).
+    loaded: Option<AdminSession>,
 }
 
 pub fn now() -> OffsetDateTime {
@@ -45,17 +47,22 @@ pub async fn call() -> Result<Call, AppError> {
     let parts = use_context::<Parts>().ok_or_else(|| missing("the request"))?;
     let meta = request_meta::from_parts(&parts, state.config.trust_proxy_headers);
     let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| missing("the session"))?;
-    Ok(Call { state, meta, session })
+    let loaded = parts.extensions.get::<AdminSession>().cloned();
+    Ok(Call { state, meta, session, loaded })
 }
 
 impl Call {
+    /// The signed-in admin, if any (loaded once per request).
+    pub async fn signed_in(&self) -> Result<Option<AdminSession>, AppError> {
+        if let Some(admin) = &self.loaded {
+            return Ok(Some(admin.clone()));
+        }
+        auth_session::current_admin(&self.state.pool, &self.session, now()).await.map_err(|err| self.fail(err))
+    }
+
     /// The signed-in admin, or `Unauthenticated`.
     pub async fn admin(&self) -> Result<AdminSession, AppError> {
-        match auth_session::current_admin(&self.state.pool, &self.session, now()).await {
-            Ok(Some(admin)) => Ok(admin),
-            Ok(None) => Err(self.request_error(AppError::unauthenticated())),
-            Err(err) => Err(self.fail(err)),
-        }
+        self.signed_in().await?.ok_or_else(|| self.request_error(AppError::unauthenticated()))
     }
 
     /// A domain error as the portal shows it (logged if internal; HTTP status set).

@@ -14,8 +14,7 @@ use {
 #[server(prefix = "/rpc", endpoint = "me")]
 pub async fn get_me() -> Result<Option<Me>, AppError> {
     let call = call().await?;
-    let admin = auth_session::current_admin(&call.state.pool, &call.session, now()).await.map_err(|e| call.fail(e))?;
-    Ok(admin.as_ref().map(auth_session::me))
+    Ok(call.signed_in().await?.as_ref().map(auth_session::me))
 }
 
 /// Password sign-in; on success the session id is rotated and the browser goes to `next`.

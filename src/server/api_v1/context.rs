@@ -13,7 +13,6 @@ use axum::{Json, Router};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/agent/context", get(context))
@@ -29,17 +28,10 @@ async fn context(State(state): State<AppState>, Meta(meta): Meta, headers: Heade
     else {
         return unauthorized("Send the agent's access token as `Authorization: Bearer <token>`.");
     };
-    let token = token.trim();
-    // The organization is whatever the (signed) token names; introspection then checks it all.
-    let org_id =
-        state.tokens.keys.current().verify(token).ok().and_then(|c| c.get("org_id")?.as_str()?.parse::<Uuid>().ok());
     let now = OffsetDateTime::now_utc();
-    let active = match org_id {
-        Some(org_id) => match state.tokens.introspect(org_id, token, now).await {
-            Ok(active) => active,
-            Err(err) => return Problem::from_domain(err, meta.request_id.as_deref()).into_response(),
-        },
-        None => None,
+    let active = match state.tokens.introspect_bearer(token.trim(), now).await {
+        Ok(active) => active,
+        Err(err) => return Problem::from_domain(err, meta.request_id.as_deref()).into_response(),
     };
     let Some(active) = active else {
         return unauthorized("The access token is not active (expired, revoked, or its mandate changed).");

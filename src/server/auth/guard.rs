@@ -1,5 +1,6 @@
 //! Sends signed-out browsers from portal pages to `/login` (server side, before any rendering),
-//! and signed-in ones from `/login` to the dashboard.
+//! and signed-in ones from `/login` to the dashboard. The admin it loaded rides along in the
+//! request's extensions, so the page's server functions do not load it again.
 
 use super::session;
 use crate::server::state::AppState;
@@ -20,7 +21,7 @@ pub fn is_portal_page(path: &str) -> bool {
             .any(|section| path == *section || path.strip_prefix(section).is_some_and(|rest| rest.starts_with('/')))
 }
 
-pub async fn guard_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard_pages(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     if request.method() != Method::GET {
         return next.run(request).await;
     }
@@ -32,8 +33,11 @@ pub async fn guard_pages(State(state): State<AppState>, request: Request, next: 
     let Some(session) = request.extensions().get::<Session>().cloned() else {
         return next.run(request).await;
     };
-    let signed_in =
-        matches!(session::current_admin(&state.pool, &session, OffsetDateTime::now_utc()).await, Ok(Some(_)));
+    let admin = session::current_admin(&state.pool, &session, OffsetDateTime::now_utc()).await.ok().flatten();
+    let signed_in = admin.is_some();
+    if let Some(admin) = admin {
+        request.extensions_mut().insert(admin);
+    }
     match (signed_in, is_login) {
         (false, false) => {
             let target = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");

@@ -8,7 +8,6 @@ use super::{approvals, people, scopes, secrets, validate, DomainError};
 use crate::model::agents::{
     AgentCredentials, AgentDetail, AgentFilter, AgentRow, AgentScope, PersonRef, RevocationImpact,
 };
-use crate::model::audit::AuditEventView;
 use crate::model::Permission;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -431,19 +430,7 @@ pub async fn detail(
     )
     .fetch_one(pool)
     .await?;
-    let id = agent_id.to_string();
-    // language=PostgreSQL
-    let event_ids = sqlx::query_scalar!(
-        "select id from audit_events where org_id = $1 and (target_id = $2 or actor_id = $2) order by seq desc limit 50",
-        org_id,
-        id
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut events: Vec<AuditEventView> = Vec::with_capacity(event_ids.len());
-    for event_id in event_ids {
-        events.push(audit::get_in(pool, org_id, event_id).await?);
-    }
+    let events = audit::about(pool, org_id, &agent_id.to_string(), 50).await?;
     Ok(AgentDetail {
         agent,
         created_by: extra.created_by,

@@ -459,7 +459,8 @@ pub async fn verify_for_admin(pool: &PgPool, admin: &AdminSession) -> Result<Cha
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// One page of an organization's events, newest first, filtered.
+/// One page of an organization's events, newest first, filtered (`actions` left empty: only the
+/// Audit page needs that list, see `list_for_admin`).
 pub async fn list(pool: &PgPool, org_id: Uuid, filter: &AuditFilter, limit: i64) -> Result<AuditPage, DomainError> {
     let limit = limit.clamp(1, 500);
     let pattern = |s: &str| if s.trim().is_empty() { None } else { Some(format!("%{}%", escape_like(s.trim()))) };
@@ -491,22 +492,40 @@ pub async fn list(pool: &PgPool, org_id: Uuid, filter: &AuditFilter, limit: i64)
     let has_more = rows.len() as i64 > limit;
     let events: Vec<AuditEventView> = rows.into_iter().take(limit as usize).map(view).collect();
     let next_before_seq = if has_more { events.last().map(|e| e.seq) } else { None };
-    // language=PostgreSQL
-    let actions =
-        sqlx::query_scalar!("select distinct action from audit_events where org_id = $1 order by action", org_id)
-            .fetch_all(pool)
-            .await?;
-    Ok(AuditPage { events, next_before_seq, actions })
+    Ok(AuditPage { events, next_before_seq, actions: Vec::new() })
 }
 
-/// Admin-facing list.
+/// Admin-facing list, with the actions the filter can offer.
 pub async fn list_for_admin(
     pool: &PgPool,
     admin: &AdminSession,
     filter: &AuditFilter,
 ) -> Result<AuditPage, DomainError> {
     admin.require(Permission::ViewAudit)?;
-    list(pool, admin.org_id, filter, PAGE_SIZE).await
+    let mut page = list(pool, admin.org_id, filter, PAGE_SIZE).await?;
+    // language=PostgreSQL
+    page.actions =
+        sqlx::query_scalar!("select distinct action from audit_events where org_id = $1 order by action", admin.org_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(page)
+}
+
+/// The newest events by or about one actor or target (an agent's page), in one query.
+pub async fn about(pool: &PgPool, org_id: Uuid, subject: &str, limit: i64) -> Result<Vec<AuditEventView>, DomainError> {
+    // language=PostgreSQL
+    let rows = sqlx::query_as!(
+        StoredEvent,
+        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
+         from audit_events where org_id = $1 and (target_id = $2 or actor_id = $2) order by seq desc limit $3",
+        org_id,
+        subject,
+        limit.clamp(1, 500)
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(view).collect())
 }
 
 /// One event of the caller's organization by id (another organization's id is "not found").
