@@ -216,6 +216,14 @@ impl Mandates {
         keys.reload(pool).await
     }
 
+    /// `reset`, retried until it succeeds: a half-done reset could miss revoked tokens.
+    async fn reset_until_done(&self, pool: &PgPool, keys: &SigningKeys) {
+        while let Err(err) = self.reset(pool, keys).await {
+            tracing::error!(error = %err, "cache reset failed; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
     async fn reload_revoked(&self, pool: &PgPool, org_id: Option<Uuid>) -> Result<(), DomainError> {
         let now = OffsetDateTime::now_utc();
         // language=PostgreSQL
@@ -253,7 +261,7 @@ impl Mandates {
                         Ok(change) => {
                             if let Err(err) = mandates.apply_remote(&pool, &keys, &change).await {
                                 tracing::error!(error = %err, "could not apply a mandate change; resetting the cache");
-                                let _ = mandates.reset(&pool, &keys).await;
+                                mandates.reset_until_done(&pool, &keys).await;
                             }
                         }
                         Err(err) => tracing::warn!(error = %err, "ignored a malformed mandate notification"),
@@ -261,15 +269,12 @@ impl Mandates {
                     Ok(None) => {
                         // The connection dropped and was re-established: anything may have changed.
                         tracing::warn!("mandate listener reconnected; resetting the cache");
-                        while let Err(err) = mandates.reset(&pool, &keys).await {
-                            tracing::error!(error = %err, "cache reset failed; retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        }
+                        mandates.reset_until_done(&pool, &keys).await;
                     }
                     Err(err) => {
                         tracing::error!(error = %err, "mandate listener failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        let _ = mandates.reset(&pool, &keys).await;
+                        mandates.reset_until_done(&pool, &keys).await;
                     }
                 }
             }
