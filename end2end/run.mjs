@@ -3,7 +3,8 @@
 //
 //   MANDATE_BIN=target/release/mandate node end2end/run.mjs
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,14 @@ if (drop.status !== 0) {
   process.exit(1);
 }
 
+const dnsRecords = path.join(mkdtempSync(path.join(os.tmpdir(), 'mandate-dns-')), 'records.json');
+writeFileSync(dnsRecords, '{}');
+const dns = spawn(process.execPath, [path.join(here, 'dns.mjs'), dnsRecords], { stdio: ['ignore', 'pipe', 'inherit'] });
+const dnsPort = await new Promise((resolve, reject) => {
+  dns.stdout.once('data', (data) => resolve(Number(String(data).trim())));
+  dns.once('exit', () => reject(new Error('the test DNS server did not start')));
+});
+
 const port = await freePort();
 const baseUrl = `http://127.0.0.1:${port}`;
 const env = {
@@ -43,6 +52,8 @@ const env = {
   MANDATE_MASTER_KEY: process.env.MANDATE_MASTER_KEY || '42'.repeat(32),
   BASE_URL: baseUrl,
   MANDATE_BIN: bin,
+  MANDATE_DNS_RESOLVER: `127.0.0.1:${dnsPort}`,
+  E2E_DNS_RECORDS: dnsRecords,
 };
 const app = spawn(bin, ['serve'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
 let exited = false;
@@ -88,5 +99,6 @@ try {
   console.error(err.message);
 } finally {
   app.kill('SIGTERM');
+  dns.kill('SIGTERM');
 }
 process.exit(status);

@@ -1,9 +1,9 @@
 //! The HTML shell and the route table.
 
 use crate::pages::{
-    agent::AgentPage, agents::AgentsPage, approvals::ApprovalsPage, audit::AuditPage, coming_next::ComingNextPage,
-    dashboard::DashboardPage, directories::DirectoriesPage, directory::DirectoryPage, login::LoginPage,
-    not_found::NotFoundPage, settings::SettingsPage, setup::SetupPage,
+    agent::AgentPage, agents::AgentsPage, approvals::ApprovalsPage, audit::AuditPage, connection::ConnectionPage,
+    connections::ConnectionsPage, dashboard::DashboardPage, directories::DirectoriesPage, directory::DirectoryPage,
+    login::LoginPage, not_found::NotFoundPage, settings::SettingsPage, setup::SetupPage, sso_failed::SsoFailedPage,
 };
 use crate::ui::layout::PortalLayout;
 use leptos::prelude::*;
@@ -52,9 +52,11 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/setup/:token") view=SetupPage/>
+                <Route path=path!("/sso/failed") view=SsoFailedPage/>
                 <ParentRoute path=path!("") view=PortalLayout>
                     <Route path=path!("") view=DashboardPage/>
-                    <Route path=path!("/connections") view=|| view! { <ComingNextPage section="Connections"/> }/>
+                    <Route path=path!("/connections") view=ConnectionsPage/>
+                    <Route path=path!("/connections/:id") view=ConnectionPage/>
                     <Route path=path!("/directories") view=DirectoriesPage/>
                     <Route path=path!("/directories/:id") view=DirectoryPage/>
                     <Route path=path!("/agents") view=AgentsPage/>

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod connections;
 pub mod dashboard;
 pub mod directories;
 pub mod people;

@@ -24,7 +24,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     let admin = domain::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
-    auth_session::sign_in(&call.session, &admin, now()).await.map_err(|e| call.fail(e))?;
+    auth_session::sign_in(&call.session, &admin, "password", now()).await.map_err(|e| call.fail(e))?;
     leptos_axum::redirect(safe_next(next.as_deref()));
     Ok(())
 }
@@ -54,6 +54,6 @@ pub async fn complete_setup(
             .await
             .map_err(|e| call.fail(e))?;
     let email: String = email.chars().filter(|c| c.is_ascii_alphanumeric() || "@.-_+".contains(*c)).collect();
-    leptos_axum::redirect(&format!("/login?setup=done&email={email}"));
+    leptos_axum::redirect(&format!("/login?setup=done&method=password&email={email}"));
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod admins;
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod connections;
 pub mod dashboard;
 pub mod directories;
 pub mod role;

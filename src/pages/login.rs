@@ -1,4 +1,6 @@
-//! `/login`: email and password (the owner's break-glass path; SSO comes with connections).
+//! `/login`: the work email first — an address at a verified domain with an active connection
+//! goes through the IdP (`/sso/start`), any other to the password form. The password form stays
+//! reachable for owners' break-glass sign-in while the IdP is down.
 
 use crate::api::session::Login;
 use crate::ui::icons::Icon;
@@ -13,6 +15,7 @@ pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let next = move || query.read().get("next").unwrap_or_default();
     let email = move || query.read().get("email").unwrap_or_default();
+    let password_step = move || query.read().get("method").as_deref() == Some("password");
     let banner = move || {
         let query = query.read();
         if query.get("setup").is_some() {
@@ -37,23 +40,47 @@ pub fn LoginPage() -> impl IntoView {
                     {move || banner().map(|message| view! { <Notice message/> })}
                     {move || login.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
                 </div>
-                <ActionForm action=login attr:class="mt-6 space-y-5 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
-                    <input type="hidden" name="next" prop:value=next/>
-                    <div>
-                        <label for="email" class=LABEL>"Work email"</label>
-                        <input id="email" name="email" type="email" autocomplete="username" required class=format!("mt-1.5 {INPUT}") prop:value=email/>
-                    </div>
-                    <div>
-                        <label for="password" class=LABEL>"Password"</label>
-                        <input id="password" name="password" type="password" autocomplete="current-password" required class=format!("mt-1.5 {INPUT}")/>
-                    </div>
-                    <button type="submit" class=format!("w-full {BUTTON_PRIMARY}") disabled=move || login.pending().get()>
-                        {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                    </button>
-                </ActionForm>
+                <Show
+                    when=password_step
+                    fallback=move || view! {
+                        <form method="get" action="/sso/start" class="mt-6 space-y-5 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200" data-testid="email-step">
+                            <input type="hidden" name="next" prop:value=next/>
+                            <div>
+                                <label for="email" class=LABEL>"Work email"</label>
+                                <input id="email" name="email" type="email" autocomplete="username" required autofocus class=format!("mt-1.5 {INPUT}") prop:value=email/>
+                            </div>
+                            <button type="submit" class=format!("w-full {BUTTON_PRIMARY}")>"Continue"</button>
+                            <p class="text-center text-xs text-slate-500">"Your organization's identity provider signs you in when it is connected."</p>
+                        </form>
+                    }
+                >
+                    <ActionForm action=login attr:class="mt-6 space-y-5 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
+                        <input type="hidden" name="next" prop:value=next/>
+                        <div>
+                            <label for="email" class=LABEL>"Work email"</label>
+                            <input id="email" name="email" type="email" autocomplete="username" required class=format!("mt-1.5 {INPUT}") prop:value=email/>
+                        </div>
+                        <div>
+                            <label for="password" class=LABEL>"Password"</label>
+                            <input id="password" name="password" type="password" autocomplete="current-password" required class=format!("mt-1.5 {INPUT}")/>
+                        </div>
+                        <button type="submit" class=format!("w-full {BUTTON_PRIMARY}") disabled=move || login.pending().get()>
+                            {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
+                        </button>
+                    </ActionForm>
+                    <p class="mt-3 text-center text-xs text-slate-500">
+                        <a href="/login" class="font-medium text-indigo-700 hover:underline">"Use single sign-on instead"</a>
+                    </p>
+                </Show>
                 <p class="mt-6 text-center text-xs text-slate-500">
                     "New admin? Open the setup link you were sent. Links are valid for 72 hours."
                 </p>
+                <Show when=move || !password_step()>
+                    <p class="mt-2 text-center text-xs text-slate-500">
+                        <a href="/login?method=password" class="font-medium text-indigo-700 hover:underline">"Sign in with a password"</a>
+                        " (owners' break-glass when the identity provider is down)"
+                    </p>
+                </Show>
             </div>
         </main>
     }

@@ -4,7 +4,9 @@
 use super::api_keys::ApiKeysTab;
 use super::scopes::ScopesTab;
 use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RevokeInvitation};
+use crate::api::connections::{get_sign_in_settings, SetPasswordSignIn};
 use crate::model::admins::{AdminRow, CreatedInvitation, InvitationRow};
+use crate::model::connections::PasswordSignIn;
 use crate::model::{Permission, Role};
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
@@ -19,7 +21,7 @@ use leptos_router::hooks::use_query_map;
 pub fn SettingsPage() -> impl IntoView {
     let query = use_query_map();
     let tab = move || query.read().get("tab").unwrap_or_default();
-    let tabs = [("", "Admins"), ("scopes", "Scopes"), ("api-keys", "API keys")];
+    let tabs = [("", "Admins"), ("sign-in", "Sign-in"), ("scopes", "Scopes"), ("api-keys", "API keys")];
     view! {
         <Title text="Settings"/>
         <PageHeader title="Settings" description="Who administers this organization, and the scopes agents can ask for."/>
@@ -41,9 +43,53 @@ pub fn SettingsPage() -> impl IntoView {
         </nav>
         {move || match tab().as_str() {
             "scopes" => view! { <ScopesTab/> }.into_any(),
+            "sign-in" => view! { <SignInTab/> }.into_any(),
             "api-keys" => view! { <ApiKeysTab/> }.into_any(),
             _ => view! { <AdminsTab/> }.into_any(),
         }}
+    }
+}
+
+/// Who may sign in with a password once single sign-on works (owners change it).
+#[component]
+fn SignInTab() -> impl IntoView {
+    let CurrentAdmin(me) = expect_context::<CurrentAdmin>();
+    let change = ServerAction::<SetPasswordSignIn>::new();
+    let settings = Resource::new(move || change.version().get(), |_| get_sign_in_settings());
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let is_owner = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAdmins));
+                match settings.await {
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    Ok(settings) => view! {
+                        <section class=format!("p-6 {CARD}") aria-labelledby="sign-in-heading">
+                            <h2 id="sign-in-heading" class="text-base font-semibold text-slate-900">"Password sign-in"</h2>
+                            <p class="mt-1 text-sm text-slate-600">
+                                {if settings.sso_ready {
+                                    "Single sign-on is set up. Restrict passwords to owners as break-glass, or turn them off once you have signed in through your identity provider."
+                                } else {
+                                    "Set up a connection and verify a domain on the Connections page before restricting password sign-in."
+                                }}
+                            </p>
+                            <ActionForm action=change attr:class="mt-4 space-y-3">
+                                <fieldset disabled=!is_owner class="space-y-2">
+                                    <legend class="sr-only">"Who may sign in with a password"</legend>
+                                    {PasswordSignIn::ALL.into_iter().map(|policy| view! {
+                                        <label class="flex items-center gap-2 text-sm text-slate-800">
+                                            <input type="radio" name="policy" value=policy.as_str() checked=settings.password_sign_in == policy/>
+                                            {policy.label()}
+                                        </label>
+                                    }).collect_view()}
+                                </fieldset>
+                                {move || change.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+                                {is_owner.then(|| view! { <button type="submit" class=BUTTON_PRIMARY>"Save"</button> })}
+                            </ActionForm>
+                        </section>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 

@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: DirectoryCommand,
     },
+    /// SSO connections.
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCommand,
+    },
     /// Agents.
     Agent {
         #[command(subcommand)]
@@ -96,6 +101,37 @@ enum DirectoryCommand {
         /// okta, entra, google, jumpcloud or generic
         #[arg(long, default_value = "generic")]
         provider: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectionCommand {
+    /// Create an SSO connection and print what to register at the IdP. With --domain, the
+    /// domain is claimed and checked for its DNS TXT record at once.
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        /// oidc (saml arrives with its own release)
+        #[arg(long = "type", default_value = "oidc")]
+        kind: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The client secret (or set MANDATE_CLIENT_SECRET to keep it out of the process list).
+        #[arg(long, env = "MANDATE_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// `group=role`, repeatable (roles: admin, approver, auditor).
+        #[arg(long = "role-mapping")]
+        role_mappings: Vec<String>,
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        metadata_url: Option<String>,
     },
 }
 
@@ -216,6 +252,71 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "scim_base_url": config.url(&domain::directory::scim_base_path(created.directory_id)),
                 "bearer_token": created.bearer_token,
             }));
+        }
+        Command::Connection {
+            command:
+                ConnectionCommand::Create {
+                    org,
+                    kind,
+                    name,
+                    issuer,
+                    client_id,
+                    client_secret,
+                    scopes,
+                    role_mappings,
+                    domain,
+                    metadata_url,
+                },
+        } => {
+            if kind != "oidc" || metadata_url.is_some() {
+                anyhow::bail!("only --type oidc connections can be created in this release (SAML is coming)");
+            }
+            let master = config.master_key.map(domain::crypto::MasterKey::new).context(
+                "MANDATE_MASTER_KEY is required to store a client secret (64 hex characters; `openssl rand -hex 32`)",
+            )?;
+            let issuer = issuer.context("--issuer is required for an OIDC connection")?;
+            let input = crate::model::connections::OidcConnectionInput {
+                name: if name.trim().is_empty() { "OpenID Connect".into() } else { name },
+                issuer,
+                client_id: client_id.context("--client-id is required for an OIDC connection")?,
+                client_secret: client_secret.context("--client-secret is required for an OIDC connection")?,
+                scopes,
+                role_mappings: role_mappings.join("\n"),
+                ..Default::default()
+            };
+            let caller = domain::Caller::Operator { org_id: org };
+            let id = domain::connections::create_oidc(&pool, &master, caller, &input, &operator_meta(), now)
+                .await
+                .map_err(user_error)?;
+            let mut out = json!({
+                "connection_id": id,
+                "type": "oidc",
+                "redirect_uri": config.url(domain::connections::OIDC_CALLBACK_PATH),
+            });
+            if let Some(claimed) = domain {
+                let claimed = match domain::domains::add(&pool, caller, &claimed, &operator_meta(), now).await {
+                    Ok(added) => added,
+                    Err(domain::DomainError::Conflict(_)) => claimed.trim().to_lowercase(),
+                    Err(err) => return Err(user_error(err)),
+                };
+                let dns = domain::dns::TxtResolver::new(config.dns_resolver);
+                let verified = domain::domains::verify(&pool, &dns, caller, &claimed, &operator_meta(), now)
+                    .await
+                    .map_err(user_error)?;
+                let row = domain::domains::list(&pool, caller)
+                    .await
+                    .map_err(user_error)?
+                    .into_iter()
+                    .find(|row| row.domain == claimed)
+                    .context("the domain vanished")?;
+                out["domain"] = json!({
+                    "domain": row.domain,
+                    "verified": verified,
+                    "txt_record_name": row.record_name,
+                    "txt_record_value": row.record_value,
+                });
+            }
+            print_json(out);
         }
         Command::Agent { command: AgentCommand::Create { org, owner, name, scopes, description, approve } } => {
             let scopes: Vec<String> =

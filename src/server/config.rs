@@ -16,6 +16,9 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     /// 32-byte key that encrypts secrets at rest (IdP client secrets, signing keys).
     pub master_key: Option<[u8; 32]>,
+    /// The DNS server domain verification asks (`MANDATE_DNS_RESOLVER=ip:port`); the system's
+    /// resolver when unset.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -26,13 +29,14 @@ impl std::fmt::Debug for Config {
             .field("https", &self.https)
             .field("trust_proxy_headers", &self.trust_proxy_headers)
             .field("master_key", &self.master_key.map(|_| "<set>"))
+            .field("dns_resolver", &self.dns_resolver)
             .finish()
     }
 }
 
 impl Config {
     /// Reads `DATABASE_URL`, `MANDATE_PUBLIC_URL`, `LEPTOS_SITE_ADDR`, `MANDATE_MASTER_KEY`,
-    /// `MANDATE_TRUST_PROXY`.
+    /// `MANDATE_TRUST_PROXY`, `MANDATE_DNS_RESOLVER`.
     pub fn from_env() -> anyhow::Result<Config> {
         let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
         let site_addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
@@ -42,7 +46,16 @@ impl Config {
             _ => None,
         };
         let trust_proxy_headers = matches!(std::env::var("MANDATE_TRUST_PROXY").as_deref(), Ok("1" | "true" | "yes"));
-        let config = Config::new(database_url, &public_url, master_key, trust_proxy_headers)?;
+        let mut config = Config::new(database_url, &public_url, master_key, trust_proxy_headers)?;
+        if let Ok(resolver) = std::env::var("MANDATE_DNS_RESOLVER") {
+            if !resolver.trim().is_empty() {
+                config.dns_resolver = Some(resolver.trim().parse().with_context(|| {
+                    format!(
+                        "MANDATE_DNS_RESOLVER must be an address with a port, e.g. 127.0.0.1:5353 (got {resolver:?})"
+                    )
+                })?);
+            }
+        }
         if master_key.is_none() && !config.is_local_development() {
             bail!("MANDATE_MASTER_KEY is required when MANDATE_PUBLIC_URL is not a loopback address (generate one with `openssl rand -hex 32`)");
         }
@@ -63,7 +76,15 @@ impl Config {
         } else {
             bail!("MANDATE_PUBLIC_URL must start with http:// or https:// (got {public_url:?})");
         };
-        Ok(Config { database_url, database_max_connections: 20, public_url, https, trust_proxy_headers, master_key })
+        Ok(Config {
+            database_url,
+            database_max_connections: 20,
+            public_url,
+            https,
+            trust_proxy_headers,
+            master_key,
+            dns_resolver: None,
+        })
     }
 
     /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.

@@ -9,8 +9,11 @@ use super::domain::approvals::{self, Decision};
 use super::domain::directory::{self, groups, users, Directory};
 use super::domain::mandate::Mandates;
 use super::domain::scopes::{self, NewScope};
-use super::domain::{admins, api_keys, login, orgs, secrets, AdminSession, Caller, DomainError, RequestMeta};
+use super::domain::{
+    admins, api_keys, connections, domains, login, orgs, secrets, AdminSession, Caller, DomainError, RequestMeta,
+};
 use super::scim;
+use crate::model::connections::OidcConnectionInput;
 use crate::model::Role;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -28,6 +31,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     let now = OffsetDateTime::now_utc();
     if let Some(org_id) = orgs::find_by_name(pool, DEMO_ORG_NAME).await? {
         seed_agents(pool, config, org_id).await?;
+        seed_sso(pool, config, org_id).await?;
         return refresh_owner_link(pool, config, org_id, now).await;
     }
     let meta = demo_meta("10.0.0.10");
@@ -56,6 +60,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     admins::operator_invite(pool, org_id, "jordan@acme.example", Role::Approver, &meta, now).await?;
     api_keys::create(pool, Caller::Operator { org_id }, "ci-pipeline", &meta, now).await?;
     seed_agents(pool, config, org_id).await?;
+    seed_sso(pool, config, org_id).await?;
 
     Ok(json!({
         "org_id": org_id,
@@ -80,6 +85,33 @@ async fn refresh_owner_link(
         "owner_email": DEMO_OWNER_EMAIL,
         "setup_url": config.url(&admins::setup_path(&invitation.token)),
     }))
+}
+
+/// Single sign-on as a customer would have it before go-live: an Okta OIDC connection with
+/// group → role mappings, turned off (the demo has no reachable IdP, and the owner signs in with
+/// a password), acme.example verified and a second domain waiting for its TXT record.
+async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
+    let Some(master) = config.master_key.map(super::domain::crypto::MasterKey::new) else { return Ok(()) };
+    let operator = Caller::Operator { org_id };
+    if !connections::list(pool, operator).await?.is_empty() {
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
+    let meta = demo_meta("10.0.0.10");
+    let input = OidcConnectionInput {
+        name: "Okta (demo)".into(),
+        issuer: "https://acme.okta.example".into(),
+        client_id: "0oa1demo2mandate3".into(),
+        client_secret: secrets::generate("demo-"),
+        scopes: "openid email profile groups".into(),
+        role_mappings: "mandate-admins = admin\nsecurity-reviewers = approver\ncompliance = auditor".into(),
+        ..Default::default()
+    };
+    let id = connections::create_oidc(pool, &master, operator, &input, &meta, now).await?;
+    connections::set_enabled(pool, operator, id, false, &meta, now).await?;
+    domains::verify_by_operator(pool, org_id, "acme.example", &meta, now).await?;
+    domains::add(pool, operator, "acme-labs.example", &meta, now).await?;
+    Ok(())
 }
 
 /// The catalog, groups, people and agents of the demo — approvals, a denial, live tokens, a

@@ -1,7 +1,9 @@
 //! The one application state every handler and server function reaches.
 
+use super::auth::oidc::IdpHttp;
 use super::config::Config;
 use super::domain::crypto::MasterKey;
+use super::domain::dns::TxtResolver;
 use super::domain::mandate::Mandates;
 use super::domain::signing::SigningKeys;
 use super::domain::token_log::TokenLog;
@@ -19,6 +21,12 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Minting and checking tokens; holds the mandate cache and the signing keys.
     pub tokens: Arc<TokenService>,
+    /// Encrypts secrets at rest (IdP client secrets).
+    pub master: MasterKey,
+    /// Calls to identity providers (no redirects, timeouts, bounded answers).
+    pub idp_http: IdpHttp,
+    /// DNS TXT lookups for domain verification.
+    pub dns: Arc<TxtResolver>,
 }
 
 impl AppState {
@@ -34,7 +42,8 @@ impl AppState {
             .master_key
             .map(MasterKey::new)
             .context("MANDATE_MASTER_KEY is required to serve (64 hex characters; `openssl rand -hex 32` makes one)")?;
-        let keys = Arc::new(SigningKeys::load(&pool, master).await.context("could not load the token signing keys")?);
+        let keys =
+            Arc::new(SigningKeys::load(&pool, master.clone()).await.context("could not load the token signing keys")?);
         let mandates = Arc::new(Mandates::default());
         mandates.start(pool.clone(), keys.clone()).await.context("could not start the mandate change listener")?;
         let tokens = Arc::new(TokenService {
@@ -44,7 +53,9 @@ impl AppState {
             log: TokenLog::start(pool.clone()),
             issuer: config.public_url.clone(),
         });
-        Ok(AppState { pool, config: Arc::new(config), leptos_options, tokens })
+        let idp_http = IdpHttp::new().context("could not build the HTTP client for identity providers")?;
+        let dns = Arc::new(TxtResolver::new(config.dns_resolver));
+        Ok(AppState { pool, config: Arc::new(config), leptos_options, tokens, master, idp_http, dns })
     }
 
     pub fn mandates(&self) -> &Mandates {

@@ -11,6 +11,8 @@ mod platform_api;
 mod roles;
 mod scim;
 mod setup_links;
+mod sso_oidc;
 mod support;
+mod test_idp;
 mod two_nodes;
 mod web_security;

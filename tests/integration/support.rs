@@ -39,7 +39,7 @@ pub async fn spawn_with(pool: PgPool, config: impl FnOnce(&str) -> Config) -> Te
     TestApp { base, pool, state }
 }
 
-fn database_url_of_env() -> String {
+pub fn database_url_of_env() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| mandate::server::config::DEFAULT_DATABASE_URL.to_string())
 }
 

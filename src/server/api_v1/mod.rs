@@ -3,6 +3,7 @@
 //! acts only inside the key's organization.
 
 mod agents;
+mod connections;
 mod context;
 mod directories;
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit/events", get(audit_events))
         .merge(agents::router())
         .merge(context::router())
+        .merge(connections::router())
         .merge(directories::router())
         .fallback(not_found)
 }
@@ -218,6 +220,17 @@ fn openapi_document() -> serde_json::Value {
                     "requestBody": body(json!({ "type": "object", "required": ["name"], "properties": {
                         "name": { "type": "string" }, "provider": { "type": "string", "enum": ["okta", "entra", "google", "jumpcloud", "generic"] } } })),
                     "responses": errors(json!({ "201": ok("{directory_id, scim_base_url, bearer_token}") })) }
+            },
+            "/api/v1/connections": {
+                "get": { "summary": "SSO connections", "responses": errors(json!({ "200": ok("{connections: [...]}") })) },
+                "post": { "summary": "Create an OIDC connection; the client secret is stored encrypted and never returned",
+                    "requestBody": body(json!({ "type": "object", "required": ["type", "issuer", "client_id", "client_secret"], "properties": {
+                        "type": { "type": "string", "enum": ["oidc"] }, "name": { "type": "string" },
+                        "issuer": { "type": "string", "format": "uri" }, "client_id": { "type": "string" },
+                        "client_secret": { "type": "string", "writeOnly": true }, "scopes": { "type": "string" },
+                        "claim_email": { "type": "string" }, "claim_name": { "type": "string" }, "claim_groups": { "type": "string" },
+                        "role_mappings": { "type": "string", "description": "one `group = role` per line" } } })),
+                    "responses": errors(json!({ "201": ok("{connection_id, type, redirect_uri}") })) }
             },
             "/api/v1/audit/events": { "get": {
                 "summary": "Audit events, newest first",

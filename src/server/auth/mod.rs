@@ -1,8 +1,11 @@
 //! Portal authentication over HTTP: the session cookie, the page guard, `GET /auth/me` and
-//! `POST /auth/logout`. (Password sign-in itself is a server function; SSO comes later.)
+//! `POST /auth/logout`. Password sign-in is a server function; single sign-on lives in `sso` (browser side) and
+//! `oidc` (the protocol).
 
 pub mod guard;
+pub mod oidc;
 pub mod session;
+pub mod sso;
 
 use super::domain::{self, RequestMeta};
 use super::errors::Problem;
@@ -17,7 +20,7 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/auth/me", get(me)).route("/auth/logout", post(logout))
+    Router::new().route("/auth/me", get(me)).route("/auth/logout", post(logout)).merge(sso::router())
 }
 
 /// `GET /auth/me`: the signed-in admin, or 401.

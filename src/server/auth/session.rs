@@ -19,6 +19,9 @@ struct SessionIdentity {
     org_id: Uuid,
     admin_id: Uuid,
     signed_in_at: i64,
+    /// `password`, `oidc` or `saml`.
+    #[serde(default)]
+    method: String,
 }
 
 fn session_error(err: tower_sessions::session::Error) -> DomainError {
@@ -26,11 +29,20 @@ fn session_error(err: tower_sessions::session::Error) -> DomainError {
 }
 
 /// Binds the session to `admin` under a fresh session id (no fixation).
-pub async fn sign_in(session: &Session, admin: &AdminSession, now: OffsetDateTime) -> Result<(), DomainError> {
+pub async fn sign_in(
+    session: &Session,
+    admin: &AdminSession,
+    method: &str,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
     session.clear().await;
     session.cycle_id().await.map_err(session_error)?;
-    let identity =
-        SessionIdentity { org_id: admin.org_id, admin_id: admin.admin_id, signed_in_at: now.unix_timestamp() };
+    let identity = SessionIdentity {
+        org_id: admin.org_id,
+        admin_id: admin.admin_id,
+        signed_in_at: now.unix_timestamp(),
+        method: method.to_string(),
+    };
     session.insert(IDENTITY_KEY, identity).await.map_err(session_error)?;
     Ok(())
 }
@@ -52,6 +64,12 @@ pub async fn current_admin(
         sign_out(session).await;
     }
     Ok(admin)
+}
+
+/// How this session signed in (`password`, `oidc`, `saml`), if signed in.
+pub async fn sign_in_method(session: &Session) -> Option<String> {
+    let identity: Option<SessionIdentity> = session.get(IDENTITY_KEY).await.ok().flatten();
+    identity.map(|identity| identity.method)
 }
 
 /// Deletes the session (server side and cookie).

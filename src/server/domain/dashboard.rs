@@ -23,7 +23,8 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
              (select count(*) from api_keys where org_id = $1 and revoked_at is null) as "api_keys!",
              (select count(*) from agents where org_id = $1 and status = 'active') as "agents!",
              (select count(*) from scope_requests where org_id = $1 and status = 'pending') as "pending_approvals!",
-             (select count(*) from directories where org_id = $1) as "directories!""#,
+             (select count(*) from directories where org_id = $1) as "directories!",
+             (select count(*) from connections where org_id = $1 and enabled) as "connections!""#,
         admin.org_id,
         now,
         now - Duration::hours(24)
@@ -38,7 +39,7 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
         people: counts.people,
         agents: counts.agents,
         pending_approvals: counts.pending_approvals,
-        connections: 0,
+        connections: counts.connections,
         directories: counts.directories,
         audit_events: counts.audit_events,
         failed_logins_24h: counts.failed_logins_24h,

@@ -6,6 +6,8 @@
 use super::actor::{Actor, AdminSession, RequestMeta};
 use super::audit::{self, NewEvent};
 use super::{admins, passwords, DomainError};
+use crate::model::connections::{PasswordSignIn, SignInSettings};
+use crate::model::Permission;
 use serde_json::json;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -99,7 +101,7 @@ pub async fn password_login(
          join people p on p.org_id = a.org_id and p.id = a.person_id
          join organizations o on o.id = a.org_id
          where p.email = $1 and p.active and a.password_hash is not null
-           and (o.password_login_enabled or a.role = 'owner')
+           and (o.password_sign_in = 'all' or (o.password_sign_in = 'owners' and a.role = 'owner'))
          order by a.last_login_at desc nulls last
          limit 5",
         email
@@ -181,5 +183,75 @@ pub async fn logout(
     let event =
         NewEvent::new(admin.org_id, Actor::admin(admin), "logout").target("admin", admin.admin_id, &admin.email);
     audit::record_alone(pool, event, meta, now).await?;
+    Ok(())
+}
+
+/// Whether the organization's admins can sign in through an IdP: an enabled connection and a
+/// verified domain.
+async fn sso_ready(executor: impl sqlx::PgExecutor<'_>, org_id: Uuid) -> Result<bool, DomainError> {
+    // language=PostgreSQL
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select 1 from connections where org_id = $1 and enabled)
+              and exists (select 1 from organization_domains where org_id = $1 and verified_at is not null) as "ready!""#,
+        org_id
+    )
+    .fetch_one(executor)
+    .await?)
+}
+
+pub async fn sign_in_settings(pool: &PgPool, admin: &AdminSession) -> Result<SignInSettings, DomainError> {
+    admin.require(Permission::ViewPortal)?;
+    // language=PostgreSQL
+    let policy = sqlx::query_scalar!("select password_sign_in from organizations where id = $1", admin.org_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(SignInSettings {
+        password_sign_in: PasswordSignIn::parse(&policy).unwrap_or(PasswordSignIn::All),
+        sso_ready: sso_ready(pool, admin.org_id).await?,
+    })
+}
+
+/// Changes who may sign in with a password (owners only). Restricting it needs working single
+/// sign-on; turning it off entirely needs the owner to have signed in through the IdP in this
+/// session, which proves the way in works.
+pub async fn set_password_sign_in(
+    pool: &PgPool,
+    admin: &AdminSession,
+    policy: PasswordSignIn,
+    signed_in_with_sso: bool,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    admin.require(Permission::ManageAdmins)?;
+    let mut tx = pool.begin().await?;
+    if policy != PasswordSignIn::All && !sso_ready(&mut *tx, admin.org_id).await? {
+        return Err(DomainError::NotAllowed(
+            "Set up single sign-on first: an enabled connection and a verified domain".into(),
+        ));
+    }
+    if policy == PasswordSignIn::Off && !signed_in_with_sso {
+        return Err(DomainError::NotAllowed(
+            "Sign in through your identity provider once before turning password sign-in off, so you know the way in works".into(),
+        ));
+    }
+    // language=PostgreSQL
+    let previous = sqlx::query_scalar!(
+        "update organizations o set password_sign_in = $2 from organizations old
+         where o.id = $1 and old.id = o.id returning old.password_sign_in",
+        admin.org_id,
+        policy.as_str()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        NewEvent::new(admin.org_id, Actor::admin(admin), "settings.password_sign_in_changed")
+            .target("organization", admin.org_id, &admin.org_name)
+            .details(json!({ "from": previous, "to": policy.as_str() })),
+        meta,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

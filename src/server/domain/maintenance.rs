@@ -1,4 +1,4 @@
-//! Housekeeping that keeps unbounded tables bounded: expired sign-in throttles and token records
+//! Housekeeping that keeps unbounded tables bounded: expired sign-in throttles, SSO attempts and token records
 //! long past their expiry (the audit trail keeps what happened). Run periodically by `serve`.
 
 use super::DomainError;
@@ -12,6 +12,7 @@ pub const TOKEN_RETENTION: Duration = Duration::days(7);
 pub struct Pruned {
     pub throttles: u64,
     pub tokens: u64,
+    pub sso_attempts: u64,
 }
 
 pub async fn prune(pool: &PgPool, now: OffsetDateTime) -> Result<Pruned, DomainError> {
@@ -29,5 +30,6 @@ pub async fn prune(pool: &PgPool, now: OffsetDateTime) -> Result<Pruned, DomainE
         .execute(pool)
         .await?
         .rows_affected();
-    Ok(Pruned { throttles, tokens })
+    let sso_attempts = super::sso::delete_expired_attempts(pool, now).await?;
+    Ok(Pruned { throttles, tokens, sso_attempts })
 }

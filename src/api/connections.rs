@@ -1,0 +1,138 @@
+//! Connections (SSO), the organization's email domains and its sign-in settings.
+
+use crate::error::AppError;
+use crate::model::connections::{ConnectionDetail, ConnectionRow, DomainRow, OidcConnectionInput, SignInSettings};
+use leptos::prelude::*;
+use uuid::Uuid;
+#[cfg(feature = "ssr")]
+use {
+    super::context::{call, now},
+    crate::model::connections::PasswordSignIn,
+    crate::server::auth::session as auth_session,
+    crate::server::domain::{self, Caller},
+};
+
+#[server(prefix = "/rpc", endpoint = "connections/list")]
+pub async fn list_connections() -> Result<Vec<ConnectionRow>, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::connections::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "connections/detail")]
+pub async fn get_connection(connection_id: Uuid) -> Result<ConnectionDetail, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::connections::detail(&call.state.pool, Caller::Admin(&admin), connection_id, &call.state.config.public_url)
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+/// Creates an OIDC connection and opens its page (redirect URI, Test connection).
+#[server(prefix = "/rpc", endpoint = "connections/create-oidc")]
+pub async fn create_oidc_connection(input: OidcConnectionInput) -> Result<Uuid, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let state = &call.state;
+    let id =
+        domain::connections::create_oidc(&state.pool, &state.master, Caller::Admin(&admin), &input, &call.meta, now())
+            .await
+            .map_err(|e| call.fail(e))?;
+    leptos_axum::redirect(&format!("/connections/{id}?created=1"));
+    Ok(id)
+}
+
+/// Saves an OIDC connection's settings; an empty client secret keeps the stored one.
+#[server(prefix = "/rpc", endpoint = "connections/update-oidc")]
+pub async fn update_oidc_connection(connection_id: Uuid, input: OidcConnectionInput) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let state = &call.state;
+    domain::connections::update_oidc(
+        &state.pool,
+        &state.master,
+        Caller::Admin(&admin),
+        connection_id,
+        &input,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "connections/set-enabled")]
+pub async fn set_connection_enabled(connection_id: Uuid, enabled: bool) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::connections::set_enabled(&call.state.pool, Caller::Admin(&admin), connection_id, enabled, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "connections/delete")]
+pub async fn delete_connection(connection_id: Uuid) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::connections::delete(&call.state.pool, Caller::Admin(&admin), connection_id, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))?;
+    leptos_axum::redirect("/connections?deleted=1");
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "domains/list")]
+pub async fn list_domains() -> Result<Vec<DomainRow>, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::domains::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "domains/add")]
+pub async fn add_domain(domain: String) -> Result<String, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::domains::add(&call.state.pool, Caller::Admin(&admin), &domain, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+/// Checks the domain's TXT record now; `true` when verified.
+#[server(prefix = "/rpc", endpoint = "domains/verify")]
+pub async fn verify_domain(domain: String) -> Result<bool, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::domains::verify(&call.state.pool, &call.state.dns, Caller::Admin(&admin), &domain, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "domains/remove")]
+pub async fn remove_domain(domain: String) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::domains::remove(&call.state.pool, Caller::Admin(&admin), &domain, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}
+
+#[server(prefix = "/rpc", endpoint = "settings/sign-in")]
+pub async fn get_sign_in_settings() -> Result<SignInSettings, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::login::sign_in_settings(&call.state.pool, &admin).await.map_err(|e| call.fail(e))
+}
+
+/// Owners only: who may still sign in with a password (`all`, `owners`, `off`).
+#[server(prefix = "/rpc", endpoint = "settings/password-sign-in")]
+pub async fn set_password_sign_in(policy: String) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let Some(policy) = PasswordSignIn::parse(&policy) else {
+        return Err(call.request_error(AppError::invalid("Choose all, owners or off")));
+    };
+    let via_sso = auth_session::sign_in_method(&call.session).await.is_some_and(|m| m != "password");
+    domain::login::set_password_sign_in(&call.state.pool, &admin, policy, via_sso, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
+}

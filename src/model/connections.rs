@@ -1,0 +1,312 @@
+//! SSO connections, the organization's email domains, Test connection runs and the reasons a
+//! sign-in through the IdP can fail, as the portal and the platform API show them.
+
+use super::Role;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionRow {
+    pub id: Uuid,
+    /// `oidc` or `saml`.
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    /// People who have signed in through it.
+    pub identities: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sign_in_at: Option<OffsetDateTime>,
+    /// The latest Test connection run's outcome (`None`: never tested or unfinished).
+    pub last_test_succeeded: Option<bool>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An IdP group whose members get a portal role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleMapping {
+    pub group: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionDetail {
+    pub connection: ConnectionRow,
+    pub scopes: String,
+    pub claim_email: String,
+    pub claim_name: String,
+    pub claim_groups: String,
+    pub role_mappings: Vec<RoleMapping>,
+    /// The redirect URI to register at the IdP.
+    pub redirect_uri: String,
+    /// The most recent Test connection runs, newest first.
+    pub tests: Vec<ConnectionTestRun>,
+}
+
+/// What an admin enters to create or edit an OIDC connection. On edit, an empty client secret
+/// keeps the stored one.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OidcConnectionInput {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: String,
+    pub claim_email: String,
+    pub claim_name: String,
+    pub claim_groups: String,
+    /// One mapping per line: `group = role`.
+    pub role_mappings: String,
+}
+
+impl std::fmt::Debug for OidcConnectionInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConnectionInput")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &if self.client_secret.is_empty() { "<empty>" } else { "<redacted>" })
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// One step of a Test connection run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestStep {
+    pub step: String,
+    pub status: StepStatus,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionTestRun {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub succeeded: Option<bool>,
+    pub steps: Vec<TestStep>,
+}
+
+/// An email domain the organization claims, and how to prove it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainRow {
+    pub domain: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
+    /// The DNS name of the TXT record to publish.
+    pub record_name: String,
+    /// The TXT record's value.
+    pub record_value: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_checked_at: Option<OffsetDateTime>,
+    pub last_check_error: Option<String>,
+}
+
+/// Who may sign in with a password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordSignIn {
+    /// Every admin who set a password.
+    All,
+    /// Owners only, as break-glass when the IdP is down.
+    Owners,
+    /// Nobody: SSO only.
+    Off,
+}
+
+impl PasswordSignIn {
+    pub const ALL: [PasswordSignIn; 3] = [PasswordSignIn::All, PasswordSignIn::Owners, PasswordSignIn::Off];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordSignIn::All => "all",
+            PasswordSignIn::Owners => "owners",
+            PasswordSignIn::Off => "off",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<PasswordSignIn> {
+        PasswordSignIn::ALL.into_iter().find(|p| p.as_str() == value.trim())
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PasswordSignIn::All => "Every admin with a password",
+            PasswordSignIn::Owners => "Owners only (break-glass)",
+            PasswordSignIn::Off => "Nobody: single sign-on only",
+        }
+    }
+}
+
+/// The organization's sign-in settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignInSettings {
+    pub password_sign_in: PasswordSignIn,
+    /// Whether an enabled connection and a verified domain let admins sign in through the IdP.
+    pub sso_ready: bool,
+}
+
+/// Why a sign-in through the IdP did not complete. The code travels in the failure page's URL
+/// and in the audit event; the message is what the person sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SsoFailure {
+    UnknownState,
+    StateReplayed,
+    Expired,
+    BrowserMismatch,
+    ConnectionDisabled,
+    IdpError,
+    DiscoveryFailed,
+    CodeExchangeFailed,
+    TokenSignature,
+    TokenAlgorithm,
+    TokenIssuer,
+    TokenAudience,
+    TokenNonce,
+    TokenExpired,
+    TokenInvalid,
+    MissingClaim,
+    DomainNotVerified,
+    IdentityConflict,
+    PersonInactive,
+    NoAccess,
+}
+
+impl SsoFailure {
+    pub const ALL: [SsoFailure; 20] = [
+        SsoFailure::UnknownState,
+        SsoFailure::StateReplayed,
+        SsoFailure::Expired,
+        SsoFailure::BrowserMismatch,
+        SsoFailure::ConnectionDisabled,
+        SsoFailure::IdpError,
+        SsoFailure::DiscoveryFailed,
+        SsoFailure::CodeExchangeFailed,
+        SsoFailure::TokenSignature,
+        SsoFailure::TokenAlgorithm,
+        SsoFailure::TokenIssuer,
+        SsoFailure::TokenAudience,
+        SsoFailure::TokenNonce,
+        SsoFailure::TokenExpired,
+        SsoFailure::TokenInvalid,
+        SsoFailure::MissingClaim,
+        SsoFailure::DomainNotVerified,
+        SsoFailure::IdentityConflict,
+        SsoFailure::PersonInactive,
+        SsoFailure::NoAccess,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SsoFailure::UnknownState => "unknown_state",
+            SsoFailure::StateReplayed => "state_replayed",
+            SsoFailure::Expired => "expired",
+            SsoFailure::BrowserMismatch => "browser_mismatch",
+            SsoFailure::ConnectionDisabled => "connection_disabled",
+            SsoFailure::IdpError => "idp_error",
+            SsoFailure::DiscoveryFailed => "discovery_failed",
+            SsoFailure::CodeExchangeFailed => "code_exchange_failed",
+            SsoFailure::TokenSignature => "token_signature",
+            SsoFailure::TokenAlgorithm => "token_algorithm",
+            SsoFailure::TokenIssuer => "token_issuer",
+            SsoFailure::TokenAudience => "token_audience",
+            SsoFailure::TokenNonce => "token_nonce",
+            SsoFailure::TokenExpired => "token_expired",
+            SsoFailure::TokenInvalid => "token_invalid",
+            SsoFailure::MissingClaim => "missing_claim",
+            SsoFailure::DomainNotVerified => "domain_not_verified",
+            SsoFailure::IdentityConflict => "identity_conflict",
+            SsoFailure::PersonInactive => "person_inactive",
+            SsoFailure::NoAccess => "no_access",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<SsoFailure> {
+        SsoFailure::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            SsoFailure::NoAccess => "You have no access to Mandate",
+            SsoFailure::PersonInactive => "Your account is deactivated",
+            _ => "Single sign-on did not complete",
+        }
+    }
+
+    /// What the person can do about it.
+    pub fn message(self) -> &'static str {
+        match self {
+            SsoFailure::UnknownState | SsoFailure::StateReplayed => {
+                "This sign-in link was already used or is not one we issued. Start again from the sign-in page."
+            }
+            SsoFailure::Expired => "The sign-in took longer than 10 minutes. Start again from the sign-in page.",
+            SsoFailure::BrowserMismatch => {
+                "The sign-in finished in a different browser (or a newer sign-in replaced it). Start again in this browser."
+            }
+            SsoFailure::ConnectionDisabled => {
+                "Your organization's single sign-on connection is turned off. Ask an administrator to turn it back on."
+            }
+            SsoFailure::IdpError => "Your identity provider refused the sign-in. Check with your IT team that Mandate is assigned to you.",
+            SsoFailure::DiscoveryFailed | SsoFailure::CodeExchangeFailed => {
+                "Mandate could not reach your identity provider. Try again in a minute; if it persists, ask an administrator to run Test connection."
+            }
+            SsoFailure::TokenSignature
+            | SsoFailure::TokenAlgorithm
+            | SsoFailure::TokenIssuer
+            | SsoFailure::TokenAudience
+            | SsoFailure::TokenNonce
+            | SsoFailure::TokenExpired
+            | SsoFailure::TokenInvalid => {
+                "Your identity provider's answer did not pass Mandate's security checks, so you were not signed in. An administrator can see the reason in the audit log."
+            }
+            SsoFailure::MissingClaim => {
+                "Your identity provider did not send your email address. Ask an administrator to check the connection's claim mapping."
+            }
+            SsoFailure::DomainNotVerified => {
+                "Your email domain is not verified for this organization. An administrator can verify it on the Connections page."
+            }
+            SsoFailure::IdentityConflict => {
+                "Your email address already belongs to a different sign-in identity in this organization. Ask an administrator for help."
+            }
+            SsoFailure::PersonInactive => "Your account in this organization is deactivated. Ask an administrator to restore it.",
+            SsoFailure::NoAccess => {
+                "You signed in with your identity provider, but you have no role in the Mandate portal. Ask an administrator to add you to a group mapped to a role, or to invite you."
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_codes_round_trip() {
+        for failure in SsoFailure::ALL {
+            assert_eq!(SsoFailure::from_code(failure.code()), Some(failure));
+            assert_eq!(serde_json::to_value(failure).unwrap(), serde_json::json!(failure.code()));
+        }
+        assert_eq!(SsoFailure::from_code("nonsense"), None);
+    }
+
+    #[test]
+    fn password_settings_parse() {
+        for p in PasswordSignIn::ALL {
+            assert_eq!(PasswordSignIn::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(PasswordSignIn::parse("yes"), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! `/connections/{id}`: one SSO connection — the redirect URI to register at the IdP, Test
+//! connection with each step's result, its settings (edit), turning it off and deleting it.
+
+use super::connections::OidcFields;
+use crate::api::connections::{get_connection, DeleteConnection, SetConnectionEnabled, UpdateOidcConnection};
+use crate::model::connections::{ConnectionDetail, ConnectionTestRun, OidcConnectionInput, StepStatus};
+use crate::model::Permission;
+use crate::ui::layout::CurrentAdmin;
+use crate::ui::{
+    format_time, Badge, CopyField, ErrorNotice, Loading, Notice, PageHeader, Tone, BUTTON_DANGER_LINK, BUTTON_PRIMARY,
+    BUTTON_SECONDARY, CARD,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use uuid::Uuid;
+
+#[component]
+pub fn ConnectionPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.read().get("id").and_then(|id| Uuid::parse_str(&id).ok());
+    let update = ServerAction::<UpdateOidcConnection>::new();
+    let set_enabled = ServerAction::<SetConnectionEnabled>::new();
+    let delete = ServerAction::<DeleteConnection>::new();
+    let detail = Resource::new(
+        move || (id(), update.version().get(), set_enabled.version().get()),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => get_connection(id).await,
+                None => Err(crate::error::AppError::new(crate::error::ErrorKind::NotFound, "No such connection")),
+            }
+        },
+    );
+    let CurrentAdmin(me) = expect_context::<CurrentAdmin>();
+    view! {
+        <Title text="Connection"/>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                match detail.await {
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    Ok(detail) => view! { <ConnectionView detail can_manage update set_enabled delete/> }.into_any(),
+                }
+            })}
+        </Transition>
+        {move || query.read().get("created").map(|_| view! {
+            <div class="mt-4"><Notice message="Connection created. Register the redirect URI at your IdP, then run Test connection."/></div>
+        })}
+    }
+}
+
+#[component]
+fn ConnectionView(
+    detail: ConnectionDetail,
+    can_manage: bool,
+    update: ServerAction<UpdateOidcConnection>,
+    set_enabled: ServerAction<SetConnectionEnabled>,
+    delete: ServerAction<DeleteConnection>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let connection = detail.connection.clone();
+    let id = connection.id;
+    let shown_test = {
+        let wanted = query.read_untracked().get("test").and_then(|t| Uuid::parse_str(&t).ok());
+        match wanted {
+            Some(wanted) => detail.tests.iter().find(|t| t.id == wanted).cloned(),
+            None => detail.tests.first().cloned(),
+        }
+    };
+    let initial = OidcConnectionInput {
+        name: connection.name.clone(),
+        issuer: connection.issuer.clone().unwrap_or_default(),
+        client_id: connection.client_id.clone().unwrap_or_default(),
+        client_secret: String::new(),
+        scopes: detail.scopes.clone(),
+        claim_email: detail.claim_email.clone(),
+        claim_name: detail.claim_name.clone(),
+        claim_groups: detail.claim_groups.clone(),
+        role_mappings: detail
+            .role_mappings
+            .iter()
+            .map(|m| format!("{} = {}", m.group, m.role))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let enabled = connection.enabled;
+    view! {
+        <PageHeader title="Connection" description="OpenID Connect single sign-on for your admins.">
+            <a href="/connections" class=BUTTON_SECONDARY>"All connections"</a>
+        </PageHeader>
+        <section class=format!("p-6 {CARD}")>
+            <div class="flex flex-wrap items-start justify-between gap-3">
+                <div>
+                    <h2 class="text-lg font-semibold text-slate-900" data-testid="connection-name">{connection.name.clone()}</h2>
+                    <p class="text-sm text-slate-600">{connection.issuer.clone().unwrap_or_default()}</p>
+                </div>
+                <div class="flex gap-1.5">
+                    <Badge text=connection.kind.to_uppercase() tone=Tone::Accent/>
+                    {if enabled { view! { <Badge text="enabled" tone=Tone::Good/> } } else { view! { <Badge text="disabled" tone=Tone::Neutral/> } }}
+                </div>
+            </div>
+            <div class="mt-5 max-w-2xl">
+                <CopyField label="Redirect URI" value=detail.redirect_uri.clone() testid="redirect-uri"/>
+                <p class="mt-1 text-xs text-slate-500">"Register it at your IdP as the sign-in redirect (callback) URI of this application."</p>
+            </div>
+            {can_manage.then(|| view! {
+                <div class="mt-5 flex flex-wrap items-center gap-4">
+                    <a href=format!("/sso/start?connection={id}&test=1") rel="external" class=BUTTON_PRIMARY data-testid="test-connection">"Test connection"</a>
+                    <ActionForm action=set_enabled>
+                        <input type="hidden" name="connection_id" value=id.to_string()/>
+                        <input type="hidden" name="enabled" value=(!enabled).to_string()/>
+                        <button type="submit" class=BUTTON_SECONDARY>{if enabled { "Turn off" } else { "Turn on" }}</button>
+                    </ActionForm>
+                    <details>
+                        <summary class=format!("cursor-pointer list-none {BUTTON_DANGER_LINK}")>"Delete…"</summary>
+                        <div class="mt-2 max-w-sm rounded-md bg-red-50 p-3 text-xs text-red-900 ring-1 ring-red-200">
+                            <p>{format!("Deleting removes the sign-in identities of the {} people who used it; admins keep their roles but must sign in another way.", connection.identities)}</p>
+                            <ActionForm action=delete attr:class="mt-2">
+                                <input type="hidden" name="connection_id" value=id.to_string()/>
+                                <button type="submit" class=BUTTON_SECONDARY>"Delete connection"</button>
+                            </ActionForm>
+                        </div>
+                    </details>
+                </div>
+            })}
+            <div class="mt-3 space-y-2">
+                {move || set_enabled.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+                {move || delete.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+                {move || use_query_map().read().get("test_refused").map(|_| view! { <Notice message="Only owners and admins can run Test connection."/> })}
+            </div>
+        </section>
+        <section class=format!("mt-6 p-6 {CARD}") aria-labelledby="test-heading">
+            <h2 id="test-heading" class="text-base font-semibold text-slate-900">"Test connection"</h2>
+            {match shown_test {
+                None => view! { <p class="mt-2 text-sm text-slate-600">"Not tested yet. Test connection signs you in through the IdP and shows each step's result, without changing who you are signed in as."</p> }.into_any(),
+                Some(run) => view! { <TestRunView run/> }.into_any(),
+            }}
+        </section>
+        {can_manage.then(|| view! {
+            <section class=format!("mt-6 p-6 {CARD}") aria-labelledby="settings-heading">
+                <h2 id="settings-heading" class="text-base font-semibold text-slate-900">"Settings"</h2>
+                <ActionForm action=update attr:class="mt-4 max-w-2xl space-y-4">
+                    <input type="hidden" name="connection_id" value=id.to_string()/>
+                    <OidcFields initial=initial.clone() secret_required=false/>
+                    {move || update.value().get().map(|r| match r {
+                        Ok(()) => view! { <Notice message="Saved."/> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    })}
+                    <button type="submit" class=BUTTON_PRIMARY disabled=move || update.pending().get()>"Save changes"</button>
+                </ActionForm>
+            </section>
+        })}
+    }
+}
+
+#[component]
+fn TestRunView(run: ConnectionTestRun) -> impl IntoView {
+    let (text, tone) = match run.succeeded {
+        Some(true) => ("passed", Tone::Good),
+        Some(false) => ("failed", Tone::Bad),
+        None => ("in progress", Tone::Warn),
+    };
+    view! {
+        <p class="mt-2 flex items-center gap-2 text-sm text-slate-700" data-testid="test-outcome" data-outcome=text>
+            <Badge text=text tone/> {format!("Run {}", format_time(run.started_at))}
+        </p>
+        <ol class="mt-4 space-y-3" data-testid="test-steps">
+            {run.steps.into_iter().map(|step| {
+                let (label, tone) = match step.status {
+                    StepStatus::Ok => ("ok", Tone::Good),
+                    StepStatus::Failed => ("failed", Tone::Bad),
+                    StepStatus::Skipped => ("skipped", Tone::Neutral),
+                };
+                view! {
+                    <li class="flex gap-3" data-step=step.step.clone() data-status=label>
+                        <span class="w-16 shrink-0"><Badge text=label tone/></span>
+                        <div>
+                            <p class="text-sm font-medium text-slate-900">{step.step.clone()}</p>
+                            <p class="break-words text-sm text-slate-600">{step.detail}</p>
+                        </div>
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+    }
+}

@@ -1,0 +1,354 @@
+//! The browser side of single sign-on: `GET /sso/start` picks the connection (from the email's
+//! verified domain, or by id), records the attempt and sends the browser to the IdP with a
+//! cookie that binds the attempt to it; `GET /sso/oidc/callback` takes the attempt (single
+//! use), finishes the OIDC flow and signs the admin in under a fresh session id — or, for a
+//! Test connection run, records each step and shows them on the connection's page. Refusals
+//! land on `/sso/failed?reason=…`, which says what to do.
+
+use super::guard::safe_next;
+use super::oidc::{self, Steps, STEP_REDIRECT};
+use super::session;
+use crate::model::connections::{SsoFailure, StepStatus, TestStep};
+use crate::server::domain::connections::{self, OIDC_CALLBACK_PATH};
+use crate::server::domain::sso::{self, Purpose, Refusal, SsoError, SsoIdentity, Target};
+use crate::server::domain::{Caller, DomainError, RequestMeta};
+use crate::server::middleware::request_meta::Meta;
+use crate::server::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/sso/start", get(start)).route(OIDC_CALLBACK_PATH, get(oidc_callback))
+}
+
+fn binding_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-mandate_sso"
+    } else {
+        "mandate_sso"
+    }
+}
+
+fn binding_cookie(https: bool, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if https { "; Secure" } else { "" };
+    let cookie =
+        format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", binding_cookie_name(https));
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn url_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The page that explains a refused sign-in.
+fn failure_page(failure: SsoFailure, meta: &RequestMeta) -> Response {
+    let request_id = meta.request_id.as_deref().map(|id| format!("&request_id={}", url_encode(id))).unwrap_or_default();
+    Redirect::to(&format!("/sso/failed?reason={}{request_id}", failure.code())).into_response()
+}
+
+fn internal_error(err: DomainError, meta: &RequestMeta) -> Response {
+    tracing::error!(error = %err, request_id = meta.request_id.as_deref().unwrap_or(""), "single sign-on failed");
+    let request_id = meta.request_id.as_deref().map(|id| format!("?request_id={}", url_encode(id))).unwrap_or_default();
+    Redirect::to(&format!("/sso/failed{request_id}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    email: Option<String>,
+    connection: Option<String>,
+    next: Option<String>,
+    test: Option<String>,
+}
+
+/// `GET /sso/start?email=…` or `?connection=ID` (`&test=1` starts a Test connection run).
+async fn start(
+    State(state): State<AppState>,
+    session: Session,
+    Meta(meta): Meta,
+    Query(query): Query<StartQuery>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let next = safe_next(query.next.as_deref()).to_string();
+    let connection_id = match query.connection.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(raw) => match Uuid::parse_str(raw) {
+            Ok(id) => Some(id),
+            Err(_) => return failure_page(SsoFailure::UnknownState, &meta),
+        },
+        None => None,
+    };
+
+    if query.test.as_deref() == Some("1") {
+        let Some(connection_id) = connection_id else { return Redirect::to("/connections").into_response() };
+        let admin = match session::current_admin(&state.pool, &session, now).await {
+            Ok(Some(admin)) => admin,
+            Ok(None) => {
+                let back = url_encode(&format!("/connections/{connection_id}"));
+                return Redirect::to(&format!("/login?next={back}")).into_response();
+            }
+            Err(err) => return internal_error(err, &meta),
+        };
+        let test_id = match sso::start_test(&state.pool, Caller::Admin(&admin), connection_id, now).await {
+            Ok(id) => id,
+            Err(DomainError::NotFound) => return Redirect::to("/connections").into_response(),
+            Err(DomainError::Forbidden(_)) => {
+                return Redirect::to(&format!("/connections/{connection_id}?test_refused=1")).into_response()
+            }
+            Err(err) => return internal_error(err, &meta),
+        };
+        let target = Target { org_id: admin.org_id, connection_id, kind: "oidc".into() };
+        return send_to_idp(&state, &target, Purpose::Test, None, Some(test_id), &meta, now).await;
+    }
+
+    let target = match (connection_id, query.email.as_deref()) {
+        (Some(id), _) => match sso::connection_target(&state.pool, id).await {
+            Ok(Some((target, true))) => target,
+            Ok(Some((_, false))) => return failure_page(SsoFailure::ConnectionDisabled, &meta),
+            Ok(None) => return failure_page(SsoFailure::UnknownState, &meta),
+            Err(err) => return internal_error(err, &meta),
+        },
+        (None, Some(email)) if !email.trim().is_empty() && email.len() <= 320 => {
+            match sso::route_email(&state.pool, email).await {
+                Ok(Some(target)) => target,
+                // No SSO for this address: the password form, with the email filled in.
+                Ok(None) => {
+                    return Redirect::to(&format!(
+                        "/login?method=password&email={}&next={}",
+                        url_encode(email.trim()),
+                        url_encode(&next)
+                    ))
+                    .into_response()
+                }
+                Err(err) => return internal_error(err, &meta),
+            }
+        }
+        _ => return Redirect::to("/login").into_response(),
+    };
+    let response = send_to_idp(&state, &target, Purpose::Login, Some(&next), None, &meta, now).await;
+    if query.email.is_some() {
+        onward_page(response)
+    } else {
+        response
+    }
+}
+
+/// The login page's email form leads here; browsers apply the page's CSP `form-action 'self'`
+/// to every redirect after a form submission, so a redirect straight to the IdP would be
+/// blocked. A small page that moves on by itself (meta refresh, plus a link) is not a form
+/// submission any more.
+fn onward_page(response: Response) -> Response {
+    if response.status() != StatusCode::SEE_OTHER {
+        return response;
+    }
+    let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string) else {
+        return response;
+    };
+    if location.starts_with('/') {
+        return response;
+    }
+    let escaped = location.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\
+         <title>Signing in · Mandate</title></head><body><p>Taking you to your identity provider… \
+         <a id=\"continue\" href=\"{escaped}\">Continue</a></p></body></html>"
+    );
+    let mut page =
+        (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    for cookie in response.headers().get_all(SET_COOKIE) {
+        page.headers_mut().append(SET_COOKIE, cookie.clone());
+    }
+    page
+}
+
+/// Discovers the IdP, records the attempt and redirects the browser there with the binding cookie.
+async fn send_to_idp(
+    state: &AppState,
+    target: &Target,
+    purpose: Purpose,
+    next: Option<&str>,
+    test_id: Option<Uuid>,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Response {
+    if target.kind != "oidc" {
+        return failure_page(SsoFailure::ConnectionDisabled, meta);
+    }
+    let settings = match connections::oidc_settings(&state.pool, &state.master, target.connection_id).await {
+        Ok(settings) => settings,
+        Err(err) => return internal_error(err, meta),
+    };
+    let redirect_uri = state.config.url(OIDC_CALLBACK_PATH);
+    let mut steps = Steps::default();
+    let url = match oidc::discover(&state.idp_http, &settings, &mut steps).await {
+        Ok(metadata) => match sso::begin_attempt(&state.pool, target, purpose, next, test_id, now).await {
+            Ok(attempt) => {
+                oidc::authorization_url(&metadata, &settings, &redirect_uri, &attempt).map(|url| (url, attempt.binding))
+            }
+            Err(err) => return internal_error(err, meta),
+        },
+        Err(refusal) => Err(refusal),
+    };
+    match (url, test_id) {
+        (Ok((url, binding)), _) => {
+            let mut response = (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response();
+            response.headers_mut().append(SET_COOKIE, binding_cookie(state.config.https, &binding, 600));
+            response
+        }
+        (Err(_), Some(test_id)) => finish_test(state, target.org_id, target.connection_id, test_id, steps, meta).await,
+        (Err(refusal), None) => {
+            if let Err(err) =
+                sso::record_failure(&state.pool, target.org_id, target.connection_id, "oidc", &refusal, None, meta, now)
+                    .await
+            {
+                return internal_error(err, meta);
+            }
+            failure_page(refusal.failure, meta)
+        }
+    }
+}
+
+async fn finish_test(
+    state: &AppState,
+    org_id: Uuid,
+    connection_id: Uuid,
+    test_id: Uuid,
+    mut steps: Steps,
+    meta: &RequestMeta,
+) -> Response {
+    for step in oidc::ALL_STEPS {
+        if !steps.0.iter().any(|s| s.step == step) {
+            steps.0.push(TestStep { step: step.into(), status: StepStatus::Skipped, detail: "not reached".into() });
+        }
+    }
+    match sso::finish_test(&state.pool, org_id, test_id, &steps.0, meta, OffsetDateTime::now_utc()).await {
+        Ok(()) => Redirect::to(&format!("/connections/{connection_id}?test={test_id}")).into_response(),
+        Err(err) => internal_error(err, meta),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /sso/oidc/callback`: where the IdP sends the browser back.
+async fn oidc_callback(
+    State(state): State<AppState>,
+    session: Session,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let mut response = handle_callback(&state, &session, &meta, &headers, query).await;
+    // The binding cookie has done its job whatever happened.
+    response.headers_mut().append(SET_COOKIE, binding_cookie(state.config.https, "", 0));
+    response
+}
+
+async fn handle_callback(
+    state: &AppState,
+    session: &Session,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    query: CallbackQuery,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let binding = read_cookie(headers, binding_cookie_name(state.config.https));
+    let attempt = match sso::take_attempt(&state.pool, query.state.as_deref().unwrap_or(""), binding, meta, now).await {
+        Ok(attempt) => attempt,
+        Err(SsoError::Refused(refusal)) => return failure_page(refusal.failure, meta),
+        Err(SsoError::Internal(err)) => return internal_error(err, meta),
+    };
+    let settings = match connections::oidc_settings(&state.pool, &state.master, attempt.connection_id).await {
+        Ok(settings) => settings,
+        Err(err) => return internal_error(err, meta),
+    };
+    let mut steps = Steps::default();
+    let verified = verify_answer(state, &settings, &attempt, &query, &mut steps).await;
+
+    match (attempt.purpose, attempt.test_id) {
+        (Purpose::Test, Some(test_id)) => {
+            if let Ok(identity) = &verified {
+                match sso::preview(&state.pool, attempt.org_id, attempt.connection_id, identity).await {
+                    Ok(step) => steps.0.push(step),
+                    Err(err) => return internal_error(err, meta),
+                }
+            }
+            finish_test(state, attempt.org_id, attempt.connection_id, test_id, steps, meta).await
+        }
+        _ => {
+            let identity = match verified {
+                Ok(identity) => identity,
+                Err(refusal) => {
+                    let (org_id, connection_id) = (attempt.org_id, attempt.connection_id);
+                    if let Err(err) =
+                        sso::record_failure(&state.pool, org_id, connection_id, "oidc", &refusal, None, meta, now).await
+                    {
+                        return internal_error(err, meta);
+                    }
+                    return failure_page(refusal.failure, meta);
+                }
+            };
+            match sso::complete_login(&state.pool, &attempt, "oidc", &identity, meta, now).await {
+                Ok(admin) => {
+                    if let Err(err) = session::sign_in(session, &admin, "oidc", now).await {
+                        return internal_error(err, meta);
+                    }
+                    Redirect::to(safe_next(attempt.next_path.as_deref())).into_response()
+                }
+                Err(SsoError::Refused(refusal)) => failure_page(refusal.failure, meta),
+                Err(SsoError::Internal(err)) => internal_error(err, meta),
+            }
+        }
+    }
+}
+
+/// Discovery, the IdP's answer, the code exchange and the ID token, in order.
+async fn verify_answer(
+    state: &AppState,
+    settings: &connections::OidcSettings,
+    attempt: &sso::Attempt,
+    query: &CallbackQuery,
+    steps: &mut Steps,
+) -> Result<SsoIdentity, Refusal> {
+    let metadata = oidc::discover(&state.idp_http, settings, steps).await?;
+    if let Some(error) = &query.error {
+        let description: String = query.error_description.as_deref().unwrap_or("").chars().take(300).collect();
+        let error: String = error.chars().take(100).collect();
+        return Err(steps.failed(
+            STEP_REDIRECT,
+            Refusal::new(SsoFailure::IdpError, format!("the IdP answered {error}: {description}")),
+        ));
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 2048) else {
+        return Err(steps.failed(
+            STEP_REDIRECT,
+            Refusal::new(SsoFailure::IdpError, "the IdP sent the browser back without an authorization code"),
+        ));
+    };
+    steps.ok(STEP_REDIRECT, "the IdP sent the browser back with an authorization code and the expected state");
+    let redirect_uri = state.config.url(OIDC_CALLBACK_PATH);
+    let identity = oidc::finish(&state.idp_http, settings, &metadata, &redirect_uri, code, attempt, steps).await?;
+    Ok(identity)
+}
