@@ -1,7 +1,9 @@
 //! Connections (SSO), the organization's email domains and its sign-in settings.
 
 use crate::error::AppError;
-use crate::model::connections::{ConnectionDetail, ConnectionRow, DomainRow, OidcConnectionInput, SignInSettings};
+use crate::model::connections::{
+    ConnectionDetail, ConnectionRow, DomainRow, OidcConnectionInput, SamlConnectionInput, SignInSettings,
+};
 use leptos::prelude::*;
 use uuid::Uuid;
 #[cfg(feature = "ssr")]
@@ -59,6 +61,37 @@ pub async fn update_oidc_connection(connection_id: Uuid, input: OidcConnectionIn
     )
     .await
     .map_err(|e| call.fail(e))
+}
+
+/// Creates a SAML connection from IdP metadata (URL or XML) or hand-entered settings.
+#[server(prefix = "/rpc", endpoint = "connections/create-saml")]
+pub async fn create_saml_connection(input: SamlConnectionInput) -> Result<Uuid, AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let state = &call.state;
+    // Before any outbound request: only those who may change connections make Mandate fetch metadata.
+    admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
+    let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
+    let id = domain::saml::create(&state.pool, Caller::Admin(&admin), &input, &idp, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))?;
+    leptos_axum::redirect(&format!("/connections/{id}?created=1"));
+    Ok(id)
+}
+
+/// Saves a SAML connection's settings, certificates included (rotation: save with both
+/// certificates, then with the new one only).
+#[server(prefix = "/rpc", endpoint = "connections/update-saml")]
+pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionInput) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let state = &call.state;
+    // Before any outbound request: only those who may change connections make Mandate fetch metadata.
+    admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
+    let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
+    domain::saml::update(&state.pool, Caller::Admin(&admin), connection_id, &input, &idp, &call.meta, now())
+        .await
+        .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "connections/set-enabled")]

@@ -44,6 +44,58 @@ pub struct ConnectionDetail {
     pub redirect_uri: String,
     /// The most recent Test connection runs, newest first.
     pub tests: Vec<ConnectionTestRun>,
+    /// SAML connections: what to register at the IdP, and the pinned certificates.
+    pub saml: Option<SamlDetail>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamlDetail {
+    /// Our entity id (also the SP metadata URL).
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub metadata_url: String,
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub idp_metadata_url: Option<String>,
+    pub allow_idp_initiated: bool,
+    pub certificates: Vec<CertificateRow>,
+}
+
+/// A pinned IdP signing certificate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateRow {
+    /// SHA-256 of the DER, hex.
+    pub fingerprint: String,
+    pub subject: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// What an admin enters for a SAML connection: IdP metadata by URL or pasted XML, or the
+/// entity id, SSO URL and signing certificate(s) (PEM) by hand.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamlConnectionInput {
+    pub name: String,
+    pub metadata_url: String,
+    pub metadata_xml: String,
+    pub idp_entity_id: String,
+    pub sso_url: String,
+    pub certificates_pem: String,
+    pub claim_email: String,
+    pub claim_name: String,
+    pub claim_groups: String,
+    pub role_mappings: String,
+    pub allow_idp_initiated: bool,
+}
+
+/// A certificate about to expire, for the dashboard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpiringCertificate {
+    pub connection_id: Uuid,
+    pub connection_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
 }
 
 /// What an admin enters to create or edit an OIDC connection. On edit, an empty client secret
@@ -183,10 +235,20 @@ pub enum SsoFailure {
     IdentityConflict,
     PersonInactive,
     NoAccess,
+    SamlMalformed,
+    SamlSignature,
+    SamlIssuer,
+    SamlAudience,
+    SamlRecipient,
+    SamlExpired,
+    SamlInResponseTo,
+    SamlReplayed,
+    SamlStatus,
+    IdpInitiatedOff,
 }
 
 impl SsoFailure {
-    pub const ALL: [SsoFailure; 20] = [
+    pub const ALL: [SsoFailure; 30] = [
         SsoFailure::UnknownState,
         SsoFailure::StateReplayed,
         SsoFailure::Expired,
@@ -207,6 +269,16 @@ impl SsoFailure {
         SsoFailure::IdentityConflict,
         SsoFailure::PersonInactive,
         SsoFailure::NoAccess,
+        SsoFailure::SamlMalformed,
+        SsoFailure::SamlSignature,
+        SsoFailure::SamlIssuer,
+        SsoFailure::SamlAudience,
+        SsoFailure::SamlRecipient,
+        SsoFailure::SamlExpired,
+        SsoFailure::SamlInResponseTo,
+        SsoFailure::SamlReplayed,
+        SsoFailure::SamlStatus,
+        SsoFailure::IdpInitiatedOff,
     ];
 
     pub fn code(self) -> &'static str {
@@ -231,6 +303,16 @@ impl SsoFailure {
             SsoFailure::IdentityConflict => "identity_conflict",
             SsoFailure::PersonInactive => "person_inactive",
             SsoFailure::NoAccess => "no_access",
+            SsoFailure::SamlMalformed => "saml_malformed",
+            SsoFailure::SamlSignature => "saml_signature",
+            SsoFailure::SamlIssuer => "saml_issuer",
+            SsoFailure::SamlAudience => "saml_audience",
+            SsoFailure::SamlRecipient => "saml_recipient",
+            SsoFailure::SamlExpired => "saml_expired",
+            SsoFailure::SamlInResponseTo => "saml_in_response_to",
+            SsoFailure::SamlReplayed => "saml_replayed",
+            SsoFailure::SamlStatus => "saml_status",
+            SsoFailure::IdpInitiatedOff => "idp_initiated_off",
         }
     }
 
@@ -269,7 +351,13 @@ impl SsoFailure {
             | SsoFailure::TokenAudience
             | SsoFailure::TokenNonce
             | SsoFailure::TokenExpired
-            | SsoFailure::TokenInvalid => {
+            | SsoFailure::TokenInvalid
+            | SsoFailure::SamlMalformed
+            | SsoFailure::SamlSignature
+            | SsoFailure::SamlIssuer
+            | SsoFailure::SamlAudience
+            | SsoFailure::SamlRecipient
+            | SsoFailure::SamlExpired => {
                 "Your identity provider's answer did not pass Mandate's security checks, so you were not signed in. An administrator can see the reason in the audit log."
             }
             SsoFailure::MissingClaim => {
@@ -282,6 +370,16 @@ impl SsoFailure {
                 "Your email address already belongs to a different sign-in identity in this organization. Ask an administrator for help."
             }
             SsoFailure::PersonInactive => "Your account in this organization is deactivated. Ask an administrator to restore it.",
+            SsoFailure::SamlInResponseTo => {
+                "This answer from your identity provider does not belong to a sign-in started here, or that sign-in was already used. Start again from the sign-in page."
+            }
+            SsoFailure::SamlReplayed => "This sign-in answer was already used. Start again from the sign-in page.",
+            SsoFailure::SamlStatus => {
+                "Your identity provider did not sign you in. Check with your IT team that Mandate is assigned to you."
+            }
+            SsoFailure::IdpInitiatedOff => {
+                "Sign-ins started from your identity provider's portal are turned off for this organization. Start from Mandate's sign-in page instead."
+            }
             SsoFailure::NoAccess => {
                 "You signed in with your identity provider, but you have no role in the Mandate portal. Ask an administrator to add you to a group mapped to a role, or to invite you."
             }

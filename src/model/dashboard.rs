@@ -16,4 +16,6 @@ pub struct DashboardData {
     pub failed_logins_24h: i64,
     pub api_keys: i64,
     pub recent_events: Vec<super::audit::AuditEventView>,
+    /// SAML signing certificates that expire within 60 days (or already did).
+    pub expiring_certificates: Vec<super::connections::ExpiringCertificate>,
 }

@@ -1,9 +1,13 @@
 //! `/connections/{id}`: one SSO connection — the redirect URI to register at the IdP, Test
 //! connection with each step's result, its settings (edit), turning it off and deleting it.
 
-use super::connections::OidcFields;
-use crate::api::connections::{get_connection, DeleteConnection, SetConnectionEnabled, UpdateOidcConnection};
-use crate::model::connections::{ConnectionDetail, ConnectionTestRun, OidcConnectionInput, StepStatus};
+use super::connections::{OidcFields, SamlFields};
+use crate::api::connections::{
+    get_connection, DeleteConnection, SetConnectionEnabled, UpdateOidcConnection, UpdateSamlConnection,
+};
+use crate::model::connections::{
+    ConnectionDetail, ConnectionTestRun, OidcConnectionInput, SamlConnectionInput, SamlDetail, StepStatus,
+};
 use crate::model::Permission;
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
@@ -21,10 +25,11 @@ pub fn ConnectionPage() -> impl IntoView {
     let query = use_query_map();
     let id = move || params.read().get("id").and_then(|id| Uuid::parse_str(&id).ok());
     let update = ServerAction::<UpdateOidcConnection>::new();
+    let update_saml = ServerAction::<UpdateSamlConnection>::new();
     let set_enabled = ServerAction::<SetConnectionEnabled>::new();
     let delete = ServerAction::<DeleteConnection>::new();
     let detail = Resource::new(
-        move || (id(), update.version().get(), set_enabled.version().get()),
+        move || (id(), update.version().get() + update_saml.version().get(), set_enabled.version().get()),
         |(id, _, _)| async move {
             match id {
                 Some(id) => get_connection(id).await,
@@ -40,7 +45,7 @@ pub fn ConnectionPage() -> impl IntoView {
                 let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
                 match detail.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                    Ok(detail) => view! { <ConnectionView detail can_manage update set_enabled delete/> }.into_any(),
+                    Ok(detail) => view! { <ConnectionView detail can_manage update update_saml set_enabled delete/> }.into_any(),
                 }
             })}
         </Transition>
@@ -55,10 +60,12 @@ fn ConnectionView(
     detail: ConnectionDetail,
     can_manage: bool,
     update: ServerAction<UpdateOidcConnection>,
+    update_saml: ServerAction<UpdateSamlConnection>,
     set_enabled: ServerAction<SetConnectionEnabled>,
     delete: ServerAction<DeleteConnection>,
 ) -> impl IntoView {
     let query = use_query_map();
+    let saml = detail.saml.clone();
     let connection = detail.connection.clone();
     let id = connection.id;
     let shown_test = {
@@ -86,7 +93,7 @@ fn ConnectionView(
     };
     let enabled = connection.enabled;
     view! {
-        <PageHeader title="Connection" description="OpenID Connect single sign-on for your admins.">
+        <PageHeader title="Connection" description=if saml.is_some() { "SAML 2.0 single sign-on for your admins." } else { "OpenID Connect single sign-on for your admins." }>
             <a href="/connections" class=BUTTON_SECONDARY>"All connections"</a>
         </PageHeader>
         <section class=format!("p-6 {CARD}")>
@@ -100,10 +107,15 @@ fn ConnectionView(
                     {if enabled { view! { <Badge text="enabled" tone=Tone::Good/> } } else { view! { <Badge text="disabled" tone=Tone::Neutral/> } }}
                 </div>
             </div>
-            <div class="mt-5 max-w-2xl">
-                <CopyField label="Redirect URI" value=detail.redirect_uri.clone() testid="redirect-uri"/>
-                <p class="mt-1 text-xs text-slate-500">"Register it at your IdP as the sign-in redirect (callback) URI of this application."</p>
-            </div>
+            {match saml.clone() {
+                Some(saml) => view! { <SamlIdentifiers saml/> }.into_any(),
+                None => view! {
+                    <div class="mt-5 max-w-2xl">
+                        <CopyField label="Redirect URI" value=detail.redirect_uri.clone() testid="redirect-uri"/>
+                        <p class="mt-1 text-xs text-slate-500">"Register it at your IdP as the sign-in redirect (callback) URI of this application."</p>
+                    </div>
+                }.into_any(),
+            }}
             {can_manage.then(|| view! {
                 <div class="mt-5 flex flex-wrap items-center gap-4">
                     <a href=format!("/sso/start?connection={id}&test=1") rel="external" class=BUTTON_PRIMARY data-testid="test-connection">"Test connection"</a>
@@ -140,17 +152,86 @@ fn ConnectionView(
         {can_manage.then(|| view! {
             <section class=format!("mt-6 p-6 {CARD}") aria-labelledby="settings-heading">
                 <h2 id="settings-heading" class="text-base font-semibold text-slate-900">"Settings"</h2>
-                <ActionForm action=update attr:class="mt-4 max-w-2xl space-y-4">
-                    <input type="hidden" name="connection_id" value=id.to_string()/>
-                    <OidcFields initial=initial.clone() secret_required=false/>
-                    {move || update.value().get().map(|r| match r {
-                        Ok(()) => view! { <Notice message="Saved."/> }.into_any(),
-                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                    })}
-                    <button type="submit" class=BUTTON_PRIMARY disabled=move || update.pending().get()>"Save changes"</button>
-                </ActionForm>
+                {match saml.clone() {
+                    None => view! {
+                        <ActionForm action=update attr:class="mt-4 max-w-2xl space-y-4">
+                            <input type="hidden" name="connection_id" value=id.to_string()/>
+                            <OidcFields initial=initial.clone() secret_required=false/>
+                            {move || update.value().get().map(|r| match r {
+                                Ok(()) => view! { <Notice message="Saved."/> }.into_any(),
+                                Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                            })}
+                            <button type="submit" class=BUTTON_PRIMARY disabled=move || update.pending().get()>"Save changes"</button>
+                        </ActionForm>
+                    }.into_any(),
+                    Some(saml) => {
+                        let initial = SamlConnectionInput {
+                            name: initial.name.clone(),
+                            metadata_url: String::new(),
+                            metadata_xml: String::new(),
+                            idp_entity_id: saml.idp_entity_id.clone(),
+                            sso_url: saml.idp_sso_url.clone(),
+                            certificates_pem: String::new(),
+                            claim_email: initial.claim_email.clone(),
+                            claim_name: initial.claim_name.clone(),
+                            claim_groups: initial.claim_groups.clone(),
+                            role_mappings: initial.role_mappings.clone(),
+                            allow_idp_initiated: saml.allow_idp_initiated,
+                        };
+                        view! {
+                            <p class="mt-1 text-sm text-slate-600">"Saving replaces the pinned certificates with those you give (metadata URL, XML or PEM). To rotate without downtime, save with both the current and the new certificate, then later with the new one only."</p>
+                            <ActionForm action=update_saml attr:class="mt-4 max-w-2xl space-y-4">
+                                <input type="hidden" name="connection_id" value=id.to_string()/>
+                                <SamlFields initial/>
+                                {move || update_saml.value().get().map(|r| match r {
+                                    Ok(()) => view! { <Notice message="Saved."/> }.into_any(),
+                                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                                })}
+                                <button type="submit" class=BUTTON_PRIMARY disabled=move || update_saml.pending().get()>"Save changes"</button>
+                            </ActionForm>
+                        }.into_any()
+                    }
+                }}
             </section>
         })}
+    }
+}
+
+/// What to register at the IdP, and the pinned certificates with their expiry.
+#[component]
+fn SamlIdentifiers(saml: SamlDetail) -> impl IntoView {
+    let now = time::OffsetDateTime::now_utc();
+    view! {
+        <div class="mt-5 grid max-w-3xl gap-4">
+            <CopyField label="SP entity ID" value=saml.sp_entity_id.clone() testid="sp-entity-id"/>
+            <CopyField label="ACS URL" value=saml.acs_url.clone() testid="acs-url"/>
+            <CopyField label="SP metadata URL" value=saml.metadata_url.clone() testid="sp-metadata-url"/>
+            <p class="text-xs text-slate-500">"Register these at your IdP (or give it the metadata URL). Responses must be posted to the ACS with the HTTP-POST binding."</p>
+            <dl class="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">
+                <dt class="font-medium text-slate-700">"IdP entity ID"</dt><dd class="break-all text-slate-600">{saml.idp_entity_id.clone()}</dd>
+                <dt class="font-medium text-slate-700">"IdP SSO URL"</dt><dd class="break-all text-slate-600">{saml.idp_sso_url.clone()}</dd>
+                <dt class="font-medium text-slate-700">"IdP-initiated"</dt><dd class="text-slate-600">{if saml.allow_idp_initiated { "allowed" } else { "off" }}</dd>
+            </dl>
+            <ul class="divide-y divide-slate-100 rounded-md ring-1 ring-slate-200" data-testid="certificates">
+                {saml.certificates.into_iter().map(|cert| {
+                    let days = (cert.not_after - now).whole_days();
+                    let (text, tone) = if days < 0 {
+                        ("expired".to_string(), Tone::Bad)
+                    } else if days <= 60 {
+                        (format!("expires in {days} days"), Tone::Warn)
+                    } else {
+                        (format!("valid {days} more days"), Tone::Good)
+                    };
+                    view! {
+                        <li class="px-4 py-3 text-sm">
+                            <p class="flex items-center gap-2 font-medium text-slate-900">"Signing certificate " <Badge text tone/></p>
+                            <p class="break-all text-xs text-slate-600">{cert.subject.clone()}</p>
+                            <p class="break-all font-mono text-xs text-slate-500">{format!("SHA-256 {} · until {}", cert.fingerprint, format_time(cert.not_after))}</p>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </div>
     }
 }
 

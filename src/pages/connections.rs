@@ -2,9 +2,9 @@
 //! email domains it claims, each proven with a DNS TXT record before sign-ins use it.
 
 use crate::api::connections::{
-    list_connections, list_domains, AddDomain, CreateOidcConnection, RemoveDomain, VerifyDomain,
+    list_connections, list_domains, AddDomain, CreateOidcConnection, CreateSamlConnection, RemoveDomain, VerifyDomain,
 };
-use crate::model::connections::{ConnectionRow, DomainRow, OidcConnectionInput};
+use crate::model::connections::{ConnectionRow, DomainRow, OidcConnectionInput, SamlConnectionInput};
 use crate::model::Permission;
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
@@ -22,6 +22,8 @@ pub fn ConnectionsPage() -> impl IntoView {
     let create = ServerAction::<CreateOidcConnection>::new();
     let connections = Resource::new(|| (), |_| list_connections());
     let dialog_open = RwSignal::new(false);
+    let create_saml = ServerAction::<CreateSamlConnection>::new();
+    let saml_open = RwSignal::new(false);
     view! {
         <Title text="Connections"/>
         <PageHeader title="Connections" description="Admins sign in through your identity provider. Connect it with OpenID Connect, test it live, and verify your email domains.">
@@ -29,7 +31,10 @@ pub fn ConnectionsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
                     can_manage.then(|| view! {
-                        <button type="button" class=BUTTON_PRIMARY aria-haspopup="dialog" on:click=move |_| dialog_open.set(true)>"New OIDC connection"</button>
+                        <div class="flex gap-3">
+                            <button type="button" class=BUTTON_SECONDARY aria-haspopup="dialog" on:click=move |_| saml_open.set(true)>"New SAML connection"</button>
+                            <button type="button" class=BUTTON_PRIMARY aria-haspopup="dialog" on:click=move |_| dialog_open.set(true)>"New OIDC connection"</button>
+                        </div>
                     })
                 })}
             </Transition>
@@ -63,7 +68,73 @@ pub fn ConnectionsPage() -> impl IntoView {
                 </ActionForm>
             </Modal>
         </Show>
+        <Show when=move || saml_open.get()>
+            <Modal title="New SAML connection" on_close=Callback::new(move |_| { saml_open.set(false); create_saml.value().set(None); })>
+                <p class="mt-1 text-sm text-slate-600">"Give Mandate your IdP's metadata (URL or XML), or enter its entity ID, single sign-on URL and signing certificate. You get Mandate's entity ID, ACS URL and metadata URL on the next page."</p>
+                <ActionForm action=create_saml attr:class="mt-4 space-y-4">
+                    <SamlFields initial=SamlConnectionInput::default()/>
+                    {move || create_saml.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+                    <div class="flex justify-end gap-3">
+                        <button type="button" class=BUTTON_SECONDARY on:click=move |_| saml_open.set(false)>"Cancel"</button>
+                        <button type="submit" class=BUTTON_PRIMARY disabled=move || create_saml.pending().get()>"Create connection"</button>
+                    </div>
+                </ActionForm>
+            </Modal>
+        </Show>
         <DomainsSection/>
+    }
+}
+
+/// The SAML connection form fields (create and edit). Field names are `input[...]`.
+#[component]
+pub fn SamlFields(initial: SamlConnectionInput) -> impl IntoView {
+    let field = |id: &'static str, label: &'static str, value: String, placeholder: &'static str| {
+        view! {
+            <div>
+                <label for=format!("saml-{id}") class=LABEL>{label}</label>
+                <input id=format!("saml-{id}") name=format!("input[{id}]") type="text" class=format!("mt-1.5 {INPUT}") value=value placeholder=placeholder/>
+            </div>
+        }
+    };
+    view! {
+        {field("name", "Name", initial.name.clone(), "Entra ID")}
+        {field("metadata_url", "IdP metadata URL", initial.metadata_url.clone(), "https://login.microsoftonline.com/…/federationmetadata.xml")}
+        <details class="rounded-md bg-slate-50 p-3 ring-1 ring-slate-200">
+            <summary class="cursor-pointer text-sm font-medium text-slate-800">"No metadata URL? Paste the XML or enter the settings"</summary>
+            <div class="mt-3 space-y-3">
+                <div>
+                    <label for="saml-metadata_xml" class=LABEL>"IdP metadata XML"</label>
+                    <textarea id="saml-metadata_xml" name="input[metadata_xml]" rows="3" class=format!("mt-1.5 font-mono text-xs {INPUT}")>{initial.metadata_xml.clone()}</textarea>
+                </div>
+                {field("idp_entity_id", "IdP entity ID", initial.idp_entity_id.clone(), "https://sts.windows.net/…/")}
+                {field("sso_url", "IdP single sign-on URL", initial.sso_url.clone(), "https://idp.example/saml/sso")}
+                <div>
+                    <label for="saml-certificates_pem" class=LABEL>"IdP signing certificate(s), PEM"</label>
+                    <textarea id="saml-certificates_pem" name="input[certificates_pem]" rows="4" class=format!("mt-1.5 font-mono text-xs {INPUT}")
+                        placeholder="-----BEGIN CERTIFICATE-----">{initial.certificates_pem.clone()}</textarea>
+                    <p class="mt-1 text-xs text-slate-500">"Two may be active while your IdP rotates its certificate. Certificates inside responses are ignored."</p>
+                </div>
+            </div>
+        </details>
+        <details class="rounded-md bg-slate-50 p-3 ring-1 ring-slate-200">
+            <summary class="cursor-pointer text-sm font-medium text-slate-800">"Attributes, roles and IdP-initiated sign-in"</summary>
+            <div class="mt-3 space-y-3">
+                <div class="grid grid-cols-3 gap-3">
+                    {field("claim_email", "Email attribute", initial.claim_email.clone(), "email")}
+                    {field("claim_name", "Name attribute", initial.claim_name.clone(), "name")}
+                    {field("claim_groups", "Groups attribute", initial.claim_groups.clone(), "groups")}
+                </div>
+                <div>
+                    <label for="saml-role_mappings" class=LABEL>"Group → role mappings"</label>
+                    <textarea id="saml-role_mappings" name="input[role_mappings]" rows="3" class=format!("mt-1.5 font-mono text-xs {INPUT}")
+                        placeholder="mandate-admins = admin">{initial.role_mappings.clone()}</textarea>
+                </div>
+                <label class="flex items-center gap-2 text-sm text-slate-800">
+                    <input type="checkbox" name="input[allow_idp_initiated]" value="true" checked=initial.allow_idp_initiated/>
+                    "Allow sign-in started from the IdP's portal (IdP-initiated; off is safer)"
+                </label>
+            </div>
+        </details>
     }
 }
 

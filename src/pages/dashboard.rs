@@ -67,6 +67,19 @@ fn Dashboard(data: DashboardData) -> impl IntoView {
     ];
     view! {
         <PageHeader title="Dashboard" description=format!("{} at a glance", data.organization_name)/>
+        {(!data.expiring_certificates.is_empty()).then(|| view! {
+            <div class="mb-6 rounded-md bg-amber-50 p-4 text-sm text-amber-900 ring-1 ring-amber-600/30" role="alert" data-testid="certificate-warning">
+                <p class="font-semibold">"An identity provider's signing certificate expires soon"</p>
+                <ul class="mt-1 list-disc pl-5">
+                    {data.expiring_certificates.iter().map(|cert| view! {
+                        <li>
+                            <a class="font-medium underline" href=format!("/connections/{}", cert.connection_id)>{cert.connection_name.clone()}</a>
+                            {format!(": the certificate is valid until {}. Add the IdP's new certificate before then so sign-ins keep working.", crate::ui::format_time(cert.not_after))}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </div>
+        })}
         <dl class="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-3">
             <Stat label="Admins" value=data.admins hint=format!("{} pending {}", data.pending_invitations, plural(data.pending_invitations, "invitation", "invitations")) href="/settings"/>
             <Stat label="Agents" value=data.agents hint="registered and not revoked".to_string() href="/agents"/>

@@ -111,7 +111,7 @@ enum ConnectionCommand {
     Create {
         #[arg(long)]
         org: Uuid,
-        /// oidc (saml arrives with its own release)
+        /// oidc or saml
         #[arg(long = "type", default_value = "oidc")]
         kind: String,
         #[arg(long, default_value = "")]
@@ -130,8 +130,15 @@ enum ConnectionCommand {
         role_mappings: Vec<String>,
         #[arg(long)]
         domain: Option<String>,
+        /// SAML: the IdP's metadata URL.
         #[arg(long)]
         metadata_url: Option<String>,
+        /// SAML: a file holding the IdP's metadata XML.
+        #[arg(long)]
+        metadata_file: Option<std::path::PathBuf>,
+        /// SAML: accept sign-ins started at the IdP (off is safer).
+        #[arg(long)]
+        allow_idp_initiated: bool,
     },
 }
 
@@ -266,33 +273,65 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     role_mappings,
                     domain,
                     metadata_url,
+                    metadata_file,
+                    allow_idp_initiated,
                 },
         } => {
-            if kind != "oidc" || metadata_url.is_some() {
-                anyhow::bail!("only --type oidc connections can be created in this release (SAML is coming)");
-            }
-            let master = config.master_key.map(domain::crypto::MasterKey::new).context(
-                "MANDATE_MASTER_KEY is required to store a client secret (64 hex characters; `openssl rand -hex 32`)",
-            )?;
-            let issuer = issuer.context("--issuer is required for an OIDC connection")?;
-            let input = crate::model::connections::OidcConnectionInput {
-                name: if name.trim().is_empty() { "OpenID Connect".into() } else { name },
-                issuer,
-                client_id: client_id.context("--client-id is required for an OIDC connection")?,
-                client_secret: client_secret.context("--client-secret is required for an OIDC connection")?,
-                scopes,
-                role_mappings: role_mappings.join("\n"),
-                ..Default::default()
-            };
             let caller = domain::Caller::Operator { org_id: org };
-            let id = domain::connections::create_oidc(&pool, &master, caller, &input, &operator_meta(), now)
-                .await
-                .map_err(user_error)?;
-            let mut out = json!({
-                "connection_id": id,
-                "type": "oidc",
-                "redirect_uri": config.url(domain::connections::OIDC_CALLBACK_PATH),
-            });
+            let mut out = match kind.as_str() {
+                "saml" => {
+                    let input = crate::model::connections::SamlConnectionInput {
+                        name: if name.trim().is_empty() { "SAML".into() } else { name },
+                        metadata_url: metadata_url.unwrap_or_default(),
+                        metadata_xml: match metadata_file {
+                            Some(path) => std::fs::read_to_string(&path)
+                                .with_context(|| format!("could not read {}", path.display()))?,
+                            None => String::new(),
+                        },
+                        role_mappings: role_mappings.join("\n"),
+                        allow_idp_initiated,
+                        ..Default::default()
+                    };
+                    if input.metadata_url.is_empty() && input.metadata_xml.is_empty() {
+                        anyhow::bail!("--metadata-url or --metadata-file is required for a SAML connection");
+                    }
+                    let http = super::auth::oidc::IdpHttp::new()?;
+                    let idp = super::auth::saml::idp_settings(&http, &input).await.map_err(user_error)?;
+                    let id = domain::saml::create(&pool, caller, &input, &idp, &operator_meta(), now)
+                        .await
+                        .map_err(user_error)?;
+                    json!({
+                        "connection_id": id,
+                        "type": "saml",
+                        "sp_entity_id": domain::saml::sp_entity_id(&config.public_url, id),
+                        "acs_url": domain::saml::acs_url(&config.public_url, id),
+                        "metadata_url": domain::saml::sp_entity_id(&config.public_url, id),
+                    })
+                }
+                "oidc" => {
+                    let master = config.master_key.map(domain::crypto::MasterKey::new).context(
+                        "MANDATE_MASTER_KEY is required to store a client secret (64 hex characters; `openssl rand -hex 32`)",
+                    )?;
+                    let input = crate::model::connections::OidcConnectionInput {
+                        name: if name.trim().is_empty() { "OpenID Connect".into() } else { name },
+                        issuer: issuer.context("--issuer is required for an OIDC connection")?,
+                        client_id: client_id.context("--client-id is required for an OIDC connection")?,
+                        client_secret: client_secret.context("--client-secret is required for an OIDC connection")?,
+                        scopes,
+                        role_mappings: role_mappings.join("\n"),
+                        ..Default::default()
+                    };
+                    let id = domain::connections::create_oidc(&pool, &master, caller, &input, &operator_meta(), now)
+                        .await
+                        .map_err(user_error)?;
+                    json!({
+                        "connection_id": id,
+                        "type": "oidc",
+                        "redirect_uri": config.url(domain::connections::OIDC_CALLBACK_PATH),
+                    })
+                }
+                other => anyhow::bail!("--type must be oidc or saml (got {other:?})"),
+            };
             if let Some(claimed) = domain {
                 let claimed = match domain::domains::add(&pool, caller, &claimed, &operator_meta(), now).await {
                     Ok(added) => added,

@@ -159,7 +159,7 @@ async fn housekeeping_drops_only_stale_rows(pool: sqlx::PgPool) {
     .unwrap();
     app.token(&agent).await;
     let pruned = prune(&app.pool, time::OffsetDateTime::now_utc()).await.unwrap();
-    assert_eq!(pruned, Pruned { throttles: 1, tokens: 1, sso_attempts: 0 });
+    assert_eq!(pruned, Pruned { throttles: 1, tokens: 1, sso_attempts: 0, saml_assertion_ids: 0 });
     let left: i64 = sqlx::query_scalar("select count(*) from access_tokens").fetch_one(&app.pool).await.unwrap();
     assert_eq!(left, 1, "the live token stays");
 }

@@ -4,6 +4,7 @@
 
 pub mod guard;
 pub mod oidc;
+pub mod saml;
 pub mod session;
 pub mod sso;
 

@@ -7,18 +7,20 @@
 
 use super::guard::safe_next;
 use super::oidc::{self, Steps, STEP_REDIRECT};
+use super::saml as saml_protocol;
 use super::session;
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
 use crate::server::domain::connections::{self, OIDC_CALLBACK_PATH};
+use crate::server::domain::saml;
 use crate::server::domain::sso::{self, Purpose, Refusal, SsoError, SsoIdentity, Target};
 use crate::server::domain::{Caller, DomainError, RequestMeta};
 use crate::server::middleware::request_meta::Meta;
 use crate::server::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -26,7 +28,12 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/sso/start", get(start)).route(OIDC_CALLBACK_PATH, get(oidc_callback))
+    Router::new()
+        .route("/sso/start", get(start))
+        .route(OIDC_CALLBACK_PATH, get(oidc_callback))
+        .route("/sso/saml/{connection_id}/metadata", get(saml_metadata))
+        .route("/sso/saml/{connection_id}/acs", post(saml_acs))
+        .route("/sso/saml/finish", get(saml_finish))
 }
 
 fn binding_cookie_name(https: bool) -> &'static str {
@@ -164,18 +171,23 @@ fn onward_page(response: Response) -> Response {
     if location.starts_with('/') {
         return response;
     }
-    let escaped = location.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\
-         <title>Signing in · Mandate</title></head><body><p>Taking you to your identity provider… \
-         <a id=\"continue\" href=\"{escaped}\">Continue</a></p></body></html>"
-    );
-    let mut page =
-        (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    let mut page = page_moving_on(&location);
     for cookie in response.headers().get_all(SET_COOKIE) {
         page.headers_mut().append(SET_COOKIE, cookie.clone());
     }
     page
+}
+
+/// A page that moves the browser on to `location` by itself (meta refresh, plus a link): a
+/// navigation our own page starts, so it is same-site and carries the SameSite=Lax cookies.
+fn page_moving_on(location: &str) -> Response {
+    let escaped = location.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\
+         <title>Signing in · Mandate</title></head><body><p>Signing you in… \
+         <a id=\"continue\" href=\"{escaped}\">Continue</a></p></body></html>"
+    );
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 /// Discovers the IdP, records the attempt and redirects the browser there with the binding cookie.
@@ -188,8 +200,8 @@ async fn send_to_idp(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Response {
-    if target.kind != "oidc" {
-        return failure_page(SsoFailure::ConnectionDisabled, meta);
+    if target.kind == "saml" {
+        return send_to_saml_idp(state, target, purpose, next, test_id, meta, now).await;
     }
     let settings = match connections::oidc_settings(&state.pool, &state.master, target.connection_id).await {
         Ok(settings) => settings,
@@ -225,6 +237,45 @@ async fn send_to_idp(
     }
 }
 
+/// The SAML side of `send_to_idp`: an HTTP-Redirect AuthnRequest whose id names the attempt.
+async fn send_to_saml_idp(
+    state: &AppState,
+    target: &Target,
+    purpose: Purpose,
+    next: Option<&str>,
+    test_id: Option<Uuid>,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Response {
+    let settings = match saml::settings(&state.pool, target.connection_id).await {
+        Ok(settings) => settings,
+        Err(err) => return internal_error(err, meta),
+    };
+    let sp = match saml_protocol::service_provider(&settings, &state.config.public_url) {
+        Ok(sp) => sp,
+        Err(refusal) => {
+            let mut steps = Steps::default();
+            let refusal = steps.failed(STEP_REDIRECT, refusal);
+            return match test_id {
+                Some(test_id) => finish_test(state, target.org_id, target.connection_id, test_id, steps, meta).await,
+                None => failure_page(refusal.failure, meta),
+            };
+        }
+    };
+    let attempt = match sso::begin_attempt(&state.pool, target, purpose, next, test_id, now).await {
+        Ok(attempt) => attempt,
+        Err(err) => return internal_error(err, meta),
+    };
+    match saml_protocol::authn_request_url(&sp, &settings, &sso::saml_request_id(&attempt.state)) {
+        Ok(url) => {
+            let mut response = (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response();
+            response.headers_mut().append(SET_COOKIE, binding_cookie(state.config.https, &attempt.binding, 600));
+            response
+        }
+        Err(refusal) => failure_page(refusal.failure, meta),
+    }
+}
+
 async fn finish_test(
     state: &AppState,
     org_id: Uuid,
@@ -233,9 +284,14 @@ async fn finish_test(
     mut steps: Steps,
     meta: &RequestMeta,
 ) -> Response {
-    for step in oidc::ALL_STEPS {
-        if !steps.0.iter().any(|s| s.step == step) {
-            steps.0.push(TestStep { step: step.into(), status: StepStatus::Skipped, detail: "not reached".into() });
+    let all_steps: &[&str] = if steps.0.iter().any(|s| s.step == saml_protocol::STEP_SIGNATURE) {
+        &saml_protocol::ALL_STEPS
+    } else {
+        &oidc::ALL_STEPS
+    };
+    for step in all_steps {
+        if !steps.0.iter().any(|s| s.step == *step) {
+            steps.0.push(TestStep { step: (*step).into(), status: StepStatus::Skipped, detail: "not reached".into() });
         }
     }
     match sso::finish_test(&state.pool, org_id, test_id, &steps.0, meta, OffsetDateTime::now_utc()).await {
@@ -351,4 +407,161 @@ async fn verify_answer(
     let redirect_uri = state.config.url(OIDC_CALLBACK_PATH);
     let identity = oidc::finish(&state.idp_http, settings, &metadata, &redirect_uri, code, attempt, steps).await?;
     Ok(identity)
+}
+
+/// `GET /sso/saml/{connection_id}/metadata`: our SP metadata for the IdP.
+async fn saml_metadata(State(state): State<AppState>, Meta(meta): Meta, Path(connection_id): Path<String>) -> Response {
+    let Ok(connection_id) = Uuid::parse_str(&connection_id) else { return StatusCode::NOT_FOUND.into_response() };
+    let settings = match saml::settings(&state.pool, connection_id).await {
+        Ok(settings) => settings,
+        Err(DomainError::NotFound) => return StatusCode::NOT_FOUND.into_response(),
+        Err(err) => return internal_error(err, &meta),
+    };
+    let xml = saml_protocol::sp_metadata(settings.connection_id, &state.config.public_url);
+    ([(axum::http::header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
+}
+
+#[derive(Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse", default)]
+    saml_response: String,
+}
+
+/// `POST /sso/saml/{connection_id}/acs`: the IdP's answer, posted by the browser from the IdP's
+/// site (so without our SameSite=Lax cookies). Verified here, then handed to the browser that
+/// started the sign-in through a single-use token (`/sso/saml/finish`).
+async fn saml_acs(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Path(connection_id): Path<String>,
+    Form(form): Form<AcsForm>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let Ok(connection_id) = Uuid::parse_str(&connection_id) else {
+        return failure_page(SsoFailure::UnknownState, &meta);
+    };
+    let settings = match saml::settings(&state.pool, connection_id).await {
+        Ok(settings) => settings,
+        Err(DomainError::NotFound) => return failure_page(SsoFailure::UnknownState, &meta),
+        Err(err) => return internal_error(err, &meta),
+    };
+    let org_id = settings.org_id;
+    let refuse = |refusal: Refusal| {
+        let pool = state.pool.clone();
+        let meta = meta.clone();
+        async move {
+            match sso::record_failure(&pool, org_id, connection_id, "saml", &refusal, None, &meta, now).await {
+                Ok(()) => failure_page(refusal.failure, &meta),
+                Err(err) => internal_error(err, &meta),
+            }
+        }
+    };
+    let received = match saml_protocol::receive(&form.saml_response) {
+        Ok(received) => received,
+        Err(refusal) => return refuse(refusal).await,
+    };
+    let attempt = match &received.in_response_to {
+        Some(request_id) => {
+            match sso::take_saml_attempt(&state.pool, org_id, connection_id, request_id, &meta, now).await {
+                Ok(attempt) => attempt,
+                Err(SsoError::Refused(refusal)) => return failure_page(refusal.failure, &meta),
+                Err(SsoError::Internal(err)) => return internal_error(err, &meta),
+            }
+        }
+        None if settings.allow_idp_initiated => {
+            match sso::idp_initiated_attempt(&state.pool, org_id, connection_id, now).await {
+                Ok(attempt) => attempt,
+                Err(err) => return internal_error(err, &meta),
+            }
+        }
+        None => {
+            return refuse(Refusal::new(
+                SsoFailure::IdpInitiatedOff,
+                "the response answers no request of ours and IdP-initiated sign-in is off",
+            ))
+            .await
+        }
+    };
+    let mut steps = Steps::default();
+    steps.ok(saml_protocol::STEP_REDIRECT, "the IdP posted its response to the ACS");
+    let verified = match saml_protocol::service_provider(&settings, &state.config.public_url) {
+        Ok(sp) => saml_protocol::verify(&sp, &settings, &received, received.in_response_to.as_deref(), &mut steps),
+        Err(refusal) => Err(refusal),
+    };
+    let verified = match verified {
+        Ok(verified) => {
+            match saml::use_assertion_id(&state.pool, connection_id, &verified.assertion_id, verified.valid_until).await
+            {
+                Ok(true) => Ok(verified),
+                Ok(false) => Err(steps.failed(
+                    saml_protocol::STEP_CONDITIONS,
+                    Refusal::new(
+                        SsoFailure::SamlReplayed,
+                        format!("assertion {} was already used", verified.assertion_id),
+                    ),
+                )),
+                Err(err) => return internal_error(err, &meta),
+            }
+        }
+        Err(refusal) => Err(refusal),
+    };
+    let handed = match (attempt.purpose, verified) {
+        (Purpose::Test, verified) => {
+            if let Ok(verified) = &verified {
+                match sso::preview(&state.pool, org_id, connection_id, &verified.identity).await {
+                    Ok(step) => steps.0.push(step),
+                    Err(err) => return internal_error(err, &meta),
+                }
+            }
+            sso::hand_over(&state.pool, attempt.id, None, &steps.0).await
+        }
+        (Purpose::Login, Ok(verified)) => sso::hand_over(&state.pool, attempt.id, Some(&verified.identity), &[]).await,
+        (Purpose::Login, Err(refusal)) => return refuse(refusal).await,
+    };
+    match handed {
+        Ok(token) => page_moving_on(&format!("/sso/saml/finish?token={}", url_encode(&token))),
+        Err(err) => internal_error(err, &meta),
+    }
+}
+
+#[derive(Deserialize)]
+struct FinishQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /sso/saml/finish?token=…`: the browser that started the sign-in collects the verified
+/// outcome and is signed in (or sees its Test connection run).
+async fn saml_finish(
+    State(state): State<AppState>,
+    session: Session,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Query(query): Query<FinishQuery>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let binding = read_cookie(&headers, binding_cookie_name(state.config.https));
+    let mut response = match sso::take_hand_over(&state.pool, &query.token, binding, &meta, now).await {
+        Err(SsoError::Refused(refusal)) => failure_page(refusal.failure, &meta),
+        Err(SsoError::Internal(err)) => internal_error(err, &meta),
+        Ok(handed) => match (handed.attempt.purpose, handed.attempt.test_id, handed.identity) {
+            (Purpose::Test, Some(test_id), _) => {
+                let attempt = &handed.attempt;
+                finish_test(&state, attempt.org_id, attempt.connection_id, test_id, Steps(handed.steps), &meta).await
+            }
+            (_, _, Some(identity)) => {
+                match sso::complete_login(&state.pool, &handed.attempt, "saml", &identity, &meta, now).await {
+                    Ok(admin) => match session::sign_in(&session, &admin, "saml", now).await {
+                        Ok(()) => Redirect::to(safe_next(handed.attempt.next_path.as_deref())).into_response(),
+                        Err(err) => internal_error(err, &meta),
+                    },
+                    Err(SsoError::Refused(refusal)) => failure_page(refusal.failure, &meta),
+                    Err(SsoError::Internal(err)) => internal_error(err, &meta),
+                }
+            }
+            _ => failure_page(SsoFailure::UnknownState, &meta),
+        },
+    };
+    response.headers_mut().append(SET_COOKIE, binding_cookie(state.config.https, "", 0));
+    response
 }

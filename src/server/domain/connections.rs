@@ -50,6 +50,31 @@ fn secret_context(connection_id: Uuid) -> String {
     format!("connection_secret:{connection_id}")
 }
 
+/// The checked fields every kind of connection has.
+pub struct CommonFields {
+    pub name: String,
+    pub claim_email: String,
+    pub claim_name: String,
+    pub claim_groups: String,
+    pub role_mappings: Vec<RoleMapping>,
+}
+
+pub fn check_common(
+    name: &str,
+    claim_email: &str,
+    claim_name_: &str,
+    claim_groups: &str,
+    role_mappings: &str,
+) -> Result<CommonFields, DomainError> {
+    Ok(CommonFields {
+        name: validate::label("Connection name", name, 100)?,
+        claim_email: claim_name("Email claim", claim_email, "email")?,
+        claim_name: claim_name("Name claim", claim_name_, "name")?,
+        claim_groups: claim_name("Groups claim", claim_groups, "groups")?,
+        role_mappings: parse_role_mappings(role_mappings)?,
+    })
+}
+
 /// A checked OIDC connection input.
 struct OidcFields {
     name: String,
@@ -159,7 +184,8 @@ pub fn parse_role_mappings(input: &str) -> Result<Vec<RoleMapping>, DomainError>
 }
 
 fn check_oidc(input: &OidcConnectionInput, secret_required: bool) -> Result<OidcFields, DomainError> {
-    let name = validate::label("Connection name", &input.name, 100)?;
+    let common =
+        check_common(&input.name, &input.claim_email, &input.claim_name, &input.claim_groups, &input.role_mappings)?;
     let issuer = issuer_url(&input.issuer)?;
     let client_id = input.client_id.trim();
     if client_id.is_empty() || client_id.len() > 255 || client_id.chars().any(char::is_control) {
@@ -173,19 +199,19 @@ fn check_oidc(input: &OidcConnectionInput, secret_required: bool) -> Result<Oidc
         return Err(DomainError::invalid("Enter the client secret the IdP gave you"));
     }
     Ok(OidcFields {
-        name,
+        name: common.name,
         issuer,
         client_id: client_id.to_string(),
         client_secret: (!secret.is_empty()).then(|| secret.to_string()),
         scopes: scopes(&input.scopes)?,
-        claim_email: claim_name("Email claim", &input.claim_email, "email")?,
-        claim_name: claim_name("Name claim", &input.claim_name, "name")?,
-        claim_groups: claim_name("Groups claim", &input.claim_groups, "groups")?,
-        role_mappings: parse_role_mappings(&input.role_mappings)?,
+        claim_email: common.claim_email,
+        claim_name: common.claim_name,
+        claim_groups: common.claim_groups,
+        role_mappings: common.role_mappings,
     })
 }
 
-async fn replace_role_mappings(
+pub(super) async fn replace_role_mappings(
     conn: &mut PgConnection,
     org_id: Uuid,
     connection_id: Uuid,
@@ -440,7 +466,8 @@ async fn rows(pool: &PgPool, org_id: Uuid, id: Option<Uuid>) -> Result<Vec<Conne
     // language=PostgreSQL
     Ok(sqlx::query_as!(
         ConnectionRow,
-        r#"select c.id, c.kind, c.name, c.enabled, c.oidc_issuer as issuer, c.oidc_client_id as client_id, c.created_at,
+        r#"select c.id, c.kind, c.name, c.enabled, coalesce(c.oidc_issuer, c.saml_idp_entity_id) as issuer,
+                  c.oidc_client_id as client_id, c.created_at,
                   (select count(*) from sso_identities i where i.org_id = c.org_id and i.connection_id = c.id) as "identities!",
                   (select max(i.last_login_at) from sso_identities i where i.org_id = c.org_id and i.connection_id = c.id) as last_sign_in_at,
                   (select t.succeeded from connection_tests t where t.org_id = c.org_id and t.connection_id = c.id
@@ -471,7 +498,6 @@ pub async fn detail(
     .fetch_one(pool)
     .await?;
     Ok(ConnectionDetail {
-        connection,
         scopes: settings.oidc_scopes,
         claim_email: settings.claim_email,
         claim_name: settings.claim_name,
@@ -479,6 +505,11 @@ pub async fn detail(
         role_mappings: role_mappings(pool, org_id, connection_id).await?,
         redirect_uri: format!("{public_url}{OIDC_CALLBACK_PATH}"),
         tests: tests(pool, org_id, connection_id, 5).await?,
+        saml: match connection.kind.as_str() {
+            "saml" => Some(super::saml::detail(pool, connection_id, public_url).await?),
+            _ => None,
+        },
+        connection,
     })
 }
 

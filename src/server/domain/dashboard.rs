@@ -45,5 +45,6 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
         failed_logins_24h: counts.failed_logins_24h,
         api_keys: counts.api_keys,
         recent_events: recent.events,
+        expiring_certificates: super::saml::expiring_certificates(pool, admin.org_id, now).await?,
     })
 }

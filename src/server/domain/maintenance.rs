@@ -13,6 +13,7 @@ pub struct Pruned {
     pub throttles: u64,
     pub tokens: u64,
     pub sso_attempts: u64,
+    pub saml_assertion_ids: u64,
 }
 
 pub async fn prune(pool: &PgPool, now: OffsetDateTime) -> Result<Pruned, DomainError> {
@@ -31,5 +32,6 @@ pub async fn prune(pool: &PgPool, now: OffsetDateTime) -> Result<Pruned, DomainE
         .await?
         .rows_affected();
     let sso_attempts = super::sso::delete_expired_attempts(pool, now).await?;
-    Ok(Pruned { throttles, tokens, sso_attempts })
+    let saml_assertion_ids = super::saml::delete_expired_assertion_ids(pool, now).await?;
+    Ok(Pruned { throttles, tokens, sso_attempts, saml_assertion_ids })
 }

@@ -21,6 +21,7 @@ pub mod mandate;
 pub mod orgs;
 pub mod passwords;
 pub mod people;
+pub mod saml;
 pub mod scopes;
 pub mod secrets;
 pub mod signing;
