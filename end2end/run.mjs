@@ -5,9 +5,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -16,16 +16,6 @@ const baseDatabaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0
 const server = baseDatabaseUrl.slice(0, baseDatabaseUrl.lastIndexOf('/'));
 const databaseUrl = `${server}/mandate_e2e`;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 const drop = spawnSync('psql', [`${server}/postgres`, '-qc', 'drop database if exists mandate_e2e with (force)'], { stdio: 'inherit' });
 if (drop.status !== 0) {

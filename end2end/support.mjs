@@ -2,7 +2,8 @@
 // `mandate` CLI against the server's database.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -62,4 +63,36 @@ export async function postForm(path, params, headers = {}) {
     body: new URLSearchParams(params).toString(),
   });
   return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.on('error', reject);
+  });
+}
+
+/** Publishes a TXT record in the run's DNS server (end2end/dns.mjs). */
+export function publishTxt(name, value) {
+  const file = process.env.E2E_DNS_RECORDS;
+  const records = JSON.parse(readFileSync(file, 'utf8'));
+  records[name] = [value];
+  writeFileSync(file, JSON.stringify(records));
+}
+
+/** Claims `domain` on the Connections page, publishes the TXT record it asks for, verifies it. */
+export async function verifyDomainInPortal(page, domain) {
+  await page.goto(`${BASE_URL}/connections`);
+  await hydrated(page);
+  await page.getByLabel('Add a domain').fill(domain);
+  await page.getByRole('button', { name: 'Add domain' }).click();
+  const row = page.locator(`li[data-domain="${domain}"]`);
+  await row.getByText('unverified').waitFor();
+  const name = (await row.getByTestId('txt-name').textContent()).trim();
+  publishTxt(name, (await row.getByTestId('txt-value').textContent()).trim());
+  await row.getByRole('button', { name: 'Verify' }).click();
+  await row.getByText('verified', { exact: true }).waitFor();
+  return name;
 }

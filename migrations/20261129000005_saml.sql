@@ -7,6 +7,11 @@ alter table connections
     add column saml_sso_url             text,
     add column saml_metadata_url        text,
     add column saml_allow_idp_initiated boolean not null default false,
+    -- Signed AuthnRequests: our key for this connection (AES-256-GCM under the master key, bound
+    -- to 'saml_sp_key:<id>') and its self-signed certificate, published in our SP metadata.
+    add column saml_sign_requests       boolean not null default false,
+    add column saml_sp_key              bytea,
+    add column saml_sp_certificate      bytea,
     add constraint connections_saml_check check (
         kind <> 'saml' or (saml_idp_entity_id is not null and saml_sso_url is not null));
 

@@ -25,9 +25,16 @@ pub async fn list_connections() -> Result<Vec<ConnectionRow>, AppError> {
 pub async fn get_connection(connection_id: Uuid) -> Result<ConnectionDetail, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::connections::detail(&call.state.pool, Caller::Admin(&admin), connection_id, &call.state.config.public_url)
-        .await
-        .map_err(|e| call.fail(e))
+    let state = &call.state;
+    domain::connections::detail(
+        &state.pool,
+        &state.master,
+        Caller::Admin(&admin),
+        connection_id,
+        &state.config.public_url,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }
 
 /// Creates an OIDC connection and opens its page (redirect URI, Test connection).
@@ -72,7 +79,7 @@ pub async fn create_saml_connection(input: SamlConnectionInput) -> Result<Uuid, 
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
     admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
-    let id = domain::saml::create(&state.pool, Caller::Admin(&admin), &input, &idp, &call.meta, now())
+    let id = domain::saml::create(&state.pool, &state.master, Caller::Admin(&admin), &input, &idp, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
     leptos_axum::redirect(&format!("/connections/{id}?created=1"));
@@ -89,9 +96,18 @@ pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionIn
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
     admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
-    domain::saml::update(&state.pool, Caller::Admin(&admin), connection_id, &input, &idp, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    domain::saml::update(
+        &state.pool,
+        &state.master,
+        Caller::Admin(&admin),
+        connection_id,
+        &input,
+        &idp,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "connections/set-enabled")]

@@ -58,6 +58,8 @@ pub struct SamlDetail {
     pub idp_sso_url: String,
     pub idp_metadata_url: Option<String>,
     pub allow_idp_initiated: bool,
+    /// Whether our AuthnRequests are signed (our certificate is in our SP metadata).
+    pub sign_requests: bool,
     pub certificates: Vec<CertificateRow>,
 }
 
@@ -69,6 +71,8 @@ pub struct CertificateRow {
     pub subject: String,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+    /// Whole days until it expires (negative once expired), counted by the server.
+    pub days_left: i64,
 }
 
 /// What an admin enters for a SAML connection: IdP metadata by URL or pasted XML, or the
@@ -87,6 +91,7 @@ pub struct SamlConnectionInput {
     pub claim_groups: String,
     pub role_mappings: String,
     pub allow_idp_initiated: bool,
+    pub sign_requests: bool,
 }
 
 /// A certificate about to expire, for the dashboard.

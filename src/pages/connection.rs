@@ -177,9 +177,10 @@ fn ConnectionView(
                             claim_groups: initial.claim_groups.clone(),
                             role_mappings: initial.role_mappings.clone(),
                             allow_idp_initiated: saml.allow_idp_initiated,
+                            sign_requests: saml.sign_requests,
                         };
                         view! {
-                            <p class="mt-1 text-sm text-slate-600">"Saving replaces the pinned certificates with those you give (metadata URL, XML or PEM). To rotate without downtime, save with both the current and the new certificate, then later with the new one only."</p>
+                            <p class="mt-1 text-sm text-slate-600">"Certificates you give (metadata URL, XML or PEM) replace the pinned ones; give none to keep them. To rotate without downtime, save with both the current and the new certificate, then later with the new one only."</p>
                             <ActionForm action=update_saml attr:class="mt-4 max-w-2xl space-y-4">
                                 <input type="hidden" name="connection_id" value=id.to_string()/>
                                 <SamlFields initial/>
@@ -200,7 +201,6 @@ fn ConnectionView(
 /// What to register at the IdP, and the pinned certificates with their expiry.
 #[component]
 fn SamlIdentifiers(saml: SamlDetail) -> impl IntoView {
-    let now = time::OffsetDateTime::now_utc();
     view! {
         <div class="mt-5 grid max-w-3xl gap-4">
             <CopyField label="SP entity ID" value=saml.sp_entity_id.clone() testid="sp-entity-id"/>
@@ -211,10 +211,11 @@ fn SamlIdentifiers(saml: SamlDetail) -> impl IntoView {
                 <dt class="font-medium text-slate-700">"IdP entity ID"</dt><dd class="break-all text-slate-600">{saml.idp_entity_id.clone()}</dd>
                 <dt class="font-medium text-slate-700">"IdP SSO URL"</dt><dd class="break-all text-slate-600">{saml.idp_sso_url.clone()}</dd>
                 <dt class="font-medium text-slate-700">"IdP-initiated"</dt><dd class="text-slate-600">{if saml.allow_idp_initiated { "allowed" } else { "off" }}</dd>
+                <dt class="font-medium text-slate-700">"AuthnRequests"</dt><dd class="text-slate-600">{if saml.sign_requests { "signed (our certificate is in the SP metadata)" } else { "unsigned" }}</dd>
             </dl>
             <ul class="divide-y divide-slate-100 rounded-md ring-1 ring-slate-200" data-testid="certificates">
                 {saml.certificates.into_iter().map(|cert| {
-                    let days = (cert.not_after - now).whole_days();
+                    let days = cert.days_left;
                     let (text, tone) = if days < 0 {
                         ("expired".to_string(), Tone::Bad)
                     } else if days <= 60 {

@@ -133,6 +133,10 @@ pub fn SamlFields(initial: SamlConnectionInput) -> impl IntoView {
                     <input type="checkbox" name="input[allow_idp_initiated]" value="true" checked=initial.allow_idp_initiated/>
                     "Allow sign-in started from the IdP's portal (IdP-initiated; off is safer)"
                 </label>
+                <label class="flex items-center gap-2 text-sm text-slate-800">
+                    <input type="checkbox" name="input[sign_requests]" value="true" checked=initial.sign_requests/>
+                    "Sign AuthnRequests (for IdPs that require it; our certificate is in the SP metadata)"
+                </label>
             </div>
         </details>
     }

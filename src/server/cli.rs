@@ -297,9 +297,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     let http = super::auth::oidc::IdpHttp::new()?;
                     let idp = super::auth::saml::idp_settings(&http, &input).await.map_err(user_error)?;
-                    let id = domain::saml::create(&pool, caller, &input, &idp, &operator_meta(), now)
-                        .await
-                        .map_err(user_error)?;
+                    let id =
+                        domain::saml::create(&pool, &master_key(&config)?, caller, &input, &idp, &operator_meta(), now)
+                            .await
+                            .map_err(user_error)?;
                     json!({
                         "connection_id": id,
                         "type": "saml",
@@ -309,9 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                 }
                 "oidc" => {
-                    let master = config.master_key.map(domain::crypto::MasterKey::new).context(
-                        "MANDATE_MASTER_KEY is required to store a client secret (64 hex characters; `openssl rand -hex 32`)",
-                    )?;
+                    let master = master_key(&config)?;
                     let input = crate::model::connections::OidcConnectionInput {
                         name: if name.trim().is_empty() { "OpenID Connect".into() } else { name },
                         issuer: issuer.context("--issuer is required for an OIDC connection")?,
@@ -393,10 +392,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(json!({ "revoked_tokens": revoked }));
         }
         Command::Keys { command: KeysCommand::Rotate } => {
-            let master = config
-                .master_key
-                .map(domain::crypto::MasterKey::new)
-                .context("MANDATE_MASTER_KEY is required to rotate keys")?;
+            let master = master_key(&config)?;
             let keys = domain::signing::SigningKeys::load(&pool, master).await.map_err(user_error)?;
             let kid = domain::signing::rotate(&pool, &keys, now).await.map_err(user_error)?;
             print_json(json!({ "active_kid": kid }));
@@ -424,6 +420,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Domain errors as operator-facing messages.
+/// The key that encrypts secrets at rest, required by commands that store or use them.
+fn master_key(config: &Config) -> anyhow::Result<domain::crypto::MasterKey> {
+    config.master_key.map(domain::crypto::MasterKey::new).context(
+        "MANDATE_MASTER_KEY is required for this command (64 hex characters; `openssl rand -hex 32` makes one)",
+    )
+}
+
 fn user_error(err: domain::DomainError) -> anyhow::Error {
     match err {
         domain::DomainError::NotFound => anyhow::anyhow!("not found: no such organization or object"),

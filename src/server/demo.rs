@@ -10,10 +10,10 @@ use super::domain::directory::{self, groups, users, Directory};
 use super::domain::mandate::Mandates;
 use super::domain::scopes::{self, NewScope};
 use super::domain::{
-    admins, api_keys, connections, domains, login, orgs, secrets, AdminSession, Caller, DomainError, RequestMeta,
+    admins, api_keys, connections, domains, login, orgs, saml, secrets, AdminSession, Caller, DomainError, RequestMeta,
 };
 use super::scim;
-use crate::model::connections::OidcConnectionInput;
+use crate::model::connections::{OidcConnectionInput, SamlConnectionInput};
 use crate::model::Role;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -111,6 +111,22 @@ async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), Do
     connections::set_enabled(pool, operator, id, false, &meta, now).await?;
     domains::verify_by_operator(pool, org_id, "acme.example", &meta, now).await?;
     domains::add(pool, operator, "acme-labs.example", &meta, now).await?;
+
+    // A SAML connection whose IdP certificate expires in 45 days: the dashboard warns about it.
+    let (_, certificate) = saml::generate_key_and_certificate("Acme Entra ID signing (demo)", 45)?;
+    let input = SamlConnectionInput {
+        name: "Entra ID (demo)".into(),
+        role_mappings: "mandate-admins = admin".into(),
+        ..Default::default()
+    };
+    let idp = saml::IdpSettings {
+        entity_id: "https://sts.windows.example/acme-tenant/".into(),
+        sso_url: "https://login.microsoftonline.example/acme-tenant/saml2".into(),
+        metadata_url: None,
+        certificates: vec![saml::Certificate::from_der(&certificate)?],
+    };
+    let id = saml::create(pool, &master, operator, &input, &idp, &meta, now).await?;
+    connections::set_enabled(pool, operator, id, false, &meta, now).await?;
     Ok(())
 }
 

@@ -63,7 +63,8 @@ async fn post_acs(app: &TestApp, setup: &Setup, xml: &str) -> reqwest::Response 
 async fn finish(browser: &Browser, acs_response: reqwest::Response) -> reqwest::Response {
     assert_eq!(acs_response.status(), 200, "the ACS accepted the response");
     let body = acs_response.text().await.unwrap();
-    let at = body.find("href=\"").expect("an onward link") + 6;
+    let marker = "id=\"continue\" href=\"";
+    let at = body.find(marker).expect("an onward link") + marker.len();
     let link = body[at..at + body[at..].find('"').unwrap()].replace("&amp;", "&");
     assert!(link.starts_with("/sso/saml/finish?token="), "{link}");
     browser.get(&link).await
@@ -107,12 +108,47 @@ async fn signs_in_sp_initiated_and_idp_initiated_when_enabled(pool: PgPool) {
     assert_eq!(me["person"]["email"], setup.owner);
     assert_eq!(me["role"], "owner");
 
+    // Signed AuthnRequests: our certificate appears in the SP metadata and verifies the request.
+    let admin = app.signed_in(&setup.owner).await;
+    let id = setup.connection_id.to_string();
+    let form = [
+        ("connection_id", id.as_str()),
+        ("input[name]", "Test SAML"),
+        ("input[idp_entity_id]", idp.entity_id.as_str()),
+        ("input[sso_url]", idp.sso_url.as_str()),
+        ("input[sign_requests]", "true"),
+    ];
+    assert_eq!(admin.rpc("connections/update-saml", &form).await.status(), 200);
+    let metadata = app.bare_client().get(&setup.audience).send().await.unwrap().text().await.unwrap();
+    assert!(metadata.contains(r#"AuthnRequestsSigned="true""#), "{metadata}");
+    let at = metadata.find("<ds:X509Certificate>").unwrap() + "<ds:X509Certificate>".len();
+    let certificate = &metadata[at..at + metadata[at..].find('<').unwrap()];
+    let browser = app.browser();
+    let url = redirect_target(&browser.get(&format!("/sso/start?connection={}", setup.connection_id)).await).unwrap();
+    let query = url.split_once('?').unwrap().1;
+    let (signed_part, signature) = query.split_once("&Signature=").expect("a signed redirect");
+    assert!(
+        signed_part.contains("&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"),
+        "{signed_part}"
+    );
+    let signature: String = form_urlencoded::parse(format!("s={signature}").as_bytes()).next().unwrap().1.into_owned();
+    let x509 = openssl::x509::X509::from_der(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, certificate).unwrap(),
+    )
+    .unwrap();
+    let key = x509.public_key().unwrap();
+    let mut verifier = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    verifier.update(signed_part.as_bytes()).unwrap();
+    let signature = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
+    assert!(verifier.verify(&signature).unwrap(), "the AuthnRequest signature verifies with our published certificate");
+    let spec = idp.spec(&setup.acs, &setup.audience, Some(&request_id_of(&url)), &setup.owner);
+    let response = finish(&browser, post_acs(&app, &setup, &idp.signed_response_xml(&spec)).await).await;
+    assert_eq!(redirect_target(&response).as_deref(), Some("/"));
+
     // IdP-initiated: refused while off, accepted once the connection allows it.
     let spec = idp.spec(&setup.acs, &setup.audience, None, &setup.owner);
     let response = post_acs(&app, &setup, &idp.signed_response_xml(&spec)).await;
     assert_eq!(reason_of(&response), "idp_initiated_off");
-    let admin = app.signed_in(&setup.owner).await;
-    let id = setup.connection_id.to_string();
     let cert = idp.keys.cert_pem();
     let response = admin
         .rpc(
@@ -148,7 +184,7 @@ async fn signs_in_sp_initiated_and_idp_initiated_when_enabled(pool: PgPool) {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(successes, 2);
+    assert_eq!(successes, 3);
 }
 
 #[sqlx::test]
@@ -320,21 +356,31 @@ async fn certificates_are_pinned_with_their_expiry_and_flagged_before_it(pool: P
         ("input[certificates_pem]", both.as_str()),
     ];
     assert_eq!(admin.rpc("connections/update-saml", &form).await.status(), 200);
-    let settings = saml::settings(&app.pool, setup.connection_id).await.unwrap();
+    let settings = saml::settings(&app.pool, &app.state.master, setup.connection_id).await.unwrap();
     assert_eq!(settings.idp.certificates.len(), 2);
     let dashboard: Value = admin.rpc("dashboard", &[]).await.json().await.unwrap();
     let expiring = dashboard["expiring_certificates"].as_array().unwrap();
     assert_eq!(expiring.len(), 1, "{dashboard}");
     assert_eq!(expiring[0]["connection_name"], "Test SAML");
 
-    // Without any certificate, a connection cannot be saved.
+    // Saving without certificates keeps the pinned ones; creating without any is refused.
     let form = [
         ("connection_id", id.as_str()),
-        ("input[name]", "Test SAML"),
+        ("input[name]", "Renamed SAML"),
         ("input[idp_entity_id]", idp.entity_id.as_str()),
         ("input[sso_url]", idp.sso_url.as_str()),
     ];
-    let response = admin.rpc("connections/update-saml", &form).await;
+    assert_eq!(admin.rpc("connections/update-saml", &form).await.status(), 200);
+    assert_eq!(
+        saml::settings(&app.pool, &app.state.master, setup.connection_id).await.unwrap().idp.certificates.len(),
+        2
+    );
+    let form = [
+        ("input[name]", "No certificate"),
+        ("input[idp_entity_id]", idp.entity_id.as_str()),
+        ("input[sso_url]", idp.sso_url.as_str()),
+    ];
+    let response = admin.rpc("connections/create-saml", &form).await;
     assert_eq!(response.status(), 422);
     assert!(crate::support::error_message(response).await.contains("signing certificate"));
 }

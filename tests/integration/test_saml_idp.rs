@@ -4,12 +4,6 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509Builder, X509NameBuilder};
 use samael::crypto::{Crypto, CryptoProvider};
 use std::io::Read;
 use time::format_description::well_known::Rfc3339;
@@ -22,21 +16,9 @@ pub struct KeyPair {
 
 impl KeyPair {
     pub fn generate(common_name: &str, valid_days: u32) -> KeyPair {
-        let rsa = Rsa::generate(2048).unwrap();
-        let key = PKey::from_rsa(rsa).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", common_name).unwrap();
-        let name = name.build();
-        let mut builder = X509Builder::new().unwrap();
-        builder.set_version(2).unwrap();
-        builder.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap()).unwrap();
-        builder.set_subject_name(&name).unwrap();
-        builder.set_issuer_name(&name).unwrap();
-        builder.set_pubkey(&key).unwrap();
-        builder.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        builder.set_not_after(&Asn1Time::days_from_now(valid_days).unwrap()).unwrap();
-        builder.sign(&key, MessageDigest::sha256()).unwrap();
-        KeyPair { key_der: key.private_key_to_der().unwrap(), cert_der: builder.build().to_der().unwrap() }
+        let (key_der, cert_der) =
+            mandate::server::domain::saml::generate_key_and_certificate(common_name, valid_days).unwrap();
+        KeyPair { key_der, cert_der }
     }
 
     pub fn cert_base64(&self) -> String {

@@ -1,8 +1,10 @@
-//! `/api/v1/connections`: list and create SSO connections (the client secret is write-only).
+//! `/api/v1/connections`: list and create SSO connections, OIDC (the client secret is
+//! write-only) or SAML (from IdP metadata by URL or XML, or entered by hand).
 
 use super::ApiCaller;
-use crate::model::connections::OidcConnectionInput;
+use crate::model::connections::{OidcConnectionInput, SamlConnectionInput};
 use crate::server::domain::connections::{self, OIDC_CALLBACK_PATH};
+use crate::server::domain::{saml, DomainError};
 use crate::server::errors::Problem;
 use crate::server::middleware::request_meta::Meta;
 use crate::server::state::AppState;
@@ -34,11 +36,28 @@ struct CreateBody {
     kind: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
     issuer: String,
+    #[serde(default)]
     client_id: String,
+    #[serde(default)]
     client_secret: String,
     #[serde(default)]
     scopes: String,
+    #[serde(default)]
+    metadata_url: String,
+    #[serde(default)]
+    metadata_xml: String,
+    #[serde(default)]
+    idp_entity_id: String,
+    #[serde(default)]
+    sso_url: String,
+    #[serde(default)]
+    certificates_pem: String,
+    #[serde(default)]
+    allow_idp_initiated: bool,
+    #[serde(default)]
+    sign_requests: bool,
     #[serde(default)]
     claim_email: String,
     #[serde(default)]
@@ -58,33 +77,58 @@ async fn create(
 ) -> Response {
     let result = async {
         let body = api.body(body)?;
-        if body.kind != "oidc" {
-            return Err(api.problem(crate::server::domain::DomainError::invalid(
-                "type must be \"oidc\" (SAML connections arrive in a later release)",
-            )));
-        }
-        let input = OidcConnectionInput {
-            name: if body.name.trim().is_empty() { "OpenID Connect".into() } else { body.name },
-            issuer: body.issuer,
-            client_id: body.client_id,
-            client_secret: body.client_secret,
-            scopes: body.scopes,
-            claim_email: body.claim_email,
-            claim_name: body.claim_name,
-            claim_groups: body.claim_groups,
-            role_mappings: body.role_mappings,
-        };
         let now = OffsetDateTime::now_utc();
-        let id = connections::create_oidc(&state.pool, &state.master, api.caller(), &input, &meta, now)
-            .await
-            .map_err(|e| api.problem(e))?;
-        Ok::<_, Problem>(
-            (
-                StatusCode::CREATED,
-                Json(json!({ "connection_id": id, "type": "oidc", "redirect_uri": state.config.url(OIDC_CALLBACK_PATH) })),
-            )
-                .into_response(),
-        )
+        let created = match body.kind.as_str() {
+            "oidc" => {
+                let input = OidcConnectionInput {
+                    name: if body.name.trim().is_empty() { "OpenID Connect".into() } else { body.name },
+                    issuer: body.issuer,
+                    client_id: body.client_id,
+                    client_secret: body.client_secret,
+                    scopes: body.scopes,
+                    claim_email: body.claim_email,
+                    claim_name: body.claim_name,
+                    claim_groups: body.claim_groups,
+                    role_mappings: body.role_mappings,
+                };
+                let id = connections::create_oidc(&state.pool, &state.master, api.caller(), &input, &meta, now)
+                    .await
+                    .map_err(|e| api.problem(e))?;
+                json!({ "connection_id": id, "type": "oidc", "redirect_uri": state.config.url(OIDC_CALLBACK_PATH) })
+            }
+            "saml" => {
+                let input = SamlConnectionInput {
+                    name: if body.name.trim().is_empty() { "SAML".into() } else { body.name },
+                    metadata_url: body.metadata_url,
+                    metadata_xml: body.metadata_xml,
+                    idp_entity_id: body.idp_entity_id,
+                    sso_url: body.sso_url,
+                    certificates_pem: body.certificates_pem,
+                    claim_email: body.claim_email,
+                    claim_name: body.claim_name,
+                    claim_groups: body.claim_groups,
+                    role_mappings: body.role_mappings,
+                    allow_idp_initiated: body.allow_idp_initiated,
+                    sign_requests: body.sign_requests,
+                };
+                let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input)
+                    .await
+                    .map_err(|e| api.problem(e))?;
+                let id = saml::create(&state.pool, &state.master, api.caller(), &input, &idp, &meta, now)
+                    .await
+                    .map_err(|e| api.problem(e))?;
+                let public_url = &state.config.public_url;
+                json!({
+                    "connection_id": id,
+                    "type": "saml",
+                    "sp_entity_id": saml::sp_entity_id(public_url, id),
+                    "acs_url": saml::acs_url(public_url, id),
+                    "metadata_url": saml::sp_entity_id(public_url, id),
+                })
+            }
+            _ => return Err(api.problem(DomainError::invalid("type must be \"oidc\" or \"saml\""))),
+        };
+        Ok::<_, Problem>((StatusCode::CREATED, Json(created)).into_response())
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -223,14 +223,17 @@ fn openapi_document() -> serde_json::Value {
             },
             "/api/v1/connections": {
                 "get": { "summary": "SSO connections", "responses": errors(json!({ "200": ok("{connections: [...]}") })) },
-                "post": { "summary": "Create an OIDC connection; the client secret is stored encrypted and never returned",
-                    "requestBody": body(json!({ "type": "object", "required": ["type", "issuer", "client_id", "client_secret"], "properties": {
-                        "type": { "type": "string", "enum": ["oidc"] }, "name": { "type": "string" },
+                "post": { "summary": "Create an OIDC connection (the client secret is stored encrypted and never returned) or a SAML connection (from IdP metadata by URL or XML, or entity id + SSO URL + PEM certificates)",
+                    "requestBody": body(json!({ "type": "object", "required": ["type"], "properties": {
+                        "type": { "type": "string", "enum": ["oidc", "saml"] }, "name": { "type": "string" },
+                        "metadata_url": { "type": "string", "format": "uri" }, "metadata_xml": { "type": "string" },
+                        "idp_entity_id": { "type": "string" }, "sso_url": { "type": "string", "format": "uri" },
+                        "certificates_pem": { "type": "string" }, "allow_idp_initiated": { "type": "boolean" },
                         "issuer": { "type": "string", "format": "uri" }, "client_id": { "type": "string" },
                         "client_secret": { "type": "string", "writeOnly": true }, "scopes": { "type": "string" },
                         "claim_email": { "type": "string" }, "claim_name": { "type": "string" }, "claim_groups": { "type": "string" },
                         "role_mappings": { "type": "string", "description": "one `group = role` per line" } } })),
-                    "responses": errors(json!({ "201": ok("{connection_id, type, redirect_uri}") })) }
+                    "responses": errors(json!({ "201": ok("{connection_id, type, redirect_uri} or {connection_id, type, sp_entity_id, acs_url, metadata_url}") })) }
             },
             "/api/v1/audit/events": { "get": {
                 "summary": "Audit events, newest first",

@@ -173,13 +173,22 @@ pub fn service_provider(settings: &SamlSettings, public_url: &str) -> Result<Ser
         .map_err(|e| Refusal::new(SsoFailure::SamlMalformed, format!("could not set up the service provider: {e}")))
 }
 
-/// Our SP metadata document: entity id, the ACS (HTTP-POST), signed assertions wanted.
-pub fn sp_metadata(connection_id: uuid::Uuid, public_url: &str) -> String {
+/// Our SP metadata document: entity id, the ACS (HTTP-POST), signed assertions wanted, and our
+/// request-signing certificate when AuthnRequests are signed.
+pub fn sp_metadata(settings: &SamlSettings, public_url: &str) -> String {
     let escape = |s: String| s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let signing_key = settings.request_signing.as_ref().map(|key| {
+        format!(
+            r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+            STANDARD.encode(&key.certificate_der)
+        )
+    });
     format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{}"><md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>"#,
-        escape(sp_entity_id(public_url, connection_id)),
-        escape(acs_url(public_url, connection_id))
+        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{}"><md:SPSSODescriptor AuthnRequestsSigned="{}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{}<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>"#,
+        escape(sp_entity_id(public_url, settings.connection_id)),
+        signing_key.is_some(),
+        signing_key.unwrap_or_default(),
+        escape(acs_url(public_url, settings.connection_id))
     )
 }
 
@@ -191,7 +200,15 @@ pub fn authn_request_url(sp: &ServiceProvider, settings: &SamlSettings, request_
     let mut request = sp.make_authentication_request(&settings.idp.sso_url).map_err(fail)?;
     request.id = request_id.to_string();
     request.force_authn = None;
-    let url = request.redirect("").map_err(fail)?;
+    let url = match &settings.request_signing {
+        Some(key) => {
+            let key = openssl::pkey::PKey::private_key_from_der(&key.key_der).map_err(|e| {
+                Refusal::new(SsoFailure::SamlMalformed, format!("our request-signing key is unusable: {e}"))
+            })?;
+            request.signed_redirect("", &key).map_err(fail)?
+        }
+        None => request.redirect("").map_err(fail)?,
+    };
     url.map(|u| u.to_string())
         .ok_or_else(|| Refusal::new(SsoFailure::SamlMalformed, "the IdP has no single sign-on URL"))
 }
@@ -214,7 +231,8 @@ pub fn receive(saml_response: &str) -> Result<Received, Refusal> {
     refuse_dangerous_xml(&xml).map_err(|why| malformed(format!("the SAMLResponse was refused: {why}")))?;
     refuse_wrapping(&xml)
         .map_err(|why| Refusal::new(SsoFailure::SamlSignature, format!("the SAMLResponse was refused: {why}")))?;
-    let in_response_to = root_attribute(&xml, "InResponseTo");
+    // Some IdPs write InResponseTo="" on IdP-initiated responses.
+    let in_response_to = root_attribute(&xml, "InResponseTo").filter(|id| !id.is_empty());
     Ok(Received { xml, in_response_to })
 }
 

@@ -121,7 +121,11 @@ async fn start(
             }
             Err(err) => return internal_error(err, &meta),
         };
-        let target = Target { org_id: admin.org_id, connection_id, kind: "oidc".into() };
+        let target = match sso::connection_target(&state.pool, connection_id).await {
+            Ok(Some((target, _))) => target,
+            Ok(None) => return Redirect::to("/connections").into_response(),
+            Err(err) => return internal_error(err, &meta),
+        };
         return send_to_idp(&state, &target, Purpose::Test, None, Some(test_id), &meta, now).await;
     }
 
@@ -184,6 +188,7 @@ fn page_moving_on(location: &str) -> Response {
     let escaped = location.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
          <title>Signing in · Mandate</title></head><body><p>Signing you in… \
          <a id=\"continue\" href=\"{escaped}\">Continue</a></p></body></html>"
     );
@@ -247,7 +252,7 @@ async fn send_to_saml_idp(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Response {
-    let settings = match saml::settings(&state.pool, target.connection_id).await {
+    let settings = match saml::settings(&state.pool, &state.master, target.connection_id).await {
         Ok(settings) => settings,
         Err(err) => return internal_error(err, meta),
     };
@@ -412,12 +417,12 @@ async fn verify_answer(
 /// `GET /sso/saml/{connection_id}/metadata`: our SP metadata for the IdP.
 async fn saml_metadata(State(state): State<AppState>, Meta(meta): Meta, Path(connection_id): Path<String>) -> Response {
     let Ok(connection_id) = Uuid::parse_str(&connection_id) else { return StatusCode::NOT_FOUND.into_response() };
-    let settings = match saml::settings(&state.pool, connection_id).await {
+    let settings = match saml::settings(&state.pool, &state.master, connection_id).await {
         Ok(settings) => settings,
         Err(DomainError::NotFound) => return StatusCode::NOT_FOUND.into_response(),
         Err(err) => return internal_error(err, &meta),
     };
-    let xml = saml_protocol::sp_metadata(settings.connection_id, &state.config.public_url);
+    let xml = saml_protocol::sp_metadata(&settings, &state.config.public_url);
     ([(axum::http::header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
 }
 
@@ -440,7 +445,7 @@ async fn saml_acs(
     let Ok(connection_id) = Uuid::parse_str(&connection_id) else {
         return failure_page(SsoFailure::UnknownState, &meta);
     };
-    let settings = match saml::settings(&state.pool, connection_id).await {
+    let settings = match saml::settings(&state.pool, &state.master, connection_id).await {
         Ok(settings) => settings,
         Err(DomainError::NotFound) => return failure_page(SsoFailure::UnknownState, &meta),
         Err(err) => return internal_error(err, &meta),

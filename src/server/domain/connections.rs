@@ -482,6 +482,7 @@ async fn rows(pool: &PgPool, org_id: Uuid, id: Option<Uuid>) -> Result<Vec<Conne
 
 pub async fn detail(
     pool: &PgPool,
+    master: &MasterKey,
     caller: Caller<'_>,
     connection_id: Uuid,
     public_url: &str,
@@ -506,7 +507,7 @@ pub async fn detail(
         redirect_uri: format!("{public_url}{OIDC_CALLBACK_PATH}"),
         tests: tests(pool, org_id, connection_id, 5).await?,
         saml: match connection.kind.as_str() {
-            "saml" => Some(super::saml::detail(pool, connection_id, public_url).await?),
+            "saml" => Some(super::saml::detail(pool, master, connection_id, public_url).await?),
             _ => None,
         },
         connection,

@@ -6,6 +6,7 @@
 use super::actor::{Caller, RequestMeta};
 use super::audit::{self, NewEvent};
 use super::connections::{check_common, replace_role_mappings, CommonFields};
+use super::crypto::MasterKey;
 use super::DomainError;
 use crate::model::connections::{CertificateRow, ExpiringCertificate, SamlConnectionInput, SamlDetail};
 use crate::model::Permission;
@@ -90,9 +91,89 @@ pub struct SamlSettings {
     pub enabled: bool,
     pub idp: IdpSettings,
     pub allow_idp_initiated: bool,
+    /// Our signing key for AuthnRequests (DER, decrypted) and its certificate, when on.
+    pub request_signing: Option<SpKey>,
     pub claim_email: String,
     pub claim_name: String,
     pub claim_groups: String,
+}
+
+/// The key this SP signs AuthnRequests with for one connection.
+#[derive(Clone)]
+pub struct SpKey {
+    pub key_der: Vec<u8>,
+    pub certificate_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for SpKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpKey(<redacted>)")
+    }
+}
+
+fn sp_key_context(connection_id: Uuid) -> String {
+    format!("saml_sp_key:{connection_id}")
+}
+
+/// A fresh RSA-2048 key and a self-signed certificate valid for `days` (both DER): our request
+/// signing key, and the stand-in for an IdP's certificate in the demo and the tests.
+pub fn generate_key_and_certificate(common_name: &str, days: u32) -> Result<(Vec<u8>, Vec<u8>), DomainError> {
+    use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    let build = || -> Result<(Vec<u8>, Vec<u8>), openssl::error::ErrorStack> {
+        let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+        let mut name = x509::X509NameBuilder::new()?;
+        name.append_entry_by_text("CN", common_name)?;
+        let name = name.build();
+        let mut builder = x509::X509Builder::new()?;
+        builder.set_version(2)?;
+        let mut serial = BigNum::new()?;
+        serial.rand(64, openssl::bn::MsbOption::MAYBE_ZERO, false)?;
+        let serial = serial.to_asn1_integer()?;
+        builder.set_serial_number(&serial)?;
+        builder.set_subject_name(&name)?;
+        builder.set_issuer_name(&name)?;
+        builder.set_pubkey(&key)?;
+        let (not_before, not_after) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(days)?);
+        builder.set_not_before(&not_before)?;
+        builder.set_not_after(&not_after)?;
+        builder.sign(&key, MessageDigest::sha256())?;
+        Ok((key.private_key_to_der()?, builder.build().to_der()?))
+    };
+    build().map_err(|e| DomainError::Internal(format!("could not generate a key: {e}")))
+}
+
+/// Makes sure a connection that signs its requests has a key (made once, kept encrypted).
+async fn ensure_sp_key(
+    conn: &mut sqlx::PgConnection,
+    master: &MasterKey,
+    org_id: Uuid,
+    connection_id: Uuid,
+    sign_requests: bool,
+) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    let has_key = sqlx::query_scalar!(
+        r#"select saml_sp_key is not null as "has!" from connections where org_id = $1 and id = $2"#,
+        org_id,
+        connection_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !sign_requests || has_key {
+        return Ok(());
+    }
+    let (key, certificate) = generate_key_and_certificate(&format!("Mandate SP {connection_id}"), 3650)?;
+    let sealed = master.encrypt(&key, &sp_key_context(connection_id))?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update connections set saml_sp_key = $3, saml_sp_certificate = $4 where org_id = $1 and id = $2",
+        org_id,
+        connection_id,
+        sealed,
+        certificate
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Our entity id (the SP metadata URL, which also makes it resolvable).
@@ -161,6 +242,7 @@ async fn replace_certificates(
 /// Creates a SAML connection (enabled) from checked IdP settings.
 pub async fn create(
     pool: &PgPool,
+    master: &MasterKey,
     caller: Caller<'_>,
     input: &SamlConnectionInput,
     idp: &IdpSettings,
@@ -176,8 +258,9 @@ pub async fn create(
     // language=PostgreSQL
     let inserted = sqlx::query!(
         "insert into connections (org_id, id, kind, name, saml_idp_entity_id, saml_sso_url, saml_metadata_url,
-                                  saml_allow_idp_initiated, claim_email, claim_name, claim_groups, created_at, updated_at)
-         select $1, $2, 'saml', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11 where exists (select 1 from organizations where id = $1)",
+                                  saml_allow_idp_initiated, claim_email, claim_name, claim_groups, created_at, updated_at,
+                                  saml_sign_requests)
+         select $1, $2, 'saml', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12 where exists (select 1 from organizations where id = $1)",
         org_id,
         id,
         common.name,
@@ -188,13 +271,15 @@ pub async fn create(
         common.claim_email,
         common.claim_name,
         common.claim_groups,
-        now
+        now,
+        input.sign_requests
     )
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
+    ensure_sp_key(&mut tx, master, org_id, id, input.sign_requests).await?;
     replace_role_mappings(&mut tx, org_id, id, &common.role_mappings).await?;
     replace_certificates(&mut tx, org_id, id, &idp.certificates, now).await?;
     audit::record(
@@ -206,6 +291,7 @@ pub async fn create(
             "metadata_url": idp.metadata_url,
             "certificates": idp.certificates.iter().map(|c| json!({ "fingerprint": c.fingerprint, "not_after": c.not_after.unix_timestamp() })).collect::<Vec<_>>(),
             "idp_initiated": input.allow_idp_initiated,
+            "signed_requests": input.sign_requests,
         })),
         meta,
         now,
@@ -215,10 +301,12 @@ pub async fn create(
     Ok(id)
 }
 
-/// Replaces a SAML connection's settings (certificates too: rotation is "save with both, then
-/// save with the new one").
+/// Replaces a SAML connection's settings. Certificates given replace the pinned ones (rotation
+/// is "save with both, then with the new one"); none given keeps them.
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     pool: &PgPool,
+    master: &MasterKey,
     caller: Caller<'_>,
     connection_id: Uuid,
     input: &SamlConnectionInput,
@@ -228,13 +316,30 @@ pub async fn update(
 ) -> Result<(), DomainError> {
     caller.require(Permission::ManageAgents)?;
     let common = common_of(input)?;
-    check_idp(idp)?;
     let org_id = caller.org_id();
     let mut tx = pool.begin().await?;
+    // No certificate given: the pinned ones stay.
+    let mut idp = idp.clone();
+    if idp.certificates.is_empty() {
+        // language=PostgreSQL
+        let owned = sqlx::query_scalar!(
+            r#"select exists (select 1 from connections where org_id = $1 and id = $2) as "owned!""#,
+            org_id,
+            connection_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if owned {
+            idp.certificates = certificates(&mut *tx, connection_id).await?;
+        }
+    }
+    check_idp(&idp)?;
     // language=PostgreSQL
     let updated = sqlx::query!(
-        "update connections set name = $3, saml_idp_entity_id = $4, saml_sso_url = $5, saml_metadata_url = $6,
-                saml_allow_idp_initiated = $7, claim_email = $8, claim_name = $9, claim_groups = $10, updated_at = $11
+        "update connections set name = $3, saml_idp_entity_id = $4, saml_sso_url = $5,
+                saml_metadata_url = coalesce($6, saml_metadata_url),
+                saml_allow_idp_initiated = $7, claim_email = $8, claim_name = $9, claim_groups = $10, updated_at = $11,
+                saml_sign_requests = $12
          where org_id = $1 and id = $2 and kind = 'saml'",
         org_id,
         connection_id,
@@ -246,13 +351,15 @@ pub async fn update(
         common.claim_email,
         common.claim_name,
         common.claim_groups,
-        now
+        now,
+        input.sign_requests
     )
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
+    ensure_sp_key(&mut tx, master, org_id, connection_id, input.sign_requests).await?;
     replace_role_mappings(&mut tx, org_id, connection_id, &common.role_mappings).await?;
     replace_certificates(&mut tx, org_id, connection_id, &idp.certificates, now).await?;
     audit::record(
@@ -291,11 +398,11 @@ async fn certificates(
 }
 
 /// A SAML connection's settings (any organization: the id comes from the ACS URL).
-pub async fn settings(pool: &PgPool, connection_id: Uuid) -> Result<SamlSettings, DomainError> {
+pub async fn settings(pool: &PgPool, master: &MasterKey, connection_id: Uuid) -> Result<SamlSettings, DomainError> {
     // language=PostgreSQL
     let row = sqlx::query!(
         "select org_id, name, enabled, saml_idp_entity_id, saml_sso_url, saml_metadata_url, saml_allow_idp_initiated,
-                claim_email, claim_name, claim_groups
+                claim_email, claim_name, claim_groups, saml_sign_requests, saml_sp_key, saml_sp_certificate
          from connections where id = $1 and kind = 'saml'",
         connection_id
     )
@@ -314,6 +421,12 @@ pub async fn settings(pool: &PgPool, connection_id: Uuid) -> Result<SamlSettings
             certificates: certificates(pool, connection_id).await?,
         },
         allow_idp_initiated: row.saml_allow_idp_initiated,
+        request_signing: match (row.saml_sign_requests, row.saml_sp_key, row.saml_sp_certificate) {
+            (true, Some(sealed), Some(certificate_der)) => {
+                Some(SpKey { key_der: master.decrypt(&sealed, &sp_key_context(connection_id))?, certificate_der })
+            }
+            _ => None,
+        },
         claim_email: row.claim_email,
         claim_name: row.claim_name,
         claim_groups: row.claim_groups,
@@ -321,8 +434,13 @@ pub async fn settings(pool: &PgPool, connection_id: Uuid) -> Result<SamlSettings
 }
 
 /// The portal's view of a SAML connection.
-pub async fn detail(pool: &PgPool, connection_id: Uuid, public_url: &str) -> Result<SamlDetail, DomainError> {
-    let settings = settings(pool, connection_id).await?;
+pub async fn detail(
+    pool: &PgPool,
+    master: &MasterKey,
+    connection_id: Uuid,
+    public_url: &str,
+) -> Result<SamlDetail, DomainError> {
+    let settings = settings(pool, master, connection_id).await?;
     Ok(SamlDetail {
         sp_entity_id: sp_entity_id(public_url, connection_id),
         acs_url: acs_url(public_url, connection_id),
@@ -331,11 +449,17 @@ pub async fn detail(pool: &PgPool, connection_id: Uuid, public_url: &str) -> Res
         idp_sso_url: settings.idp.sso_url,
         idp_metadata_url: settings.idp.metadata_url,
         allow_idp_initiated: settings.allow_idp_initiated,
+        sign_requests: settings.request_signing.is_some(),
         certificates: settings
             .idp
             .certificates
             .into_iter()
-            .map(|c| CertificateRow { fingerprint: c.fingerprint, subject: c.subject, not_after: c.not_after })
+            .map(|c| CertificateRow {
+                days_left: (c.not_after - OffsetDateTime::now_utc()).whole_days(),
+                fingerprint: c.fingerprint,
+                subject: c.subject,
+                not_after: c.not_after,
+            })
             .collect(),
     })
 }
