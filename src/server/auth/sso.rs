@@ -229,7 +229,9 @@ async fn send_to_idp(
             response.headers_mut().append(SET_COOKIE, binding_cookie(state.config.https, &binding, 600));
             response
         }
-        (Err(_), Some(test_id)) => finish_test(state, target.org_id, target.connection_id, test_id, steps, meta).await,
+        (Err(_), Some(test_id)) => {
+            finish_test(state, target.org_id, target.connection_id, test_id, steps, &oidc::ALL_STEPS, meta).await
+        }
         (Err(refusal), None) => {
             if let Err(err) =
                 sso::record_failure(&state.pool, target.org_id, target.connection_id, "oidc", &refusal, None, meta, now)
@@ -262,7 +264,10 @@ async fn send_to_saml_idp(
             let mut steps = Steps::default();
             let refusal = steps.failed(STEP_REDIRECT, refusal);
             return match test_id {
-                Some(test_id) => finish_test(state, target.org_id, target.connection_id, test_id, steps, meta).await,
+                Some(test_id) => {
+                    let all = &saml_protocol::ALL_STEPS;
+                    finish_test(state, target.org_id, target.connection_id, test_id, steps, all, meta).await
+                }
                 None => failure_page(refusal.failure, meta),
             };
         }
@@ -281,19 +286,17 @@ async fn send_to_saml_idp(
     }
 }
 
+/// Records a Test connection run; steps of `all_steps` it did not reach are shown as skipped.
+#[allow(clippy::too_many_arguments)]
 async fn finish_test(
     state: &AppState,
     org_id: Uuid,
     connection_id: Uuid,
     test_id: Uuid,
     mut steps: Steps,
+    all_steps: &[&str],
     meta: &RequestMeta,
 ) -> Response {
-    let all_steps: &[&str] = if steps.0.iter().any(|s| s.step == saml_protocol::STEP_SIGNATURE) {
-        &saml_protocol::ALL_STEPS
-    } else {
-        &oidc::ALL_STEPS
-    };
     for step in all_steps {
         if !steps.0.iter().any(|s| s.step == *step) {
             steps.0.push(TestStep { step: (*step).into(), status: StepStatus::Skipped, detail: "not reached".into() });
@@ -356,7 +359,7 @@ async fn handle_callback(
                     Err(err) => return internal_error(err, meta),
                 }
             }
-            finish_test(state, attempt.org_id, attempt.connection_id, test_id, steps, meta).await
+            finish_test(state, attempt.org_id, attempt.connection_id, test_id, steps, &oidc::ALL_STEPS, meta).await
         }
         _ => {
             let identity = match verified {
@@ -552,7 +555,17 @@ async fn saml_finish(
         Ok(handed) => match (handed.attempt.purpose, handed.attempt.test_id, handed.identity) {
             (Purpose::Test, Some(test_id), _) => {
                 let attempt = &handed.attempt;
-                finish_test(&state, attempt.org_id, attempt.connection_id, test_id, Steps(handed.steps), &meta).await
+                let steps = Steps(handed.steps);
+                finish_test(
+                    &state,
+                    attempt.org_id,
+                    attempt.connection_id,
+                    test_id,
+                    steps,
+                    &saml_protocol::ALL_STEPS,
+                    &meta,
+                )
+                .await
             }
             (_, _, Some(identity)) => {
                 match sso::complete_login(&state.pool, &handed.attempt, "saml", &identity, &meta, now).await {

@@ -196,28 +196,8 @@ pub async fn verify(
         tx.commit().await?;
         return Ok(false);
     }
-    // language=PostgreSQL
-    sqlx::query!(
-        "update organization_domains set verified_at = $3, last_checked_at = $3, last_check_error = null
-         where org_id = $1 and domain = $2",
-        org_id,
-        domain,
-        now
-    )
-    .execute(&mut *tx)
-    .await
-    .on_constraint("organization_domains_verified_key", || {
-        DomainError::Conflict(format!("{domain} is already verified by another organization"))
-    })?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "domain.verified")
-            .target("domain", &domain, &domain)
-            .details(json!({ "method": "dns_txt", "record": name })),
-        meta,
-        now,
-    )
-    .await?;
+    mark_verified(&mut tx, caller.actor(), org_id, &domain, json!({ "method": "dns_txt", "record": name }), meta, now)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -233,6 +213,22 @@ pub async fn verify_by_operator(
 ) -> Result<(), DomainError> {
     let domain = validate::domain(domain)?;
     let mut tx = pool.begin().await?;
+    mark_verified(&mut tx, super::Actor::Operator, org_id, &domain, json!({ "method": "operator" }), meta, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a claimed, unverified domain verified and audits how; a domain already verified is
+/// left as it is, one verified by another organization is a conflict.
+async fn mark_verified(
+    tx: &mut sqlx::PgConnection,
+    actor: super::Actor,
+    org_id: uuid::Uuid,
+    domain: &str,
+    how: serde_json::Value,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
     // language=PostgreSQL
     let updated = sqlx::query!(
         "update organization_domains set verified_at = $3, last_checked_at = $3, last_check_error = null
@@ -248,16 +244,13 @@ pub async fn verify_by_operator(
     })?;
     if updated.rows_affected() == 1 {
         audit::record(
-            &mut tx,
-            NewEvent::new(org_id, super::Actor::Operator, "domain.verified")
-                .target("domain", &domain, &domain)
-                .details(json!({ "method": "operator" })),
+            tx,
+            NewEvent::new(org_id, actor, "domain.verified").target("domain", domain, domain).details(how),
             meta,
             now,
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

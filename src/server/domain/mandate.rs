@@ -217,8 +217,13 @@ impl Mandates {
     }
 
     /// `reset`, retried until it succeeds: a half-done reset could miss revoked tokens.
+    /// Retries until the reset succeeds, or until the pool is closed (shutdown: nothing left to
+    /// keep exact, and retrying would hold the listener's connection open).
     async fn reset_until_done(&self, pool: &PgPool, keys: &SigningKeys) {
         while let Err(err) = self.reset(pool, keys).await {
+            if pool.is_closed() {
+                return;
+            }
             tracing::error!(error = %err, "cache reset failed; retrying");
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
@@ -271,6 +276,7 @@ impl Mandates {
                         tracing::warn!("mandate listener reconnected; resetting the cache");
                         mandates.reset_until_done(&pool, &keys).await;
                     }
+                    Err(_) if pool.is_closed() => break,
                     Err(err) => {
                         tracing::error!(error = %err, "mandate listener failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
