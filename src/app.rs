@@ -4,6 +4,7 @@ use crate::pages::{
     agent::AgentPage, agents::AgentsPage, approvals::ApprovalsPage, audit::AuditPage, connection::ConnectionPage,
     connections::ConnectionsPage, dashboard::DashboardPage, directories::DirectoriesPage, directory::DirectoryPage,
     login::LoginPage, not_found::NotFoundPage, settings::SettingsPage, setup::SetupPage, sso_failed::SsoFailedPage,
+    streams::StreamsPage,
 };
 use crate::ui::layout::PortalLayout;
 use leptos::prelude::*;
@@ -64,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/approvals") view=ApprovalsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
+                    <Route path=path!("/settings/streams") view=StreamsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -13,6 +13,7 @@ pub mod directories;
 pub mod people;
 pub mod scopes;
 pub mod session;
+pub mod streams;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod context;

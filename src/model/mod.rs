@@ -10,5 +10,6 @@ pub mod dashboard;
 pub mod directories;
 pub mod role;
 pub mod session;
+pub mod streams;
 
 pub use role::{Permission, Role};

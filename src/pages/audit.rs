@@ -1,8 +1,10 @@
-//! `/audit`: the organization's audit trail, newest first, with filters, paging and an
-//! integrity check of the hash chain. Filters live in the URL so views can be shared.
+//! `/audit`: the organization's audit trail, newest first, with filters (person, agent, action,
+//! outcome, time range), paging, exports, the integrity panel (newest signed checkpoint, full
+//! verification) and, per event, the chain of authority in plain words and its inclusion proof.
+//! Filters live in the URL so views can be shared.
 
-use crate::api::audit::{list_audit_events, VerifyAuditChain};
-use crate::model::audit::{AuditEventView, ChainStatus};
+use crate::api::audit::{audit_event_proof, get_audit_integrity, list_audit_events, VerifyAuditChain};
+use crate::model::audit::{AuditEventView, AuditFilter, AuditIntegrity, ChainStatus};
 use crate::ui::{
     format_time, Badge, EmptyState, ErrorNotice, Loading, PageHeader, Tone, BUTTON_PRIMARY, BUTTON_SECONDARY, CARD,
     INPUT, LABEL, SELECT,
@@ -15,24 +17,43 @@ use leptos_router::hooks::use_query_map;
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |name: &str| query.read().get(name).unwrap_or_default();
-    let events = Resource::new(
-        move || (param("action"), param("actor"), param("outcome"), param("before").parse::<i64>().ok()),
-        |(action, actor, outcome, before)| list_audit_events(action, actor, outcome, before),
-    );
+    let filter = move || AuditFilter {
+        action: param("action"),
+        actor: param("actor"),
+        outcome: param("outcome"),
+        person: param("person"),
+        agent: param("agent"),
+        from: param("from"),
+        to: param("to"),
+        before_seq: param("before").parse::<i64>().ok(),
+    };
+    let events = Resource::new(filter, list_audit_events);
+    let integrity = Resource::new(|| (), |_| get_audit_integrity());
     let verify = ServerAction::<VerifyAuditChain>::new();
+    let export_href = move |format: &str| {
+        let mut href = format!("/audit/export?format={format}");
+        for (name, value) in filter().query_pairs() {
+            href.push_str(&format!("&{name}={}", encode(value)));
+        }
+        href
+    };
 
     view! {
         <Title text="Audit"/>
-        <PageHeader title="Audit trail" description="Every change and sign-in, appended to a tamper-evident hash chain in the same transaction as the change itself.">
+        <PageHeader title="Audit trail" description="Every change, sign-in and agent action, appended to a tamper-evident hash chain in the same transaction as the change itself, with signed Merkle checkpoints anyone can verify.">
+            <a href=move || export_href("csv") class=BUTTON_SECONDARY data-testid="export-csv" rel="external">"Export CSV"</a>
+            <a href=move || export_href("ndjson") class=BUTTON_SECONDARY data-testid="export-ndjson" rel="external">"Export NDJSON"</a>
             <button type="button" class=BUTTON_SECONDARY on:click=move |_| { verify.dispatch(VerifyAuditChain {}); } disabled=move || verify.pending().get()>
                 {move || if verify.pending().get() { "Verifying…" } else { "Verify integrity" }}
             </button>
         </PageHeader>
         <div aria-live="polite">
             {move || verify.value().get().map(|result| match result {
-                Ok(ChainStatus::Intact { events }) => view! {
+                Ok(ChainStatus::Intact { events, checkpoints, signed_size, pruned_through }) => view! {
                     <div class="mb-6 rounded-md bg-emerald-50 p-4 text-sm text-emerald-900 ring-1 ring-inset ring-emerald-200" data-testid="chain-status">
-                        <strong>"Chain intact. "</strong> {format!("All {events} events verified: every hash matches its contents and its predecessor.")}
+                        <strong>"Chain intact. "</strong>
+                        {format!("All {events} events verified: every hash matches its contents and its predecessor, and {checkpoints} signed checkpoints (up to event #{signed_size}) match the Merkle tree.")}
+                        {(pruned_through > 0).then(|| format!(" Events up to #{pruned_through} were removed by retention at a signed checkpoint."))}
                     </div>
                 }.into_any(),
                 Ok(ChainStatus::Broken { first_bad_seq, reason }) => view! {
@@ -43,8 +64,29 @@ pub fn AuditPage() -> impl IntoView {
                 Err(error) => view! { <div class="mb-6"><ErrorNotice error/></div> }.into_any(),
             })}
         </div>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                integrity.await.ok().map(|integrity| view! { <IntegrityPanel integrity/> })
+            })}
+        </Suspense>
 
         <form method="get" action="/audit" class=format!("mb-6 grid grid-cols-1 gap-4 p-4 sm:grid-cols-4 {CARD}") role="search" aria-label="Filter audit events">
+            <div>
+                <label for="filter-person" class=LABEL>"Person"</label>
+                <input id="filter-person" name="person" type="search" placeholder="email" class=format!("mt-1.5 {INPUT}") prop:value=move || param("person")/>
+            </div>
+            <div>
+                <label for="filter-agent" class=LABEL>"Agent"</label>
+                <input id="filter-agent" name="agent" type="search" placeholder="name or client id" class=format!("mt-1.5 {INPUT}") prop:value=move || param("agent")/>
+            </div>
+            <div>
+                <label for="filter-from" class=LABEL>"From (UTC)"</label>
+                <input id="filter-from" name="from" type="datetime-local" class=format!("mt-1.5 {INPUT}") prop:value=move || param("from")/>
+            </div>
+            <div>
+                <label for="filter-to" class=LABEL>"To (UTC)"</label>
+                <input id="filter-to" name="to" type="datetime-local" class=format!("mt-1.5 {INPUT}") prop:value=move || param("to")/>
+            </div>
             <div>
                 <label for="filter-actor" class=LABEL>"Actor or target"</label>
                 <input id="filter-actor" name="actor" type="search" placeholder="name or email" class=format!("mt-1.5 {INPUT}") prop:value=move || param("actor")/>
@@ -91,11 +133,8 @@ pub fn AuditPage() -> impl IntoView {
                     Ok(page) => {
                         let older = page.next_before_seq.map(|before| {
                             let mut href = format!("/audit?before={before}");
-                            for name in ["action", "actor", "outcome"] {
-                                let value = param(name);
-                                if !value.is_empty() {
-                                    href.push_str(&format!("&{name}={}", encode(&value)));
-                                }
+                            for (name, value) in filter().query_pairs() {
+                                href.push_str(&format!("&{name}={}", encode(value)));
                             }
                             href
                         });
@@ -143,9 +182,44 @@ fn encode(value: &str) -> String {
 }
 
 #[component]
+fn IntegrityPanel(integrity: AuditIntegrity) -> impl IntoView {
+    let AuditIntegrity { events, checkpoint, pruned_through, retention_days } = integrity;
+    let signed = checkpoint.as_ref().map(|c| c.size).unwrap_or(0);
+    let waiting = events - signed;
+    view! {
+        <section class=format!("mb-6 grid grid-cols-1 gap-4 p-4 text-sm sm:grid-cols-3 {CARD}") aria-label="Integrity" data-testid="integrity-panel">
+            <div>
+                <p class="text-xs font-semibold uppercase tracking-wide text-slate-500">"Events"</p>
+                <p class="mt-1 text-lg font-semibold text-slate-900">{events}</p>
+                <p class="text-xs text-slate-500">{format!("kept {retention_days} days")}{(pruned_through > 0).then(|| format!(" · up to #{pruned_through} pruned"))}</p>
+            </div>
+            <div>
+                <p class="text-xs font-semibold uppercase tracking-wide text-slate-500">"Newest signed checkpoint"</p>
+                {match checkpoint.clone() {
+                    Some(c) => view! {
+                        <p class="mt-1 text-lg font-semibold text-slate-900" data-testid="checkpoint-size">{format!("#{}", c.size)}</p>
+                        <p class="text-xs text-slate-500">{format!("signed {} by key {}", format_time(c.signed_at), c.key_id)}</p>
+                    }.into_any(),
+                    None => view! { <p class="mt-1 text-slate-700">"None yet: the first is signed within seconds."</p> }.into_any(),
+                }}
+                {(waiting > 0).then(|| view! { <p class="text-xs text-slate-500">{format!("{waiting} newer events await the next checkpoint (every 5 s)")}</p> })}
+            </div>
+            <div>
+                <p class="text-xs font-semibold uppercase tracking-wide text-slate-500">"Merkle root"</p>
+                <p class="mt-1 break-all font-mono text-[11px] text-slate-700">{checkpoint.map(|c| c.root_hash).unwrap_or_default()}</p>
+                <p class="text-xs text-slate-500">"Check offline with the public key at " <code>"/api/v1/audit/keys"</code></p>
+            </div>
+        </section>
+    }
+}
+
+#[component]
 fn EventRow(event: AuditEventView) -> impl IntoView {
     let tone = if event.outcome == "success" { Tone::Good } else { Tone::Bad };
     let details = serde_json::to_string_pretty(&event.details).unwrap_or_default();
+    let story = event.authority_story();
+    let seq = event.seq;
+    let proof = Action::new(move |_: &()| audit_event_proof(seq));
     view! {
         <tr class="align-top">
             <td class="whitespace-nowrap px-4 py-3 font-mono text-xs text-slate-500">{event.seq}</td>
@@ -157,9 +231,24 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
             <td class="px-4 py-3">
                 <details>
                     <summary class="cursor-pointer font-mono text-xs text-indigo-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600">{event.action.clone()}</summary>
+                    {story.map(|lines| view! {
+                        <ol class="mt-2 max-w-md list-decimal space-y-1 pl-5 text-xs text-slate-800" data-testid="authority-story">
+                            {lines.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+                        </ol>
+                    })}
                     <pre class="mt-2 max-w-md overflow-x-auto rounded bg-slate-50 p-2 text-xs text-slate-700">{details}</pre>
                     <p class="mt-1 break-all font-mono text-[11px] text-slate-500">"hash " {event.hash.clone()}</p>
                     {event.request_id.clone().map(|id| view! { <p class="font-mono text-[11px] text-slate-500">"request " {id}</p> })}
+                    <button type="button" class="mt-2 text-xs font-medium text-indigo-700 hover:underline" on:click=move |_| { proof.dispatch(()); }>
+                        "Check inclusion proof"
+                    </button>
+                    <p class="text-xs" aria-live="polite" data-testid="proof-result">
+                        {move || proof.value().get().map(|result| match result {
+                            Ok((proof, true)) => format!("Included in signed checkpoint #{} ({} proof hashes): verified.", proof.checkpoint.size, proof.audit_path.len()),
+                            Ok((proof, false)) => format!("The proof against checkpoint #{} does not verify.", proof.checkpoint.size),
+                            Err(error) => error.message,
+                        })}
+                    </p>
                 </details>
             </td>
             <td class="px-4 py-3 text-slate-700">{event.target_label.clone().unwrap_or_default()}</td>

@@ -16,3 +16,4 @@ pub mod scopes;
 pub mod settings;
 pub mod setup;
 pub mod sso_failed;
+pub mod streams;

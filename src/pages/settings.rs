@@ -1,5 +1,6 @@
 //! `/settings`: Admins (list, invite by link, change roles, withdraw invitations). Owners
-//! manage; everyone else reads. The server enforces the same rule.
+//! manage; everyone else reads. The server enforces the same rule. The other tabs: Sign-in,
+//! Scopes, API keys and Log streams (`/settings/streams`, its own route).
 
 use super::api_keys::ApiKeysTab;
 use super::scopes::ScopesTab;
@@ -21,32 +22,44 @@ use leptos_router::hooks::use_query_map;
 pub fn SettingsPage() -> impl IntoView {
     let query = use_query_map();
     let tab = move || query.read().get("tab").unwrap_or_default();
-    let tabs = [("", "Admins"), ("sign-in", "Sign-in"), ("scopes", "Scopes"), ("api-keys", "API keys")];
     view! {
         <Title text="Settings"/>
-        <PageHeader title="Settings" description="Who administers this organization, and the scopes agents can ask for."/>
-        <nav class="mb-6 border-b border-slate-200" aria-label="Settings sections">
-            <ul class="-mb-px flex gap-6 text-sm" role="list">
-                {tabs.into_iter().map(|(value, label)| {
-                    let href = if value.is_empty() { "/settings".to_string() } else { format!("/settings?tab={value}") };
-                    view! {
-                        <li>
-                            <a
-                                href=href
-                                aria-current=move || (tab() == value).then_some("page")
-                                class="inline-block border-b-2 border-transparent pb-3 text-slate-600 hover:text-slate-900 aria-[current=page]:border-indigo-600 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700"
-                            >{label}</a>
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
-        </nav>
+        <SettingsHeader current=Signal::derive(tab)/>
         {move || match tab().as_str() {
             "scopes" => view! { <ScopesTab/> }.into_any(),
             "sign-in" => view! { <SignInTab/> }.into_any(),
             "api-keys" => view! { <ApiKeysTab/> }.into_any(),
             _ => view! { <AdminsTab/> }.into_any(),
         }}
+    }
+}
+
+/// The Settings title and section tabs; sections with their own route (`/settings/streams`)
+/// render it too, naming themselves as `current`.
+#[component]
+pub fn SettingsHeader(#[prop(into)] current: Signal<String>) -> impl IntoView {
+    let tabs = [
+        ("", "Admins", "/settings"),
+        ("sign-in", "Sign-in", "/settings?tab=sign-in"),
+        ("scopes", "Scopes", "/settings?tab=scopes"),
+        ("api-keys", "API keys", "/settings?tab=api-keys"),
+        ("streams", "Log streams", "/settings/streams"),
+    ];
+    view! {
+        <PageHeader title="Settings" description="Who administers this organization, the scopes agents can ask for, and where audit events are sent."/>
+        <nav class="mb-6 border-b border-slate-200" aria-label="Settings sections">
+            <ul class="-mb-px flex gap-6 text-sm" role="list">
+                {tabs.into_iter().map(|(value, label, href)| view! {
+                    <li>
+                        <a
+                            href=href
+                            aria-current=move || (current.get() == value).then_some("page")
+                            class="inline-block border-b-2 border-transparent pb-3 text-slate-600 hover:text-slate-900 aria-[current=page]:border-indigo-600 aria-[current=page]:font-semibold aria-[current=page]:text-indigo-700"
+                        >{label}</a>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </nav>
     }
 }
 

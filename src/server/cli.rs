@@ -181,11 +181,29 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify an organization's audit chain; exit 0 only when it is intact.
+    /// Verify an organization's audit log: every event's hash chain link, the Merkle tree of
+    /// every signed checkpoint and every signature. Exit 0 only when all of it verifies, 2 when
+    /// something does not (naming the first bad event).
     Verify {
+        /// The organization (database mode).
+        #[arg(long, required_unless_present = "export")]
+        org: Option<Uuid>,
+        /// A checkpoint kept outside the database (the JSON of `/api/v1/audit/checkpoint`):
+        /// detects truncation and rewriting even if the stored checkpoints were replaced.
         #[arg(long)]
-        org: Uuid,
+        checkpoint: Option<std::path::PathBuf>,
+        /// Verify an NDJSON export offline instead (no database): needs --checkpoint and --public-key.
+        #[arg(long, requires_all = ["checkpoint", "public_key"])]
+        export: Option<std::path::PathBuf>,
+        /// A trusted checkpoint key (base64 Ed25519 key or PEM, as `/api/v1/audit/keys` publishes
+        /// it), repeatable. Without it, the keys whose private half MANDATE_MASTER_KEY decrypts.
+        #[arg(long, allow_hyphen_values = true)]
+        public_key: Vec<String>,
     },
+    /// Print the public keys that sign audit checkpoints.
+    Keys,
+    /// Sign a checkpoint of every organization whose log grew, now.
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -220,6 +238,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve = command {
         super::serve(config).await?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Audit { command: AuditCommand::Verify { export: Some(export), checkpoint, public_key, .. } } =
+        &command
+    {
+        // Offline: only the export, a checkpoint and the public key; no database.
+        let keys = domain::audit::checkpoints::AuditKeys::from_public_keys(public_key.iter().map(String::as_str))
+            .map_err(user_error)?;
+        let checkpoint = read_checkpoint(checkpoint.as_deref())?;
+        let file = std::fs::File::open(export).with_context(|| format!("could not open {}", export.display()))?;
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(file));
+        let status = domain::audit::verify::verify_export(lines, &checkpoint, &keys).map_err(user_error)?;
+        return Ok(report_status(checkpoint.org_id, status));
     }
     let pool = super::connect_and_migrate(&config).await?;
     let now = OffsetDateTime::now_utc();
@@ -397,19 +427,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let kid = domain::signing::rotate(&pool, &keys, now).await.map_err(user_error)?;
             print_json(json!({ "active_kid": kid }));
         }
-        Command::Audit { command: AuditCommand::Verify { org } } => {
-            match domain::audit::verify(&pool, org).await.map_err(user_error)? {
-                ChainStatus::Intact { events } => {
-                    print_json(json!({ "status": "intact", "org_id": org, "events": events }));
-                }
-                ChainStatus::Broken { first_bad_seq, reason } => {
-                    print_json(
-                        json!({ "status": "broken", "org_id": org, "first_bad_seq": first_bad_seq, "reason": reason }),
-                    );
-                    eprintln!("audit chain broken at sequence number {first_bad_seq}: {reason}");
-                    return Ok(ExitCode::from(2));
-                }
-            }
+        Command::Audit { command: AuditCommand::Verify { org, checkpoint, public_key, .. } } => {
+            let org = org.context("--org is required")?;
+            let keys = audit_keys(&pool, &config, &public_key).await?;
+            let external = checkpoint.as_deref().map(|path| read_checkpoint(Some(path))).transpose()?;
+            let status =
+                domain::audit::verify::verify_with(&pool, &keys, org, external.as_ref()).await.map_err(user_error)?;
+            return Ok(report_status(org, status));
+        }
+        Command::Audit { command: AuditCommand::Keys } => {
+            let keys = audit_keys(&pool, &config, &[]).await?;
+            print_json(json!({ "keys": keys.public_keys() }));
+        }
+        Command::Audit { command: AuditCommand::Checkpoint } => {
+            let keys = audit_keys(&pool, &config, &[]).await?;
+            let signed = domain::audit::checkpoints::run_once(&pool, &keys, now).await.map_err(user_error)?;
+            let signed: Vec<_> =
+                signed.into_iter().map(|(org_id, size)| json!({ "org_id": org_id, "size": size })).collect();
+            print_json(json!({ "checkpoints": signed }));
         }
         Command::Demo { command: DemoCommand::Seed } => {
             let seeded = super::demo::seed(&pool, &config).await.context("seeding the demo organization failed")?;
@@ -419,7 +454,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Domain errors as operator-facing messages.
+/// Prints a verification result; exit code 2 when something does not verify.
+fn report_status(org: Uuid, status: ChainStatus) -> ExitCode {
+    match status {
+        ChainStatus::Intact { events, checkpoints, signed_size, pruned_through } => {
+            print_json(json!({
+                "status": "intact", "org_id": org, "events": events, "checkpoints": checkpoints,
+                "signed_size": signed_size, "pruned_through": pruned_through,
+            }));
+            ExitCode::SUCCESS
+        }
+        ChainStatus::Broken { first_bad_seq, reason } => {
+            print_json(json!({ "status": "broken", "org_id": org, "first_bad_seq": first_bad_seq, "reason": reason }));
+            eprintln!("audit log broken at sequence number {first_bad_seq}: {reason}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_checkpoint(path: Option<&std::path::Path>) -> anyhow::Result<crate::model::audit::Checkpoint> {
+    let path = path.context("--checkpoint is required")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a checkpoint (save the JSON of GET /api/v1/audit/checkpoint)", path.display())
+    })
+}
+
+/// The checkpoint keys to trust: those given, or the ones the master key vouches for.
+async fn audit_keys(
+    pool: &sqlx::PgPool,
+    config: &Config,
+    public_keys: &[String],
+) -> anyhow::Result<domain::audit::checkpoints::AuditKeys> {
+    if !public_keys.is_empty() {
+        return domain::audit::checkpoints::AuditKeys::from_public_keys(public_keys.iter().map(String::as_str))
+            .map_err(user_error);
+    }
+    let master = master_key(config).context("or pass the checkpoint public key with --public-key")?;
+    domain::audit::checkpoints::AuditKeys::load(pool, &master).await.map_err(user_error)
+}
+
 /// The key that encrypts secrets at rest, required by commands that store or use them.
 fn master_key(config: &Config) -> anyhow::Result<domain::crypto::MasterKey> {
     config.master_key.map(domain::crypto::MasterKey::new).context(
@@ -427,6 +501,7 @@ fn master_key(config: &Config) -> anyhow::Result<domain::crypto::MasterKey> {
     )
 }
 
+/// Domain errors as operator-facing messages.
 fn user_error(err: domain::DomainError) -> anyhow::Error {
     match err {
         domain::DomainError::NotFound => anyhow::anyhow!("not found: no such organization or object"),

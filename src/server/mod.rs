@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod downloads;
 pub mod errors;
 pub mod middleware;
 pub mod oauth;
@@ -54,6 +55,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(pool, config).await?;
     let addr = state.leptos_options.site_addr;
     spawn_housekeeping(state.pool.clone());
+    // Log streams: every node runs a delivery loop; `for update skip locked` shares the streams out.
+    let stream_http = domain::streams::StreamHttp::new(&state.config.public_url)?;
+    domain::streams::spawn_delivery(
+        state.pool.clone(),
+        state.master.clone(),
+        stream_http,
+        std::time::Duration::from_secs(1),
+    );
+    domain::audit::checkpoints::spawn(
+        state.pool.clone(),
+        state.audit_keys.clone(),
+        domain::audit::checkpoints::INTERVAL,
+    );
     let app = router::app(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr}"))?;
     tracing::info!(%addr, public_url = %state.config.public_url, "Mandate is serving");
@@ -64,7 +78,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hourly: expired sessions, stale sign-in throttles and old token records go.
+/// Hourly: expired sessions, stale sign-in throttles and old token records go, and audit
+/// events past their organization's retention period (up to a signed checkpoint).
 fn spawn_housekeeping(pool: sqlx::PgPool) {
     let sessions = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
     tokio::spawn(async move {
@@ -77,9 +92,13 @@ fn spawn_housekeeping(pool: sqlx::PgPool) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match domain::maintenance::prune(&pool, time::OffsetDateTime::now_utc()).await {
+            let now = time::OffsetDateTime::now_utc();
+            match domain::maintenance::prune(&pool, now).await {
                 Ok(pruned) => tracing::info!(?pruned, "housekeeping done"),
                 Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
+            }
+            if let Err(err) = domain::audit::retention::run_once(&pool, now).await {
+                tracing::warn!(error = %err, "audit retention failed");
             }
         }
     });

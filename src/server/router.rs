@@ -4,7 +4,7 @@
 use super::middleware::csrf::{csrf_protection, CsrfConfig};
 use super::middleware::security_headers::{security_headers, SecurityHeadersConfig};
 use super::state::AppState;
-use super::{api_v1, auth, oauth, scim};
+use super::{api_v1, auth, downloads, oauth, scim};
 use crate::app::{shell, App};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(oauth::router())
         .merge(scim::router())
+        .merge(downloads::router())
         .nest("/api/v1", api_v1::router())
         .leptos_routes(&state, routes, {
             let options = leptos_options.clone();

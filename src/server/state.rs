@@ -2,6 +2,8 @@
 
 use super::auth::oidc::IdpHttp;
 use super::config::Config;
+use super::domain::audit::actions::ActionLog;
+use super::domain::audit::checkpoints::AuditKeys;
 use super::domain::crypto::MasterKey;
 use super::domain::dns::TxtResolver;
 use super::domain::mandate::Mandates;
@@ -27,11 +29,15 @@ pub struct AppState {
     pub idp_http: IdpHttp,
     /// DNS TXT lookups for domain verification.
     pub dns: Arc<TxtResolver>,
+    /// The keys that sign (and check) audit checkpoints.
+    pub audit_keys: Arc<AuditKeys>,
+    /// Group-committed writer of reported agent actions.
+    pub actions: ActionLog,
 }
 
 impl AppState {
     /// Builds the state from an already-migrated pool: loads the signing keys, starts the
-    /// mandate cache's change listener and the token log. The Leptos options come from
+    /// mandate cache's change listener, the token log and the agent action log. The Leptos options come from
     /// `Cargo.toml` and the `LEPTOS_*` environment, as cargo-leptos sets them.
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<AppState> {
         // cargo-leptos bakes the site settings into the binary; plain `cargo test`/`cargo bench`
@@ -55,7 +61,20 @@ impl AppState {
         });
         let idp_http = IdpHttp::new().context("could not build the HTTP client for identity providers")?;
         let dns = Arc::new(TxtResolver::new(config.dns_resolver));
-        Ok(AppState { pool, config: Arc::new(config), leptos_options, tokens, master, idp_http, dns })
+        let audit_keys =
+            Arc::new(AuditKeys::load(&pool, &master).await.context("could not load the audit checkpoint keys")?);
+        let actions = ActionLog::start(pool.clone());
+        Ok(AppState {
+            pool,
+            config: Arc::new(config),
+            leptos_options,
+            tokens,
+            master,
+            idp_http,
+            dns,
+            audit_keys,
+            actions,
+        })
     }
 
     pub fn mandates(&self) -> &Mandates {

@@ -19,6 +19,7 @@ fn verify_cli(pool: &sqlx::PgPool, org_id: uuid::Uuid) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mandate"))
         .args(["audit", "verify", "--org", &org_id.to_string()])
         .env("DATABASE_URL", database_url(pool))
+        .env("MANDATE_MASTER_KEY", hex::encode(MASTER_KEY))
         .env("RUST_LOG", "error")
         .output()
         .unwrap()
@@ -34,7 +35,10 @@ async fn an_intact_chain_verifies(pool: sqlx::PgPool) {
         .await
         .unwrap();
     assert!(events >= 8, "history recorded: {events}");
-    assert_eq!(audit::verify(&app.pool, org_id).await.unwrap(), ChainStatus::Intact { events });
+    assert_eq!(
+        audit::verify(&app.pool, &app.state.audit_keys, org_id).await.unwrap(),
+        ChainStatus::Intact { events, checkpoints: 0, signed_size: 0, pruned_through: 0 }
+    );
 
     let output = verify_cli(&app.pool, org_id);
     assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
@@ -74,7 +78,7 @@ async fn an_altered_event_is_named_by_the_verifier(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let org_id = org_with_history(&app).await;
     tamper(&app.pool, "update audit_events set actor_label = 'mallory' where seq = 3").await;
-    match audit::verify(&app.pool, org_id).await.unwrap() {
+    match audit::verify(&app.pool, &app.state.audit_keys, org_id).await.unwrap() {
         ChainStatus::Broken { first_bad_seq, reason } => {
             assert_eq!(first_bad_seq, 3);
             assert!(reason.contains("altered"), "{reason}");
@@ -92,7 +96,10 @@ async fn altered_details_are_detected(pool: sqlx::PgPool) {
     let org_id = org_with_history(&app).await;
     // Rewriting a field that is only in the details.
     tamper(&app.pool, "update audit_events set details = '{\"role\":\"owner\"}' where seq = 2").await;
-    assert!(matches!(audit::verify(&app.pool, org_id).await.unwrap(), ChainStatus::Broken { first_bad_seq: 2, .. }));
+    assert!(matches!(
+        audit::verify(&app.pool, &app.state.audit_keys, org_id).await.unwrap(),
+        ChainStatus::Broken { first_bad_seq: 2, .. }
+    ));
 }
 
 #[sqlx::test]
@@ -107,12 +114,15 @@ async fn deleted_and_truncated_events_are_detected(pool: sqlx::PgPool) {
 
     tamper(&app.pool, &format!("delete from audit_events where seq = {last}")).await;
     assert_eq!(
-        audit::verify(&app.pool, org_id).await.unwrap(),
+        audit::verify(&app.pool, &app.state.audit_keys, org_id).await.unwrap(),
         ChainStatus::Broken {
             first_bad_seq: last,
             reason: format!("the chain head records {last} events but only {} are intact in the log", last - 1)
         }
     );
     tamper(&app.pool, "delete from audit_events where seq = 4").await;
-    assert!(matches!(audit::verify(&app.pool, org_id).await.unwrap(), ChainStatus::Broken { first_bad_seq: 4, .. }));
+    assert!(matches!(
+        audit::verify(&app.pool, &app.state.audit_keys, org_id).await.unwrap(),
+        ChainStatus::Broken { first_bad_seq: 4, .. }
+    ));
 }

@@ -4,6 +4,8 @@
 
 mod agents_portal;
 mod audit_chain;
+mod audit_proofs;
+mod audit_streams;
 mod isolation;
 mod login;
 mod oauth;

@@ -3,17 +3,18 @@
 //! acts only inside the key's organization.
 
 mod agents;
+mod audit;
 mod connections;
 mod context;
 mod directories;
+mod streams;
 
 use super::domain::api_keys::{self, ApiKeyPrincipal};
-use super::domain::{audit, Caller, DomainError};
+use super::domain::{Caller, DomainError};
 use super::errors::Problem;
 use super::middleware::request_meta::from_parts;
 use super::state::AppState;
-use crate::model::audit::AuditFilter;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -21,18 +22,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use time::OffsetDateTime;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/organization", get(organization))
-        .route("/audit/events", get(audit_events))
         .merge(agents::router())
+        .merge(audit::router())
         .merge(context::router())
         .merge(connections::router())
         .merge(directories::router())
+        .merge(streams::router())
         .fallback(not_found)
 }
 
@@ -102,44 +103,15 @@ async fn organization(State(state): State<AppState>, caller: ApiCaller) -> Respo
     }
 }
 
-#[derive(Deserialize)]
-struct AuditQuery {
-    action: Option<String>,
-    outcome: Option<String>,
-    actor: Option<String>,
-    before_seq: Option<i64>,
-    limit: Option<i64>,
-}
-
-/// `GET /api/v1/audit/events`: newest first; page with `before_seq`.
-async fn audit_events(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                format!("Bad query string: {}", rejection.body_text()),
-                caller.request_id.as_deref(),
-            )
-            .into_response()
-        }
-    };
-    let filter = AuditFilter {
-        action: query.action.unwrap_or_default(),
-        actor: query.actor.unwrap_or_default(),
-        outcome: query.outcome.unwrap_or_default(),
-        before_seq: query.before_seq,
-    };
-    match audit::list(&state.pool, caller.principal.org_id, &filter, query.limit.unwrap_or(100)).await {
-        Ok(page) => {
-            Json(serde_json::json!({ "events": page.events, "next_before_seq": page.next_before_seq })).into_response()
-        }
-        Err(err) => Problem::from_domain(err, caller.request_id.as_deref()).into_response(),
-    }
+/// Reads a query string, turning a bad one into a 400 problem that says what is wrong.
+pub fn query<T>(caller: &ApiCaller, query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+    query.map(|Query(value)| value).map_err(|rejection| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("Bad query string: {}", rejection.body_text()),
+            caller.request_id.as_deref(),
+        )
+    })
 }
 
 /// `GET /api/v1/openapi.json`: the description of this API.
@@ -243,6 +215,23 @@ fn openapi_document() -> serde_json::Value {
                     query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 500 }))],
                 "responses": errors(json!({ "200": ok("{events, next_before_seq}"), "400": problem }))
             } },
+            "/api/v1/audit/streams": {
+                "get": { "summary": "Log streams with their delivery status (never their secrets)", "responses": errors(json!({ "200": ok("{streams: [...]}") })) },
+                "post": { "summary": "Create a log stream: every audit event from now on is pushed to the destination (at least once; dedupe by event id or Idempotency-Key). A webhook's HMAC secret is generated and returned once.",
+                    "requestBody": body(json!({ "type": "object", "required": ["name", "kind"], "additionalProperties": false, "properties": {
+                        "name": { "type": "string", "maxLength": 100 }, "kind": { "type": "string", "enum": ["webhook", "splunk_hec", "datadog"] },
+                        "url": { "type": "string", "format": "uri", "maxLength": 2048, "description": "https (http only on loopback); empty for Datadog means the US1 intake" },
+                        "secret": { "type": "string", "writeOnly": true, "description": "the HEC token (splunk_hec) or API key (datadog); absent for webhooks" } } })),
+                    "responses": errors(json!({ "201": ok("{stream_id, kind, secret?}"), "409": problem })) }
+            },
+            "/api/v1/audit/streams/{id}": {
+                "get": { "summary": "One log stream", "parameters": [id("id")], "responses": errors(json!({ "200": ok("stream") })) },
+                "delete": { "summary": "Delete a log stream", "parameters": [id("id")], "responses": errors(json!({ "204": { "description": "deleted" } })) }
+            },
+            "/api/v1/audit/streams/{id}/enable": { "post": { "summary": "Turn a stream on: it retries at once and catches up from its cursor", "parameters": [id("id")], "responses": errors(json!({ "200": ok("stream") })) } },
+            "/api/v1/audit/streams/{id}/disable": { "post": { "summary": "Turn a stream off (it keeps its place)", "parameters": [id("id")], "responses": errors(json!({ "200": ok("stream") })) } },
+            "/api/v1/audit/streams/{id}/test": { "post": { "summary": "Send a synthetic mandate.stream.test event now and report the destination's answer (nothing is stored)", "parameters": [id("id")], "responses": errors(json!({ "200": ok("{ok, status, message, elapsed_ms}") })) } },
+            "/api/v1/audit/streams/{id}/rotate_secret": { "post": { "summary": "Replace a webhook's signing secret (returned once)", "parameters": [id("id")], "responses": errors(json!({ "200": ok("{stream_id, secret}") })) } },
             "/api/v1/agent/context": { "get": { "summary": "Who an agent acts for and what it may do (for a model's prompt)",
                 "security": [{ "accessToken": [] }], "responses": { "200": ok("person, organization, agent, scopes, prompt"), "401": problem } } }
         }

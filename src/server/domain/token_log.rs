@@ -1,15 +1,13 @@
-//! Durable record of issued tokens, with group commit. Every minted token must be on record
-//! (with its audit event) before it is handed out, but one transaction per token would cap
-//! throughput at the disk's fsync rate. Requests queue their record here; one writer takes
-//! whatever has queued, writes it in one transaction (one multi-row insert for tokens, one per
-//! organization for audit events), commits, and then answers every waiting request.
+//! Durable record of issued tokens. Every minted token must be on record (with its audit event)
+//! before it is handed out; `GroupCommit` writes whatever has queued in one transaction (one
+//! multi-row insert for tokens, one per organization for audit events).
 
 use super::actor::RequestMeta;
 use super::audit::{self, NewEvent};
+use super::group_commit::GroupCommit;
 use super::DomainError;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Most records per transaction.
@@ -32,57 +30,27 @@ pub struct TokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
-struct Entry {
-    token: TokenRecord,
-    event: NewEvent,
-    meta: RequestMeta,
-    done: oneshot::Sender<Result<(), String>>,
-}
+/// A token, its audit event and the request it came from.
+type Entry = (TokenRecord, NewEvent, RequestMeta);
 
 #[derive(Clone)]
 pub struct TokenLog {
-    sender: mpsc::Sender<Entry>,
+    commit: GroupCommit<Entry, ()>,
 }
 
 impl TokenLog {
     /// Starts the writer task.
     pub fn start(pool: PgPool) -> TokenLog {
-        let (sender, mut receiver) = mpsc::channel::<Entry>(MAX_BATCH * 8);
-        tokio::spawn(async move {
-            while let Some(first) = receiver.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match receiver.try_recv() {
-                        Ok(entry) => batch.push(entry),
-                        Err(_) => break,
-                    }
-                }
-                let result = write_batch(&pool, &batch).await.map_err(|err| {
-                    tracing::error!(error = %err, records = batch.len(), "could not record issued tokens");
-                    err.to_string()
-                });
-                for entry in batch {
-                    let _ = entry.done.send(result.clone());
-                }
-            }
-        });
-        TokenLog { sender }
+        TokenLog { commit: GroupCommit::start("token log", pool, MAX_BATCH, write_batch) }
     }
 
     /// Records a token and its audit event durably; returns once committed.
     pub async fn append(&self, token: TokenRecord, event: NewEvent, meta: RequestMeta) -> Result<(), DomainError> {
-        let (done, wait) = oneshot::channel();
-        self.sender
-            .send(Entry { token, event, meta, done })
-            .await
-            .map_err(|_| DomainError::Internal("the token log has stopped".into()))?;
-        wait.await
-            .map_err(|_| DomainError::Internal("the token log has stopped".into()))?
-            .map_err(|err| DomainError::Internal(format!("recording the token failed: {err}")))
+        self.commit.submit((token, event, meta)).await
     }
 }
 
-async fn write_batch(pool: &PgPool, batch: &[Entry]) -> Result<(), DomainError> {
+async fn write_batch(pool: PgPool, batch: Vec<Entry>) -> Result<Vec<()>, DomainError> {
     let now = OffsetDateTime::now_utc();
     let mut org_ids = Vec::with_capacity(batch.len());
     let mut jtis = Vec::with_capacity(batch.len());
@@ -94,7 +62,7 @@ async fn write_batch(pool: &PgPool, batch: &[Entry]) -> Result<(), DomainError> 
     let mut approvals = Vec::with_capacity(batch.len());
     let mut issued = Vec::with_capacity(batch.len());
     let mut expires = Vec::with_capacity(batch.len());
-    for Entry { token: t, .. } in batch {
+    for (t, _, _) in &batch {
         org_ids.push(t.org_id);
         jtis.push(t.jti);
         agent_ids.push(t.agent_id);
@@ -128,7 +96,7 @@ async fn write_batch(pool: &PgPool, batch: &[Entry]) -> Result<(), DomainError> 
     .execute(&mut *tx)
     .await?;
     let mut active_agents: Vec<Uuid> =
-        batch.iter().flat_map(|e| std::iter::once(e.token.agent_id).chain(e.token.delegates.iter().copied())).collect();
+        batch.iter().flat_map(|(t, _, _)| std::iter::once(t.agent_id).chain(t.delegates.iter().copied())).collect();
     active_agents.sort();
     active_agents.dedup();
     // language=PostgreSQL
@@ -139,8 +107,9 @@ async fn write_batch(pool: &PgPool, batch: &[Entry]) -> Result<(), DomainError> 
     )
     .execute(&mut *tx)
     .await?;
-    let events = batch.iter().map(|e| (e.event.clone(), e.meta.clone())).collect();
+    let count = batch.len();
+    let events = batch.into_iter().map(|(_, event, meta)| (event, meta)).collect();
     audit::record_many(&mut tx, events, now).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(vec![(); count])
 }

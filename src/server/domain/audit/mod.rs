@@ -1,17 +1,30 @@
 //! The audit chain. Each organization's events form a SHA-256 hash chain: event `n` hashes a
 //! canonical encoding of its own fields together with the hash of event `n - 1`. `record`
-//! appends inside the caller's transaction (the change and its event commit together);
-//! `verify` recomputes the chain and names the first sequence number that does not match.
-//! PostgreSQL refuses UPDATE, DELETE and TRUNCATE on the table (see the migration).
+//! appends inside the caller's transaction (the change and its event commit together).
+//! PostgreSQL refuses UPDATE and TRUNCATE on the table, and DELETE except below the retention
+//! boundary (see the migrations).
+//!
+//! Around the chain: `checkpoints` signs a Merkle tree over it, `verify` checks all of it,
+//! `actions` records what agents report doing, `export` streams it out, `retention` prunes old
+//! events at a checkpoint.
+
+pub mod actions;
+pub mod checkpoints;
+pub mod export;
+pub mod retention;
+pub mod verify;
 
 use super::actor::{Actor, AdminSession, RequestMeta};
 use super::DomainError;
-use crate::model::audit::{AuditEventView, AuditFilter, AuditPage, ChainStatus};
+use crate::model::audit::{AuditEventView, AuditFilter, AuditIntegrity, AuditPage, ChainStatus, InclusionProof};
 use crate::model::Permission;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+pub use verify::verify;
 
 /// Version tag mixed into every hash, so a future encoding can never collide with this one.
 const ENCODING_TAG: &[u8] = b"mandate.audit.v1";
@@ -35,7 +48,7 @@ impl Outcome {
 /// What an event is about.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub id: String,
     pub label: String,
 }
@@ -45,19 +58,29 @@ pub struct Target {
 pub struct NewEvent {
     pub org_id: Uuid,
     pub actor: Actor,
-    pub action: &'static str,
+    pub action: Cow<'static, str>,
     pub target: Option<Target>,
     pub outcome: Outcome,
     pub details: serde_json::Value,
+    /// The person the event is about, when neither the actor nor the target says so.
+    pub person_id: Option<Uuid>,
 }
 
 impl NewEvent {
-    pub fn new(org_id: Uuid, actor: Actor, action: &'static str) -> NewEvent {
-        NewEvent { org_id, actor, action, target: None, outcome: Outcome::Success, details: serde_json::json!({}) }
+    pub fn new(org_id: Uuid, actor: Actor, action: impl Into<Cow<'static, str>>) -> NewEvent {
+        NewEvent {
+            org_id,
+            actor,
+            action: action.into(),
+            target: None,
+            outcome: Outcome::Success,
+            details: serde_json::json!({}),
+            person_id: None,
+        }
     }
 
     pub fn target(mut self, kind: &'static str, id: impl ToString, label: impl Into<String>) -> Self {
-        self.target = Some(Target { kind, id: id.to_string(), label: label.into() });
+        self.target = Some(Target { kind: Cow::Borrowed(kind), id: id.to_string(), label: label.into() });
         self
     }
 
@@ -69,6 +92,28 @@ impl NewEvent {
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
+    }
+
+    pub fn about_person(mut self, person_id: Uuid) -> Self {
+        self.person_id = Some(person_id);
+        self
+    }
+
+    /// The person for the timeline's person filter: named explicitly, or the target person.
+    fn person(&self) -> Option<Uuid> {
+        self.person_id.or_else(|| self.target_id("person"))
+    }
+
+    /// The agent for the agent filter: the acting agent, or the agent acted on.
+    fn agent(&self) -> Option<Uuid> {
+        match &self.actor {
+            Actor::Agent { agent_id, .. } => Some(*agent_id),
+            _ => self.target_id("agent"),
+        }
+    }
+
+    fn target_id(&self, kind: &str) -> Option<Uuid> {
+        self.target.as_ref().filter(|t| t.kind == kind).and_then(|t| t.id.parse().ok())
     }
 }
 
@@ -132,7 +177,7 @@ pub fn chain_hash(prev_hash: &[u8], fields: &ChainFields<'_>) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn micros(at: OffsetDateTime) -> i64 {
+pub fn micros(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000) as i64
 }
 
@@ -206,8 +251,8 @@ pub async fn record_many(
                 actor_type: event.actor.kind(),
                 actor_id: actor_id.as_deref(),
                 actor_label: &actor_label,
-                action: event.action,
-                target_type: event.target.as_ref().map(|t| t.kind),
+                action: &event.action,
+                target_type: event.target.as_ref().map(|t| t.kind.as_ref()),
                 target_id: event.target.as_ref().map(|t| t.id.as_str()),
                 target_label: event.target.as_ref().map(|t| t.label.as_str()),
                 outcome: event.outcome.as_str(),
@@ -218,19 +263,22 @@ pub async fn record_many(
             };
             let hash = chain_hash(&prev_hash, &fields).to_vec();
             rows.push(&fields, &prev_hash, &hash);
+            rows.person_id.push(event.person());
+            rows.agent_id.push(event.agent());
             prev_hash = hash;
         }
         // language=PostgreSQL
         sqlx::query!(
             "insert into audit_events (org_id, seq, id, occurred_at, actor_type, actor_id, actor_label, action,
                                        target_type, target_id, target_label, outcome, ip, user_agent, request_id,
-                                       details, prev_hash, hash)
+                                       details, prev_hash, hash, person_id, agent_id)
              select $1, seq, id, $2, actor_type, actor_id, actor_label, action, target_type, target_id, target_label,
-                    outcome, ip, user_agent, request_id, details, prev_hash, hash
+                    outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id
              from unnest($3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                         $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[], $18::bytea[])
+                         $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[], $18::bytea[],
+                         $19::uuid[], $20::uuid[])
                   as t(seq, id, actor_type, actor_id, actor_label, action, target_type, target_id, target_label,
-                       outcome, ip, user_agent, request_id, details, prev_hash, hash)",
+                       outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id)",
             org_id,
             occurred_at,
             &rows.seq,
@@ -248,7 +296,9 @@ pub async fn record_many(
             &rows.request_id as &[Option<String>],
             &rows.details as &[String],
             &rows.prev_hash as &[Vec<u8>],
-            &rows.hash as &[Vec<u8>]
+            &rows.hash as &[Vec<u8>],
+            &rows.person_id as &[Option<Uuid>],
+            &rows.agent_id as &[Option<Uuid>]
         )
         .execute(&mut *conn)
         .await?;
@@ -284,6 +334,8 @@ struct EventRows {
     details: Vec<String>,
     prev_hash: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
+    person_id: Vec<Option<Uuid>>,
+    agent_id: Vec<Option<Uuid>>,
 }
 
 impl EventRows {
@@ -359,140 +411,279 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
     out
 }
 
-struct StoredEvent {
-    seq: i64,
-    id: Uuid,
-    occurred_at: OffsetDateTime,
-    actor_type: String,
-    actor_id: Option<String>,
-    actor_label: String,
-    action: String,
-    target_type: Option<String>,
-    target_id: Option<String>,
-    target_label: Option<String>,
-    outcome: String,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
-    details: String,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+/// One stored event, with every hashed field.
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: Uuid,
+    pub occurred_at: OffsetDateTime,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_label: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub target_label: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub person_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
 }
 
-/// Recomputes an organization's chain from the first event: sequence numbers contiguous from 1,
-/// each `prev_hash` equal to the previous event's hash, each hash equal to the recomputed one,
-/// and the chain head matching the last event (which catches a truncated tail).
-pub async fn verify(pool: &PgPool, org_id: Uuid) -> Result<ChainStatus, DomainError> {
-    const BATCH: i64 = 5_000;
-    // language=PostgreSQL
-    let head = sqlx::query!("select last_seq, last_hash from audit_chain_heads where org_id = $1", org_id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(DomainError::NotFound)?;
-    let mut expected_seq = 1_i64;
-    let mut prev_hash = GENESIS_HASH.to_vec();
-    loop {
-        // language=PostgreSQL
-        let batch = sqlx::query_as!(
-            StoredEvent,
-            "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
-                    target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
-             from audit_events where org_id = $1 and seq >= $2 order by seq limit $3",
+impl StoredEvent {
+    /// The fields the chain hash covers.
+    pub fn chain_fields(&self, org_id: Uuid) -> ChainFields<'_> {
+        ChainFields {
             org_id,
-            expected_seq,
-            BATCH
-        )
-        .fetch_all(pool)
-        .await?;
-        let done = (batch.len() as i64) < BATCH;
-        for event in &batch {
-            let broken = |reason: String| Ok(ChainStatus::Broken { first_bad_seq: expected_seq, reason });
-            if event.seq != expected_seq {
-                return broken(format!("event {expected_seq} is missing (next stored event is {})", event.seq));
-            }
-            if event.prev_hash != prev_hash {
-                return broken("its link to the previous event does not match".to_string());
-            }
-            let fields = ChainFields {
-                org_id,
-                seq: event.seq,
-                id: event.id,
-                occurred_at_micros: micros(event.occurred_at),
-                actor_type: &event.actor_type,
-                actor_id: event.actor_id.as_deref(),
-                actor_label: &event.actor_label,
-                action: &event.action,
-                target_type: event.target_type.as_deref(),
-                target_id: event.target_id.as_deref(),
-                target_label: event.target_label.as_deref(),
-                outcome: &event.outcome,
-                ip: event.ip.as_deref(),
-                user_agent: event.user_agent.as_deref(),
-                request_id: event.request_id.as_deref(),
-                details: &event.details,
-            };
-            if chain_hash(&prev_hash, &fields)[..] != event.hash[..] {
-                return broken("its contents do not match its hash (the event was altered)".to_string());
-            }
-            prev_hash = event.hash.clone();
-            expected_seq += 1;
-        }
-        if done {
-            break;
+            seq: self.seq,
+            id: self.id,
+            occurred_at_micros: micros(self.occurred_at),
+            actor_type: &self.actor_type,
+            actor_id: self.actor_id.as_deref(),
+            actor_label: &self.actor_label,
+            action: &self.action,
+            target_type: self.target_type.as_deref(),
+            target_id: self.target_id.as_deref(),
+            target_label: self.target_label.as_deref(),
+            outcome: &self.outcome,
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_id: self.request_id.as_deref(),
+            details: &self.details,
         }
     }
-    let events = expected_seq - 1;
-    if head.last_seq != events || head.last_hash != prev_hash {
-        return Ok(ChainStatus::Broken {
-            first_bad_seq: events + 1,
-            reason: format!("the chain head records {} events but only {events} are intact in the log", head.last_seq),
-        });
-    }
-    Ok(ChainStatus::Intact { events })
+}
+
+/// Events of an organization in sequence order, from `after_seq + 1`, at most `limit`: what
+/// verification, checkpoints, exports and log streams read.
+pub async fn events_after(
+    pool: &PgPool,
+    org_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, DomainError> {
+    // language=PostgreSQL
+    Ok(sqlx::query_as!(
+        StoredEvent,
+        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id
+         from audit_events where org_id = $1 and seq > $2 order by seq limit $3",
+        org_id,
+        after_seq,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Admin-facing integrity check.
-pub async fn verify_for_admin(pool: &PgPool, admin: &AdminSession) -> Result<ChainStatus, DomainError> {
+pub async fn verify_for_admin(
+    pool: &PgPool,
+    keys: &checkpoints::AuditKeys,
+    admin: &AdminSession,
+) -> Result<ChainStatus, DomainError> {
     admin.require(Permission::ViewAudit)?;
-    verify(pool, admin.org_id).await
+    verify(pool, keys, admin.org_id).await
+}
+
+/// The log's size, newest checkpoint and retention, for the Audit page's integrity panel.
+pub async fn integrity(pool: &PgPool, admin: &AdminSession) -> Result<AuditIntegrity, DomainError> {
+    admin.require(Permission::ViewAudit)?;
+    // language=PostgreSQL
+    let row = sqlx::query!(
+        "select h.last_seq, h.pruned_through, o.audit_retention_days
+         from audit_chain_heads h join organizations o on o.id = h.org_id where h.org_id = $1",
+        admin.org_id
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(AuditIntegrity {
+        events: row.last_seq,
+        checkpoint: checkpoints::latest(pool, admin.org_id).await?.map(|c| c.checkpoint),
+        pruned_through: row.pruned_through,
+        retention_days: row.audit_retention_days,
+    })
+}
+
+/// An event's inclusion proof for the portal, checked here against the trusted keys.
+pub async fn proof_for_admin(
+    pool: &PgPool,
+    keys: &checkpoints::AuditKeys,
+    admin: &AdminSession,
+    seq: i64,
+) -> Result<(InclusionProof, bool), DomainError> {
+    admin.require(Permission::ViewAudit)?;
+    let proof = checkpoints::inclusion(pool, admin.org_id, seq, None).await?;
+    let verified = checkpoints::inclusion_verifies(&proof, keys);
+    Ok((proof, verified))
 }
 
 pub const PAGE_SIZE: i64 = 50;
+
+/// A filter made ready for SQL: patterns escaped, times parsed, person and agent resolved.
+#[derive(Clone, Debug)]
+pub struct ResolvedFilter {
+    action: Option<String>,
+    outcome: Option<String>,
+    actor: Option<String>,
+    person: Option<String>,
+    agent: Option<String>,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+}
+
+impl ResolvedFilter {
+    pub fn new(filter: &AuditFilter) -> Result<ResolvedFilter, DomainError> {
+        let text = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let outcome = text(&filter.outcome);
+        if let Some(outcome) = &outcome {
+            if outcome != "success" && outcome != "failure" {
+                return Err(DomainError::invalid("outcome must be success or failure"));
+            }
+        }
+        Ok(ResolvedFilter {
+            action: text(&filter.action),
+            outcome,
+            actor: text(&filter.actor).map(|s| format!("%{}%", escape_like(&s))),
+            person: text(&filter.person).map(|s| s.to_lowercase()),
+            agent: text(&filter.agent),
+            from: parse_time_bound(&filter.from, false)?,
+            to: parse_time_bound(&filter.to, true)?,
+        })
+    }
+}
+
+/// `YYYY-MM-DD` (a whole day), `YYYY-MM-DDTHH:MM[:SS]` (UTC, as a browser's datetime-local
+/// input sends it) or RFC 3339. `end` makes a day or minute inclusive of its last instant.
+fn parse_time_bound(input: &str, end: bool) -> Result<Option<OffsetDateTime>, DomainError> {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    use time::{Date, Duration, PrimitiveDateTime};
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(at) = OffsetDateTime::parse(input, &Rfc3339) {
+        return Ok(Some(at));
+    }
+    if let Ok(day) = Date::parse(input, format_description!("[year]-[month]-[day]")) {
+        let start = day.midnight().assume_utc();
+        return Ok(Some(if end { start + Duration::days(1) - Duration::microseconds(1) } else { start }));
+    }
+    for (format, span) in [
+        (format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"), Duration::seconds(1)),
+        (format_description!("[year]-[month]-[day]T[hour]:[minute]"), Duration::minutes(1)),
+    ] {
+        if let Ok(at) = PrimitiveDateTime::parse(input, format) {
+            let start = at.assume_utc();
+            return Ok(Some(if end { start + span - Duration::microseconds(1) } else { start }));
+        }
+    }
+    Err(DomainError::invalid(format!(
+        "{input:?} is not a time: use YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC) or RFC 3339 (2026-12-01T09:30:00Z)"
+    )))
+}
 
 /// One page of an organization's events, newest first, filtered (`actions` left empty: only the
 /// Audit page needs that list, see `list_for_admin`).
 pub async fn list(pool: &PgPool, org_id: Uuid, filter: &AuditFilter, limit: i64) -> Result<AuditPage, DomainError> {
     let limit = limit.clamp(1, 500);
-    let pattern = |s: &str| if s.trim().is_empty() { None } else { Some(format!("%{}%", escape_like(s.trim()))) };
-    let actor = pattern(&filter.actor);
-    let action = (!filter.action.trim().is_empty()).then(|| filter.action.trim().to_string());
-    let outcome = (!filter.outcome.trim().is_empty()).then(|| filter.outcome.trim().to_string());
-    // language=PostgreSQL
-    let rows = sqlx::query_as!(
-        StoredEvent,
-        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
-                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
-         from audit_events
-         where org_id = $1
-           and ($2::bigint is null or seq < $2)
-           and ($3::text is null or action = $3)
-           and ($4::text is null or outcome = $4)
-           and ($5::text is null or actor_label ilike $5 or target_label ilike $5)
-         order by seq desc
-         limit $6",
-        org_id,
-        filter.before_seq,
-        action,
-        outcome,
-        actor,
-        limit + 1
-    )
-    .fetch_all(pool)
-    .await?;
+    let resolved = ResolvedFilter::new(filter)?;
+    let rows = filtered(pool, org_id, &resolved, filter.before_seq, limit + 1).await?;
     let has_more = rows.len() as i64 > limit;
     let events: Vec<AuditEventView> = rows.into_iter().take(limit as usize).map(view).collect();
     let next_before_seq = if has_more { events.last().map(|e| e.seq) } else { None };
     Ok(AuditPage { events, next_before_seq, actions: Vec::new() })
+}
+
+/// Filtered events, newest first, below `before_seq` (the Audit page and the API's list).
+pub async fn filtered(
+    pool: &PgPool,
+    org_id: Uuid,
+    filter: &ResolvedFilter,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, DomainError> {
+    // language=PostgreSQL
+    Ok(sqlx::query_as!(
+        StoredEvent,
+        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id
+         from audit_events
+         where org_id = $1
+           and ($3::text is null or action = $3)
+           and ($4::text is null or outcome = $4)
+           and ($5::text is null or actor_label ilike $5 or target_label ilike $5)
+           and ($6::text is null or actor_label = $6
+                or person_id in (select id from people where org_id = $1 and (email = $6 or id::text = $6)))
+           and ($7::text is null
+                or agent_id in (select id from agents where org_id = $1
+                                and (id::text = $7 or client_id = $7 or lower(name) = lower($7))))
+           and ($8::timestamptz is null or occurred_at >= $8)
+           and ($9::timestamptz is null or occurred_at <= $9)
+           and ($2::bigint is null or seq < $2)
+         order by seq desc
+         limit $10",
+        org_id,
+        before_seq,
+        filter.action,
+        filter.outcome,
+        filter.actor,
+        filter.person,
+        filter.agent,
+        filter.from,
+        filter.to,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Filtered events, oldest first, above `after_seq` (exports read the log in its order).
+pub async fn filtered_in_order(
+    pool: &PgPool,
+    org_id: Uuid,
+    filter: &ResolvedFilter,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, DomainError> {
+    // language=PostgreSQL
+    Ok(sqlx::query_as!(
+        StoredEvent,
+        "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id
+         from audit_events
+         where org_id = $1
+           and ($3::text is null or action = $3)
+           and ($4::text is null or outcome = $4)
+           and ($5::text is null or actor_label ilike $5 or target_label ilike $5)
+           and ($6::text is null or actor_label = $6
+                or person_id in (select id from people where org_id = $1 and (email = $6 or id::text = $6)))
+           and ($7::text is null
+                or agent_id in (select id from agents where org_id = $1
+                                and (id::text = $7 or client_id = $7 or lower(name) = lower($7))))
+           and ($8::timestamptz is null or occurred_at >= $8)
+           and ($9::timestamptz is null or occurred_at <= $9)
+           and seq > $2
+         order by seq
+         limit $10",
+        org_id,
+        after_seq,
+        filter.action,
+        filter.outcome,
+        filter.actor,
+        filter.person,
+        filter.agent,
+        filter.from,
+        filter.to,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Admin-facing list, with the actions the filter can offer.
@@ -517,7 +708,7 @@ pub async fn about(pool: &PgPool, org_id: Uuid, subject: &str, limit: i64) -> Re
     let rows = sqlx::query_as!(
         StoredEvent,
         "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
-                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id
          from audit_events where org_id = $1 and (target_id = $2 or actor_id = $2) order by seq desc limit $3",
         org_id,
         subject,
@@ -540,7 +731,7 @@ pub async fn get_in(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<AuditEventV
     sqlx::query_as!(
         StoredEvent,
         "select seq, id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
-                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash
+                target_label, outcome, ip, user_agent, request_id, details, prev_hash, hash, person_id, agent_id
          from audit_events where org_id = $1 and id = $2",
         org_id,
         id
@@ -551,7 +742,8 @@ pub async fn get_in(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<AuditEventV
     .ok_or(DomainError::NotFound)
 }
 
-fn view(event: StoredEvent) -> AuditEventView {
+/// An event as the portal, the API, exports and log streams show it.
+pub fn view(event: StoredEvent) -> AuditEventView {
     AuditEventView {
         seq: event.seq,
         id: event.id,
@@ -565,8 +757,12 @@ fn view(event: StoredEvent) -> AuditEventView {
         target_label: event.target_label,
         outcome: event.outcome,
         ip: event.ip,
+        user_agent: event.user_agent,
         request_id: event.request_id,
         details: serde_json::from_str(&event.details).unwrap_or(serde_json::Value::Null),
+        person_id: event.person_id,
+        agent_id: event.agent_id,
+        prev_hash: hex::encode(&event.prev_hash),
         hash: hex::encode(&event.hash),
     }
 }

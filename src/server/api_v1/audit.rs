@@ -1,0 +1,313 @@
+//! The audit trail over the platform API:
+//!
+//! | method and path                          | who                          | what |
+//! |------------------------------------------|------------------------------|------|
+//! | `GET  /api/v1/audit/events`              | API key                      | events, newest first, filtered |
+//! | `POST /api/v1/audit/events`              | agent access token, or API key naming `token_jti` | record an agent action |
+//! | `GET  /api/v1/audit/export?format=`      | API key                      | CSV or NDJSON, streamed, oldest first |
+//! | `GET  /api/v1/audit/checkpoint[?size=]`  | API key                      | the newest (or a given) signed checkpoint |
+//! | `GET  /api/v1/audit/proof/{seq}[?size=]` | API key                      | RFC 9162 inclusion proof |
+//! | `GET  /api/v1/audit/consistency?from=&to=` | API key                    | RFC 9162 consistency proof |
+//! | `GET  /api/v1/audit/keys`                | anyone                       | the public keys that sign checkpoints |
+//! | `PUT  /api/v1/audit/retention`           | API key                      | the retention period in days |
+
+use super::{query, ApiCaller};
+use crate::model::audit::AuditFilter;
+use crate::server::domain::api_keys;
+use crate::server::domain::audit::{self, actions, checkpoints, retention};
+use crate::server::domain::secrets::API_KEY_PREFIX;
+use crate::server::domain::DomainError;
+use crate::server::downloads;
+use crate::server::errors::Problem;
+use crate::server::middleware::request_meta::Meta;
+use crate::server::state::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/audit/events", get(list).post(report))
+        .route("/audit/export", get(export_events))
+        .route("/audit/checkpoint", get(checkpoint))
+        .route("/audit/proof/{seq}", get(proof))
+        .route("/audit/consistency", get(consistency))
+        .route("/audit/keys", get(keys))
+        .route("/audit/retention", put(set_retention))
+}
+
+#[derive(Deserialize, Default)]
+struct FilterQuery {
+    action: Option<String>,
+    outcome: Option<String>,
+    actor: Option<String>,
+    person: Option<String>,
+    agent: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before_seq: Option<i64>,
+    limit: Option<i64>,
+    format: Option<String>,
+}
+
+impl FilterQuery {
+    fn filter(&self) -> AuditFilter {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        AuditFilter {
+            action: text(&self.action),
+            actor: text(&self.actor),
+            outcome: text(&self.outcome),
+            person: text(&self.person),
+            agent: text(&self.agent),
+            from: text(&self.from),
+            to: text(&self.to),
+            before_seq: self.before_seq,
+        }
+    }
+}
+
+/// `GET /api/v1/audit/events`: newest first; page with `before_seq`.
+async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    params: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let params = match query(&caller, params) {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    match audit::list(&state.pool, caller.principal.org_id, &params.filter(), params.limit.unwrap_or(100)).await {
+        Ok(page) => Json(json!({ "events": page.events, "next_before_seq": page.next_before_seq })).into_response(),
+        Err(err) => caller.problem(err).into_response(),
+    }
+}
+
+/// `GET /api/v1/audit/export?format=csv|ndjson`: every matching event, oldest first, streamed.
+async fn export_events(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    params: Result<Query<FilterQuery>, QueryRejection>,
+) -> Response {
+    let params = match query(&caller, params) {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    match downloads::audit_export(&state, caller.principal.org_id, &params.filter(), params.format.as_deref()) {
+        Ok(response) => response,
+        Err(err) => caller.problem(err).into_response(),
+    }
+}
+
+/// The body of `POST /api/v1/audit/events`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    action: String,
+    #[serde(default)]
+    target: Option<TargetBody>,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    /// With an API key: the `jti` of the token the agent presented.
+    #[serde(default)]
+    token_jti: Option<Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetBody {
+    id: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /api/v1/audit/events`: an agent action, recorded durably before the 201.
+async fn report(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Result<Json<ActionBody>, JsonRejection>,
+) -> Response {
+    let request_id = meta.request_id.clone();
+    let problem =
+        |status: StatusCode, detail: &str| Problem::new(status, detail, request_id.as_deref()).into_response();
+    let domain_problem = |err: DomainError| Problem::from_domain(err, request_id.as_deref()).into_response();
+    let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+    else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "Send the agent's access token, or an organization API key with `token_jti` in the body, as `Authorization: Bearer ...`.",
+        );
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return problem(rejection.status(), &format!("Bad JSON body: {}", rejection.body_text())),
+    };
+    let now = OffsetDateTime::now_utc();
+    let jti = body.token_jti;
+    let report = actions::Report {
+        action: body.action,
+        target_type: body.target.as_ref().and_then(|t| t.kind.clone()),
+        target_id: body.target.as_ref().map(|t| t.id.clone()),
+        target_label: body.target.and_then(|t| t.label),
+        outcome: body.outcome,
+        metadata: body.metadata,
+        scopes: body.scopes,
+    };
+    let recorded = if bearer.starts_with(API_KEY_PREFIX) {
+        let key = match api_keys::authenticate(&state.pool, bearer, now).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return problem(StatusCode::UNAUTHORIZED, "The API key is not valid or was revoked."),
+            Err(err) => return domain_problem(err),
+        };
+        let Some(jti) = jti else {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "With an API key, name the agent's token: `token_jti` (the `jti` claim of the token it presented).",
+            );
+        };
+        actions::record_by_jti(&state.actions, &state.tokens.mandates, &key, jti, report, meta, now).await
+    } else {
+        if jti.is_some() {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`token_jti` is only for API keys; an agent's own token already names itself.",
+            );
+        }
+        let token = match state.tokens.introspect_bearer(bearer, now).await {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                return problem(
+                    StatusCode::UNAUTHORIZED,
+                    "The access token is not active (expired, revoked, or its mandate changed).",
+                )
+            }
+            Err(err) => return domain_problem(err),
+        };
+        actions::record_by_token(&state.actions, &token, report, meta, now).await
+    };
+    match recorded {
+        Ok(recorded) => (
+            StatusCode::CREATED,
+            Json(json!({ "seq": recorded.seq, "proof_url": format!("/api/v1/audit/proof/{}", recorded.seq) })),
+        )
+            .into_response(),
+        Err(err) => domain_problem(err),
+    }
+}
+
+#[derive(Deserialize)]
+struct SizeQuery {
+    size: Option<i64>,
+}
+
+/// `GET /api/v1/audit/checkpoint`: the newest signed checkpoint (or the one of `size`).
+async fn checkpoint(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    params: Result<Query<SizeQuery>, QueryRejection>,
+) -> Response {
+    let params = match query(&caller, params) {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let org_id = caller.principal.org_id;
+    let found = match params.size {
+        Some(size) => checkpoints::at_size(&state.pool, org_id, size).await,
+        None => checkpoints::latest(&state.pool, org_id).await,
+    };
+    match found {
+        Ok(Some(stored)) => Json(stored.checkpoint).into_response(),
+        Ok(None) => caller
+            .problem(DomainError::Conflict(
+                "No checkpoint matches: checkpoints are signed within seconds of new events.".into(),
+            ))
+            .into_response(),
+        Err(err) => caller.problem(err).into_response(),
+    }
+}
+
+/// `GET /api/v1/audit/proof/{seq}`: the event's inclusion proof against a signed checkpoint.
+async fn proof(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(seq): Path<String>,
+    params: Result<Query<SizeQuery>, QueryRejection>,
+) -> Response {
+    let params = match query(&caller, params) {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    let Ok(seq) = seq.parse::<i64>() else { return caller.problem(DomainError::NotFound).into_response() };
+    match checkpoints::inclusion(&state.pool, caller.principal.org_id, seq, params.size).await {
+        Ok(proof) => Json(proof).into_response(),
+        Err(err) => caller.problem(err).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: i64,
+    to: Option<i64>,
+}
+
+/// `GET /api/v1/audit/consistency?from=N[&to=M]`: proof that checkpoint N's tree is a prefix of
+/// checkpoint M's (the newest by default).
+async fn consistency(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    params: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> Response {
+    let params = match query(&caller, params) {
+        Ok(params) => params,
+        Err(problem) => return problem.into_response(),
+    };
+    match checkpoints::consistency(&state.pool, caller.principal.org_id, params.from, params.to).await {
+        Ok(proof) => Json(proof).into_response(),
+        Err(err) => caller.problem(err).into_response(),
+    }
+}
+
+/// `GET /api/v1/audit/keys`: public, so anyone can check a checkpoint.
+async fn keys(State(state): State<AppState>) -> Response {
+    Json(json!({ "keys": state.audit_keys.public_keys() })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionBody {
+    days: i32,
+}
+
+/// `PUT /api/v1/audit/retention`: `{"days": N}`.
+async fn set_retention(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Meta(meta): Meta,
+    body: Result<Json<RetentionBody>, JsonRejection>,
+) -> Response {
+    let body = match caller.body(body) {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
+    };
+    match retention::set_days(&state.pool, &caller.caller(), body.days, &meta, OffsetDateTime::now_utc()).await {
+        Ok(()) => Json(json!({ "retention_days": body.days })).into_response(),
+        Err(err) => caller.problem(err).into_response(),
+    }
+}
