@@ -9,10 +9,27 @@ create index audit_events_org_agent_idx on audit_events (org_id, agent_id, seq) 
 
 -- Retention: events older than this may be pruned, but only up to a signed checkpoint.
 alter table organizations add column audit_retention_days integer not null default 365
-    constraint organizations_audit_retention_check check (audit_retention_days between 1 and 36500);
+    constraint organizations_audit_retention_check check (audit_retention_days between 30 and 36500);
 -- Events 1..pruned_through were removed by retention; the checkpoint of that size stays and
 -- anchors both the hash chain (its last_hash) and the Merkle tree (its frontier).
 alter table audit_chain_heads add column pruned_through bigint not null default 0;
+
+-- A chain head only moves forward, and the retention boundary only to a signed checkpoint.
+-- (Verification does not rely on this: it is one more thing an attacker must get past.)
+create function audit_chain_heads_forward_only() returns trigger
+    language plpgsql as
+$$
+begin
+    if new.last_seq < old.last_seq or new.pruned_through < old.pruned_through
+       or new.pruned_through > new.last_seq
+       or (new.pruned_through <> old.pruned_through and not exists (
+               select 1 from audit_checkpoints c where c.org_id = new.org_id and c.size = new.pruned_through)) then
+        raise exception 'audit_chain_heads only moves forward, and its retention boundary only to a checkpoint'
+            using errcode = 'insufficient_privilege';
+    end if;
+    return new;
+end
+$$;
 
 -- Keys that sign checkpoints: Ed25519, the private half encrypted under the master key, so that
 -- someone holding only the database can read but never forge a checkpoint.
@@ -38,6 +55,10 @@ create table audit_checkpoints (
     signature  bytea       not null,
     constraint audit_checkpoints_pkey primary key (org_id, size)
 );
+
+create trigger audit_chain_heads_forward_only
+    before update on audit_chain_heads
+    for each row execute function audit_chain_heads_forward_only();
 
 create trigger audit_checkpoints_no_update_or_delete
     before update or delete on audit_checkpoints

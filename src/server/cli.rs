@@ -440,7 +440,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(json!({ "keys": keys.public_keys() }));
         }
         Command::Audit { command: AuditCommand::Checkpoint } => {
-            let keys = audit_keys(&pool, &config, &[]).await?;
+            let keys =
+                domain::audit::checkpoints::AuditKeys::load(&pool, &master_key(&config)?).await.map_err(user_error)?;
             let signed = domain::audit::checkpoints::run_once(&pool, &keys, now).await.map_err(user_error)?;
             let signed: Vec<_> =
                 signed.into_iter().map(|(org_id, size)| json!({ "org_id": org_id, "size": size })).collect();
@@ -491,7 +492,7 @@ async fn audit_keys(
             .map_err(user_error);
     }
     let master = master_key(config).context("or pass the checkpoint public key with --public-key")?;
-    domain::audit::checkpoints::AuditKeys::load(pool, &master).await.map_err(user_error)
+    domain::audit::checkpoints::AuditKeys::load_trusted(pool, &master).await.map_err(user_error)
 }
 
 /// The key that encrypts secrets at rest, required by commands that store or use them.

@@ -1,5 +1,6 @@
 //! The demo organization that `scripts/run` starts with: a few admins in every role, a pending
-//! invitation, an API key and a real audit trail, all made through the domain functions (so
+//! invitation, an API key, agents with approvals, SSO and a directory, agent actions traced to
+//! their humans, a signed checkpoint and a log stream, all made through the domain functions (so
 //! the demo exercises the same rules and audit events as real use). Idempotent: a second run
 //! only refreshes the owner's setup link if the owner has not set a password yet.
 
@@ -32,6 +33,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     if let Some(org_id) = orgs::find_by_name(pool, DEMO_ORG_NAME).await? {
         seed_agents(pool, config, org_id).await?;
         seed_sso(pool, config, org_id).await?;
+        seed_audit(pool, config, org_id).await?;
         return refresh_owner_link(pool, config, org_id, now).await;
     }
     let meta = demo_meta("10.0.0.10");
@@ -61,6 +63,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     api_keys::create(pool, Caller::Operator { org_id }, "ci-pipeline", &meta, now).await?;
     seed_agents(pool, config, org_id).await?;
     seed_sso(pool, config, org_id).await?;
+    seed_audit(pool, config, org_id).await?;
 
     Ok(json!({
         "org_id": org_id,
@@ -360,6 +363,152 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         now,
     )
     .await?;
+    Ok(())
+}
+
+/// Agent actions reported by the demo's agents (one through a resource server's API key, one
+/// by a delegated sub-agent, one that failed), a signed checkpoint over the trail, and a log
+/// stream to the company's Splunk, which the demo cannot reach: its delivery errors show.
+async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
+    use super::domain::audit::actions::{self, ActionLog, Report};
+    use super::domain::audit::checkpoints::{self, AuditKeys};
+    use super::domain::crypto::MasterKey;
+    use super::domain::streams::{self, NewStream};
+    let Some(master) = config.master_key else { return Ok(()) };
+    // language=PostgreSQL
+    let seeded = sqlx::query_scalar!(r#"select exists(select 1 from audit_streams where org_id = $1) as "x!""#, org_id)
+        .fetch_one(pool)
+        .await?;
+    if seeded {
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
+    let tokens = demo_token_service(pool, config, master).await?;
+    let log = ActionLog::start(pool.clone());
+    let agent_meta = demo_meta("10.0.1.5");
+    // language=PostgreSQL
+    let agents = sqlx::query!("select id, name from agents where org_id = $1 and status = 'active'", org_id)
+        .fetch_all(pool)
+        .await?;
+    let agent_id = |name: &str| agents.iter().find(|a| a.name == name).map(|a| a.id);
+    let token_for = |name: &'static str| {
+        let tokens = &tokens;
+        let agent_meta = agent_meta.clone();
+        let id = agent_id(name);
+        async move {
+            let Some(id) = id else { return Ok(None) };
+            let Some(state) = tokens.mandates.agent(pool, id).await? else { return Ok(None) };
+            let issued = tokens.client_credentials(&state, None, &agent_meta, now).await.map_err(token_error)?;
+            Ok::<_, DomainError>(Some(issued.access_token))
+        }
+    };
+    let report = |action: &str, target: (&str, &str, &str), outcome: &str, metadata: Value| Report {
+        action: action.to_string(),
+        target_type: Some(target.0.to_string()),
+        target_id: Some(target.1.to_string()),
+        target_label: Some(target.2.to_string()),
+        outcome: Some(outcome.to_string()),
+        metadata: Some(metadata),
+        scopes: None,
+    };
+    let mut reported = Vec::new();
+    if let Some(token) = token_for("Ledger Reconciler").await? {
+        reported.push((
+            token.clone(),
+            report(
+                "crm.invoice.read",
+                ("invoice", "INV-2026-1187", "Invoice INV-2026-1187 (Globex)"),
+                "success",
+                json!({ "amount_eur": 12400 }),
+            ),
+        ));
+        let mut export = report(
+            "ledger.export",
+            ("ledger", "2026-11", "November 2026 ledger"),
+            "success",
+            json!({ "rows": 1832, "format": "csv" }),
+        );
+        export.scopes = Some(vec!["finance.export".into()]);
+        reported.push((token, export));
+    }
+    if let Some(token) = token_for("Inbox Assistant").await? {
+        reported.push((
+            token.clone(),
+            report(
+                "calendar.event.create",
+                ("event", "evt-77", "Quarterly review with Globex"),
+                "success",
+                json!({ "attendees": 4 }),
+            ),
+        ));
+        reported.push((
+            token,
+            report(
+                "calendar.event.move",
+                ("event", "evt-78", "1:1 with Dana"),
+                "failure",
+                json!({ "error": "conflicts with an all-day event" }),
+            ),
+        ));
+    }
+    if let Some(token) = token_for("Code Reviewer").await? {
+        reported.push((
+            token.clone(),
+            report(
+                "github.pull_request.review",
+                ("pull_request", "acme/api#1423", "acme/api#1423 Rate-limit the export endpoint"),
+                "success",
+                json!({ "verdict": "changes requested", "risk": "medium" }),
+            ),
+        ));
+        // The reviewer hands a narrower token to its sub-agent, which reports too.
+        if let Some(runner) = agent_id("Test Runner") {
+            if let Some(runner) = tokens.mandates.agent(pool, runner).await? {
+                let delegated = tokens.exchange(&runner, &token, None, &agent_meta, now).await.map_err(token_error)?;
+                reported.push((
+                    delegated.access_token,
+                    report(
+                        "git.repository.clone",
+                        ("repository", "acme/api", "acme/api"),
+                        "success",
+                        json!({ "commit": "9f3c2e1" }),
+                    ),
+                ));
+            }
+        }
+    }
+    let mut resource_server_jti = None;
+    for (token, action) in reported {
+        if let Some(active) = tokens.introspect_bearer(&token, now).await? {
+            resource_server_jti.get_or_insert(active.jti);
+            actions::record_by_token(&log, &active, action, agent_meta.clone(), now).await?;
+        }
+    }
+    // The CRM, a resource server, reports a read it served to the Ledger Reconciler.
+    // language=PostgreSQL
+    let key = sqlx::query!("select id, name from api_keys where org_id = $1 and revoked_at is null limit 1", org_id)
+        .fetch_optional(pool)
+        .await?;
+    if let (Some(key), Some(jti)) = (key, resource_server_jti) {
+        let principal = super::domain::api_keys::ApiKeyPrincipal { org_id, key_id: key.id, name: key.name };
+        let action = report(
+            "crm.account.read",
+            ("account", "acc-0042", "Globex Corporation"),
+            "success",
+            json!({ "fields": ["billing_contact", "terms"] }),
+        );
+        actions::record_by_jti(&log, &tokens.mandates, &principal, jti, action, demo_meta("10.0.2.9"), now).await?;
+    }
+    let stream = NewStream {
+        name: "Splunk (SOC)",
+        kind: "splunk_hec",
+        url: "https://splunk.acme.example:8088/services/collector/event",
+        secret: "00000000-demo-hec-token-0000000000",
+    };
+    streams::create(pool, &MasterKey::new(master), Caller::Operator { org_id }, stream, &demo_meta("10.0.0.10"), now)
+        .await?;
+    let keys = AuditKeys::load(pool, &MasterKey::new(master)).await?;
+    checkpoints::checkpoint_org(pool, &keys, org_id, now).await?;
     Ok(())
 }
 

@@ -538,3 +538,47 @@ async fn retention_prunes_only_at_a_checkpoint_and_the_rest_still_verifies(pool:
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
+
+#[sqlx::test]
+async fn relabelled_filter_columns_and_a_faked_retention_boundary_are_detected(pool: sqlx::PgPool) {
+    let s = scene(pool).await;
+    s.actions(4).await;
+    s.checkpoint().await;
+    s.actions(2).await;
+    let org = s.org_id;
+
+    // Moving an agent action to another person hides it from that person's timeline.
+    let seq: i64 = sqlx::query_scalar("select max(seq) from audit_events where org_id = $1 and person_id is not null")
+        .bind(org)
+        .fetch_one(&s.app.pool)
+        .await
+        .unwrap();
+    tamper(&s.app.pool, &[&format!("update audit_events set person_id = null where org_id = '{org}' and seq = {seq}")])
+        .await;
+    let (bad, reason) = broken_at(s.verify().await);
+    assert_eq!(bad, seq);
+    assert!(reason.contains("re-labelled"), "{reason}");
+
+    // PostgreSQL refuses to move the head back or the boundary anywhere but a checkpoint...
+    for statement in [
+        format!("update audit_chain_heads set last_seq = 1 where org_id = '{org}'"),
+        format!("update audit_chain_heads set pruned_through = 2 where org_id = '{org}'"),
+    ] {
+        let err = sqlx::query(&statement).execute(&s.app.pool).await.unwrap_err();
+        assert!(err.to_string().contains("only moves forward"), "{statement}: {err}");
+    }
+    // ...and a boundary moved to a real checkpoint without retention is still caught.
+    let s = scene_in_new_org(s).await;
+    let org = s.org_id;
+    let signed_here = checkpoints::latest(&s.app.pool, org).await.unwrap().unwrap().checkpoint;
+    tamper(
+        &s.app.pool,
+        &[
+            &format!("update audit_chain_heads set pruned_through = {} where org_id = '{org}'", signed_here.size),
+            &format!("delete from audit_events where org_id = '{org}' and seq <= {}", signed_here.size),
+        ],
+    )
+    .await;
+    let (_, reason) = broken_at(s.verify().await);
+    assert!(reason.contains("no audit.retention_applied event"), "{reason}");
+}

@@ -89,6 +89,7 @@ async fn missing_wrong_and_malformed_keys_get_problem_documents(pool: sqlx::PgPo
     let openapi: serde_json::Value =
         client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(openapi["paths"]["/api/v1/audit/events"]["post"]["requestBody"].is_object(), "agent actions are described");
     for path in [
         "/api/v1/agents",
         "/api/v1/agents/{id}",
@@ -99,6 +100,12 @@ async fn missing_wrong_and_malformed_keys_get_problem_documents(pool: sqlx::PgPo
         "/api/v1/scope_requests/{id}/deny",
         "/api/v1/directories",
         "/api/v1/audit/events",
+        "/api/v1/audit/export",
+        "/api/v1/audit/checkpoint",
+        "/api/v1/audit/proof/{seq}",
+        "/api/v1/audit/consistency",
+        "/api/v1/audit/keys",
+        "/api/v1/audit/streams",
         "/api/v1/agent/context",
     ] {
         assert!(openapi["paths"].get(path).is_some(), "the OpenAPI document describes {path}");

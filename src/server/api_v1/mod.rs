@@ -207,14 +207,48 @@ fn openapi_document() -> serde_json::Value {
                         "role_mappings": { "type": "string", "description": "one `group = role` per line" } } })),
                     "responses": errors(json!({ "201": ok("{connection_id, type, redirect_uri} or {connection_id, type, sp_entity_id, acs_url, metadata_url}") })) }
             },
-            "/api/v1/audit/events": { "get": {
-                "summary": "Audit events, newest first",
-                "parameters": [
-                    query("action", json!({ "type": "string" })), query("outcome", json!({ "type": "string", "enum": ["success", "failure"] })),
-                    query("actor", json!({ "type": "string" })), query("before_seq", json!({ "type": "integer" })),
-                    query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 500 }))],
-                "responses": errors(json!({ "200": ok("{events, next_before_seq}"), "400": problem }))
-            } },
+            "/api/v1/audit/events": {
+                "get": {
+                    "summary": "Audit events, newest first",
+                    "parameters": [
+                        query("action", json!({ "type": "string" })), query("outcome", json!({ "type": "string", "enum": ["success", "failure"] })),
+                        query("actor", json!({ "type": "string" })), query("person", json!({ "type": "string", "description": "email or id" })),
+                        query("agent", json!({ "type": "string", "description": "name, client id or id" })),
+                        query("from", json!({ "type": "string", "description": "YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC) or RFC 3339" })),
+                        query("to", json!({ "type": "string" })), query("before_seq", json!({ "type": "integer" })),
+                        query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 500 }))],
+                    "responses": errors(json!({ "200": ok("{events, next_before_seq}"), "400": problem }))
+                },
+                "post": {
+                    "summary": "Record an agent action, with the chain of authority behind it (durable before the answer)",
+                    "security": [{ "accessToken": [] }, { "apiKey": [] }],
+                    "requestBody": body(json!({ "type": "object", "required": ["action"], "additionalProperties": false, "properties": {
+                        "action": { "type": "string", "pattern": "^[a-z][a-z0-9_-]*(\\.[a-z0-9_-]+)*$", "maxLength": 100 },
+                        "target": { "type": "object", "required": ["id"], "properties": {
+                            "id": { "type": "string" }, "type": { "type": "string" }, "label": { "type": "string" } } },
+                        "outcome": { "type": "string", "enum": ["success", "failure"] },
+                        "metadata": { "type": "object", "description": "at most 16 KiB" },
+                        "scopes": { "type": "array", "items": { "type": "string" }, "description": "the scopes used; a subset of the token's" },
+                        "token_jti": { "type": "string", "format": "uuid", "description": "with an API key: the token the agent presented" } } })),
+                    "responses": errors(json!({ "201": ok("{seq, proof_url}"), "403": problem }))
+                }
+            },
+            "/api/v1/audit/export": { "get": { "summary": "Every matching event, oldest first, streamed (the filters of /audit/events)",
+                "parameters": [query("format", json!({ "type": "string", "enum": ["csv", "ndjson"] }))],
+                "responses": errors(json!({ "200": { "description": "text/csv or application/x-ndjson" } })) } },
+            "/api/v1/audit/checkpoint": { "get": { "summary": "The newest signed checkpoint (or the one of `size`)",
+                "parameters": [query("size", json!({ "type": "integer" }))], "responses": errors(json!({ "200": ok("{org_id, size, root_hash, signed_at, key_id, signature}"), "409": problem })) } },
+            "/api/v1/audit/proof/{seq}": { "get": { "summary": "RFC 9162 inclusion proof of an event against a signed checkpoint",
+                "parameters": [{ "name": "seq", "in": "path", "required": true, "schema": { "type": "integer" } }, query("size", json!({ "type": "integer" }))],
+                "responses": errors(json!({ "200": ok("{seq, leaf_index, event_hash, leaf_hash, tree_size, audit_path, checkpoint}"), "403": problem })) } },
+            "/api/v1/audit/consistency": { "get": { "summary": "RFC 9162 consistency proof between two signed checkpoints",
+                "parameters": [query("from", json!({ "type": "integer" })), query("to", json!({ "type": "integer" }))],
+                "responses": errors(json!({ "200": ok("{from, to, proof}") })) } },
+            "/api/v1/audit/keys": { "get": { "summary": "The Ed25519 public keys that sign checkpoints", "security": [],
+                "responses": { "200": ok("{keys: [{key_id, algorithm, public_key, public_key_pem}]}") } } },
+            "/api/v1/audit/retention": { "put": { "summary": "How long events are kept (pruned only at a signed checkpoint)",
+                "requestBody": body(json!({ "type": "object", "required": ["days"], "properties": { "days": { "type": "integer", "minimum": 30, "maximum": 36500 } } })),
+                "responses": errors(json!({ "200": ok("{retention_days}") })) } },
             "/api/v1/audit/streams": {
                 "get": { "summary": "Log streams with their delivery status (never their secrets)", "responses": errors(json!({ "200": ok("{streams: [...]}") })) },
                 "post": { "summary": "Create a log stream: every audit event from now on is pushed to the destination (at least once; dedupe by event id or Idempotency-Key). A webhook's HMAC secret is generated and returned once.",

@@ -77,25 +77,61 @@ pub struct Recorded {
 #[derive(Clone)]
 pub struct ActionLog {
     pool: PgPool,
-    commit: GroupCommit<(NewEvent, RequestMeta), i64>,
+    commit: GroupCommit<(NewEvent, RequestMeta), Result<i64, String>>,
 }
 
 impl ActionLog {
     pub fn start(pool: PgPool) -> ActionLog {
-        ActionLog {
-            pool: pool.clone(),
-            commit: GroupCommit::start("agent action log", pool, MAX_BATCH, |pool, batch| async move {
-                let mut tx = pool.begin().await?;
-                let seqs = record_many(&mut tx, batch, OffsetDateTime::now_utc()).await?;
-                tx.commit().await?;
-                Ok(seqs)
-            }),
-        }
+        ActionLog { pool: pool.clone(), commit: GroupCommit::start("agent action log", pool, MAX_BATCH, write_batch) }
     }
 
     async fn append(&self, event: NewEvent, meta: RequestMeta) -> Result<Recorded, DomainError> {
-        Ok(Recorded { seq: self.commit.submit((event, meta)).await? })
+        let seq = self.commit.submit((event, meta)).await?.map_err(DomainError::Internal)?;
+        Ok(Recorded { seq })
     }
+}
+
+/// One transaction per organization in the batch, so that a slow or failing organization
+/// (its chain head held by a long transaction) never holds up or fails another's reports.
+async fn write_batch(
+    pool: PgPool,
+    batch: Vec<(NewEvent, RequestMeta)>,
+) -> Result<Vec<Result<i64, String>>, DomainError> {
+    let mut results: Vec<Result<i64, String>> = vec![Err("not written".into()); batch.len()];
+    let mut by_org: Vec<(Uuid, Vec<usize>)> = Vec::new();
+    for (index, (event, _)) in batch.iter().enumerate() {
+        match by_org.iter_mut().find(|(org, _)| *org == event.org_id) {
+            Some((_, indexes)) => indexes.push(index),
+            None => by_org.push((event.org_id, vec![index])),
+        }
+    }
+    let mut slots: Vec<Option<(NewEvent, RequestMeta)>> = batch.into_iter().map(Some).collect();
+    for (org_id, indexes) in by_org {
+        let events: Vec<_> = indexes.iter().filter_map(|&i| slots[i].take()).collect();
+        let written = async {
+            let mut tx = pool.begin().await?;
+            // language=PostgreSQL
+            sqlx::query!("set local lock_timeout = '5s'").execute(&mut *tx).await?;
+            let seqs = record_many(&mut tx, events, OffsetDateTime::now_utc()).await?;
+            tx.commit().await?;
+            Ok::<_, DomainError>(seqs)
+        }
+        .await;
+        match written {
+            Ok(seqs) => {
+                for (&index, seq) in indexes.iter().zip(seqs) {
+                    results[index] = Ok(seq);
+                }
+            }
+            Err(err) => {
+                tracing::error!(%org_id, error = %err, "could not record agent actions");
+                for &index in &indexes {
+                    results[index] = Err(format!("recording the action failed: {err}"));
+                }
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// One approval behind a scope used.
@@ -149,7 +185,9 @@ fn event(authority: Authority, report: Report, reported_by: Value) -> Result<New
     }
     let scopes_used = match report.scopes {
         None => authority.token_scopes.clone(),
-        Some(scopes) => {
+        Some(mut scopes) => {
+            scopes.sort();
+            scopes.dedup();
             if let Some(missing) = scopes.iter().find(|s| !authority.token_scopes.contains(s)) {
                 return Err(DomainError::NotAllowed(format!(
                     "the token does not carry the scope {missing:?} (it carries: {})",
@@ -202,7 +240,7 @@ fn event(authority: Authority, report: Report, reported_by: Value) -> Result<New
         "metadata": metadata,
     });
     let actor = Actor::Agent { agent_id: holder_id, label: holder_name };
-    let mut event = NewEvent::new(authority.org_id, actor, action).details(details).about_person(authority.person_id);
+    let mut event = NewEvent::new(authority.org_id, actor, action).details(details);
     if let Some((kind, id, label)) = target {
         event.target = Some(super::Target { kind: kind.into(), id, label });
     }

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -74,6 +74,15 @@ impl AuditKeys {
     /// decrypts under `master` and matches its public half are trusted: a key row someone slipped
     /// into the database is not.
     pub async fn load(pool: &PgPool, master: &MasterKey) -> Result<AuditKeys, DomainError> {
+        Self::load_with(pool, master, true).await
+    }
+
+    /// The trusted keys, creating none (verification never writes).
+    pub async fn load_trusted(pool: &PgPool, master: &MasterKey) -> Result<AuditKeys, DomainError> {
+        Self::load_with(pool, master, false).await
+    }
+
+    async fn load_with(pool: &PgPool, master: &MasterKey, create: bool) -> Result<AuditKeys, DomainError> {
         let mut tx = pool.begin().await?;
         // One node creates the first key; the others wait here and then read it.
         // language=PostgreSQL
@@ -103,7 +112,7 @@ impl AuditKeys {
             keys.trusted.insert(row.id.clone(), signing.verifying_key());
             keys.signer = Some((row.id, signing));
         }
-        if keys.signer.is_none() {
+        if keys.signer.is_none() && create {
             let signing = SigningKey::generate(&mut rand::rngs::OsRng);
             let public = signing.verifying_key();
             let id = key_id(&public);
@@ -230,7 +239,7 @@ fn stored(org_id: Uuid, row: CheckpointRow) -> Result<StoredCheckpoint, DomainEr
 }
 
 /// The newest checkpoint of an organization.
-pub async fn latest(pool: &PgPool, org_id: Uuid) -> Result<Option<StoredCheckpoint>, DomainError> {
+pub async fn latest(db: impl PgExecutor<'_>, org_id: Uuid) -> Result<Option<StoredCheckpoint>, DomainError> {
     // language=PostgreSQL
     let row = sqlx::query_as!(
         CheckpointRow,
@@ -238,13 +247,17 @@ pub async fn latest(pool: &PgPool, org_id: Uuid) -> Result<Option<StoredCheckpoi
          from audit_checkpoints where org_id = $1 order by size desc limit 1",
         org_id
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.map(|row| stored(org_id, row)).transpose()
 }
 
 /// The checkpoint of exactly `size` events.
-pub async fn at_size(pool: &PgPool, org_id: Uuid, size: i64) -> Result<Option<StoredCheckpoint>, DomainError> {
+pub async fn at_size(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    size: i64,
+) -> Result<Option<StoredCheckpoint>, DomainError> {
     // language=PostgreSQL
     let row = sqlx::query_as!(
         CheckpointRow,
@@ -253,13 +266,17 @@ pub async fn at_size(pool: &PgPool, org_id: Uuid, size: i64) -> Result<Option<St
         org_id,
         size
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.map(|row| stored(org_id, row)).transpose()
 }
 
 /// Every checkpoint of an organization from `min_size` on, smallest first.
-pub async fn all_from(pool: &PgPool, org_id: Uuid, min_size: i64) -> Result<Vec<StoredCheckpoint>, DomainError> {
+pub async fn all_from(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    min_size: i64,
+) -> Result<Vec<StoredCheckpoint>, DomainError> {
     // language=PostgreSQL
     let rows = sqlx::query_as!(
         CheckpointRow,
@@ -268,7 +285,7 @@ pub async fn all_from(pool: &PgPool, org_id: Uuid, min_size: i64) -> Result<Vec<
         org_id,
         min_size
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     rows.into_iter().map(|row| stored(org_id, row)).collect()
 }
@@ -290,16 +307,16 @@ impl Base {
 }
 
 /// The organization's retention boundary and the base of its tree.
-pub async fn base(pool: &PgPool, org_id: Uuid) -> Result<Base, DomainError> {
+pub async fn base(conn: &mut PgConnection, org_id: Uuid) -> Result<Base, DomainError> {
     // language=PostgreSQL
     let pruned = sqlx::query_scalar!("select pruned_through from audit_chain_heads where org_id = $1", org_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(DomainError::NotFound)?;
     if pruned == 0 {
         return Ok(Base::genesis());
     }
-    let at = at_size(pool, org_id, pruned).await?.ok_or_else(|| {
+    let at = at_size(&mut *conn, org_id, pruned).await?.ok_or_else(|| {
         DomainError::Internal(format!("the checkpoint at the retention boundary ({pruned}) is missing"))
     })?;
     Ok(Base { size: pruned, frontier: at.frontier, last_hash: at.last_hash, checkpoint: Some(at.checkpoint) })
@@ -356,7 +373,7 @@ pub async fn checkpoint_org(
             (last.frontier, last.last_hash)
         }
         None => {
-            let base = base(pool, org_id).await?;
+            let base = base(&mut tx, org_id).await?;
             (base.frontier, base.last_hash)
         }
     };
@@ -481,7 +498,7 @@ pub async fn inclusion(
             checkpoint.size
         )));
     }
-    let base = base(pool, org_id).await?;
+    let base = base(&mut *pool.acquire().await?, org_id).await?;
     if seq <= base.size {
         return Err(DomainError::NotAllowed(format!(
             "event {seq} was removed by retention (events up to {} are pruned)",
@@ -520,7 +537,7 @@ pub async fn consistency(
     if old.size > new.size {
         return Err(DomainError::invalid(format!("`from` ({}) must not be larger than `to` ({})", old.size, new.size)));
     }
-    let base = base(pool, org_id).await?;
+    let base = base(&mut *pool.acquire().await?, org_id).await?;
     let leaves = leaves(pool, org_id, &base, new.size).await?;
     let tree = Tree::new(&base.frontier, &leaves);
     let proof = tree.consistency_proof(old.size as u64, new.size as u64).map_err(proof_error)?;

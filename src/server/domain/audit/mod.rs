@@ -62,8 +62,6 @@ pub struct NewEvent {
     pub target: Option<Target>,
     pub outcome: Outcome,
     pub details: serde_json::Value,
-    /// The person the event is about, when neither the actor nor the target says so.
-    pub person_id: Option<Uuid>,
 }
 
 impl NewEvent {
@@ -75,7 +73,6 @@ impl NewEvent {
             target: None,
             outcome: Outcome::Success,
             details: serde_json::json!({}),
-            person_id: None,
         }
     }
 
@@ -92,28 +89,6 @@ impl NewEvent {
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
-    }
-
-    pub fn about_person(mut self, person_id: Uuid) -> Self {
-        self.person_id = Some(person_id);
-        self
-    }
-
-    /// The person for the timeline's person filter: named explicitly, or the target person.
-    fn person(&self) -> Option<Uuid> {
-        self.person_id.or_else(|| self.target_id("person"))
-    }
-
-    /// The agent for the agent filter: the acting agent, or the agent acted on.
-    fn agent(&self) -> Option<Uuid> {
-        match &self.actor {
-            Actor::Agent { agent_id, .. } => Some(*agent_id),
-            _ => self.target_id("agent"),
-        }
-    }
-
-    fn target_id(&self, kind: &str) -> Option<Uuid> {
-        self.target.as_ref().filter(|t| t.kind == kind).and_then(|t| t.id.parse().ok())
     }
 }
 
@@ -137,6 +112,28 @@ pub struct ChainFields<'a> {
     pub user_agent: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub details: &'a str,
+}
+
+impl ChainFields<'_> {
+    /// Who the event is about, derived from hashed fields only (so verification can recompute
+    /// the unhashed filter columns): the person of an agent action (or a changed person), and
+    /// the acting agent (or the agent acted on).
+    pub fn subjects(&self) -> (Option<Uuid>, Option<Uuid>) {
+        let target =
+            |kind: &str| self.target_id.filter(|_| self.target_type == Some(kind)).and_then(|id| id.parse().ok());
+        let person = if self.details.contains("\"kind\":\"agent_action\"") {
+            serde_json::from_str::<serde_json::Value>(self.details)
+                .ok()
+                .and_then(|d| d["person"]["id"].as_str().and_then(|id| id.parse().ok()))
+        } else {
+            target("person")
+        };
+        let agent = match self.actor_type {
+            "agent" => self.actor_id.and_then(|id| id.parse().ok()),
+            _ => target("agent"),
+        };
+        (person, agent)
+    }
 }
 
 /// `SHA-256(tag ‖ prev_hash ‖ fields)`, each field length-prefixed (u32 big-endian) and each
@@ -263,8 +260,9 @@ pub async fn record_many(
             };
             let hash = chain_hash(&prev_hash, &fields).to_vec();
             rows.push(&fields, &prev_hash, &hash);
-            rows.person_id.push(event.person());
-            rows.agent_id.push(event.agent());
+            let (person_id, agent_id) = fields.subjects();
+            rows.person_id.push(person_id);
+            rows.agent_id.push(agent_id);
             prev_hash = hash;
         }
         // language=PostgreSQL
@@ -461,7 +459,7 @@ impl StoredEvent {
 /// Events of an organization in sequence order, from `after_seq + 1`, at most `limit`: what
 /// verification, checkpoints, exports and log streams read.
 pub async fn events_after(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     org_id: Uuid,
     after_seq: i64,
     limit: i64,
@@ -476,7 +474,7 @@ pub async fn events_after(
         after_seq,
         limit
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?)
 }
 

@@ -74,6 +74,14 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
         "anchor": format!("checkpoint {boundary}"),
     }));
     record(&mut tx, event, &RequestMeta::default(), now).await?;
+    // Under the head lock now: another node may have pruned since we looked.
+    // language=PostgreSQL
+    let current = sqlx::query_scalar!("select pruned_through from audit_chain_heads where org_id = $1", org_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if current != org.pruned_through {
+        return Ok(None);
+    }
     // language=PostgreSQL
     sqlx::query!("update audit_chain_heads set pruned_through = $2 where org_id = $1", org_id, boundary)
         .execute(&mut *tx)

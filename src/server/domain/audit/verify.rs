@@ -33,6 +33,8 @@ pub struct Verifier {
     checkpoints: i64,
     signed_size: i64,
     base_size: i64,
+    /// Whether an event recorded the pruning that produced the base (required when pruned).
+    pruning_recorded: bool,
 }
 
 impl Verifier {
@@ -77,11 +79,19 @@ impl Verifier {
             checkpoints: 0,
             signed_size,
             base_size: base.size,
+            pruning_recorded: base.size == 0,
         })
     }
 
-    /// Checks the next event.
-    pub fn push(&mut self, fields: &ChainFields<'_>, prev_hash: &[u8], hash: &[u8]) -> Result<(), Broken> {
+    /// Checks the next event, and that its filter columns (`subjects`: person, agent) say what
+    /// its hashed fields say.
+    pub fn push(
+        &mut self,
+        fields: &ChainFields<'_>,
+        prev_hash: &[u8],
+        hash: &[u8],
+        subjects: (Option<Uuid>, Option<Uuid>),
+    ) -> Result<(), Broken> {
         let seq = self.next_seq;
         if fields.seq != seq {
             return Err((seq, format!("event {seq} is missing (next stored event is {})", fields.seq)));
@@ -94,6 +104,18 @@ impl Verifier {
         }
         if chain_hash(&self.prev_hash, fields)[..] != hash[..] {
             return Err((seq, "its contents do not match its hash (the event was altered)".into()));
+        }
+        if subjects != fields.subjects() {
+            return Err((
+                seq,
+                "its person or agent columns do not match its contents (the event was re-labelled)".into(),
+            ));
+        }
+        if fields.action == "audit.retention_applied"
+            && serde_json::from_str::<serde_json::Value>(fields.details)
+                .is_ok_and(|d| d["pruned_through"].as_i64() == Some(self.base_size))
+        {
+            self.pruning_recorded = true;
         }
         self.tree.push(checkpoints::leaf(hash));
         self.prev_hash = hash.to_vec();
@@ -124,6 +146,15 @@ impl Verifier {
     /// match the last event.
     pub fn finish(self, head: Option<(i64, &[u8])>) -> ChainStatus {
         let last = self.next_seq - 1;
+        if !self.pruning_recorded {
+            return ChainStatus::Broken {
+                first_bad_seq: self.base_size,
+                reason: format!(
+                    "events up to {} are gone, but no audit.retention_applied event records that retention removed them",
+                    self.base_size
+                ),
+            };
+        }
         if let Some(checkpoint) = self.pending.front() {
             return ChainStatus::Broken {
                 first_bad_seq: last + 1,
@@ -172,20 +203,28 @@ pub async fn verify_with(
     external: Option<&Checkpoint>,
 ) -> Result<ChainStatus, DomainError> {
     const BATCH: i64 = 5_000;
+    // One snapshot: events appended (or pruned) while we walk must not look like tampering.
+    let mut tx = pool.begin().await?;
+    // language=PostgreSQL
+    sqlx::query!("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
     // language=PostgreSQL
     let head = sqlx::query!("select last_seq, last_hash from audit_chain_heads where org_id = $1", org_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(DomainError::NotFound)?;
-    let base = checkpoints::base(pool, org_id).await?;
+    let base = checkpoints::base(&mut tx, org_id).await?;
     let mut signed: Vec<Checkpoint> =
-        checkpoints::all_from(pool, org_id, base.size).await?.into_iter().map(|c| c.checkpoint).collect();
+        checkpoints::all_from(&mut *tx, org_id, base.size).await?.into_iter().map(|c| c.checkpoint).collect();
     if let Some(external) = external {
-        if external.size <= base.size && external.size > 0 {
-            return Err(DomainError::invalid(format!(
-                "the checkpoint of size {} predates the retention boundary ({}); use a newer one",
-                external.size, base.size
-            )));
+        if external.size < base.size {
+            return Ok(ChainStatus::Broken {
+                first_bad_seq: external.size.max(1),
+                reason: format!(
+                    "the kept checkpoint covers {} events, which are gone: retention removed events up to {}. \
+                     If that pruning is legitimate (see the audit.retention_applied event), keep a newer checkpoint",
+                    external.size, base.size
+                ),
+            });
         }
         // A stored checkpoint of the same size must be the same statement.
         signed.retain(|c| c.size != external.size || c == external);
@@ -199,9 +238,10 @@ pub async fn verify_with(
     };
     let mut after = verifier.next_seq - 1;
     loop {
-        let batch = events_after(pool, org_id, after, BATCH).await?;
+        let batch = events_after(&mut *tx, org_id, after, BATCH).await?;
         for event in &batch {
-            if let Err(err) = verifier.push(&event.chain_fields(org_id), &event.prev_hash, &event.hash) {
+            let subjects = (event.person_id, event.agent_id);
+            if let Err(err) = verifier.push(&event.chain_fields(org_id), &event.prev_hash, &event.hash, subjects) {
                 return Ok(broken(err));
             }
         }
@@ -214,7 +254,9 @@ pub async fn verify_with(
 }
 
 /// Verifies an NDJSON export (one `AuditEventView` per line, in sequence order from the first
-/// event) against a signed checkpoint, with only public keys: no database, no server.
+/// event) against a signed checkpoint, with only public keys: no database, no server. Only the
+/// events the checkpoint covers are verified; later lines are ignored (a newer checkpoint
+/// covers them).
 pub fn verify_export(
     lines: impl Iterator<Item = std::io::Result<String>>,
     checkpoint: &Checkpoint,
@@ -225,6 +267,9 @@ pub fn verify_export(
         Err(err) => return Ok(broken(err)),
     };
     for (number, line) in lines.enumerate() {
+        if verifier.next_seq > checkpoint.size {
+            break;
+        }
         let line = line.map_err(|err| DomainError::invalid(format!("could not read the export: {err}")))?;
         if line.trim().is_empty() {
             continue;
@@ -233,7 +278,10 @@ pub fn verify_export(
             .map_err(|err| DomainError::invalid(format!("line {} is not an exported event: {err}", number + 1)))?;
         let stored = stored_from_view(&event)
             .ok_or_else(|| DomainError::invalid(format!("line {} has a malformed hash", number + 1)))?;
-        if let Err(err) = verifier.push(&stored.chain_fields(checkpoint.org_id), &stored.prev_hash, &stored.hash) {
+        let subjects = (stored.person_id, stored.agent_id);
+        if let Err(err) =
+            verifier.push(&stored.chain_fields(checkpoint.org_id), &stored.prev_hash, &stored.hash, subjects)
+        {
             return Ok(broken(err));
         }
     }
