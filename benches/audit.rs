@@ -12,9 +12,7 @@ mod support;
 
 use mandate::model::audit::ChainStatus;
 use mandate::server::config::Config;
-use mandate::server::domain::agents::{self, NewAgent, Owner};
 use mandate::server::domain::audit::{self, checkpoints};
-use mandate::server::domain::{orgs, Caller, RequestMeta};
 use mandate::server::state::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,30 +40,9 @@ async fn main() {
     let keys = state.audit_keys.clone();
     let base = serve(mandate::server::router::app(state)).await;
 
-    let meta = RequestMeta::default();
-    let now = OffsetDateTime::now_utc();
-    let org = orgs::create(&pool, "Bench", "owner@bench.example", None, &meta, now).await.unwrap();
-    let scopes = vec!["crm.read".to_string()];
-    let input = NewAgent {
-        name: "Bench agent",
-        description: "",
-        owner: Owner::Email("dana@bench.example"),
-        scopes: &scopes,
-        reason: "",
-        approve: true,
-    };
-    let agent = agents::register(&pool, Caller::Operator { org_id: org.org_id }, input, &meta, now).await.unwrap();
-    let token: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/oauth2/token"))
-        .basic_auth(&agent.client_id, Some(&agent.client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = Arc::new(token["access_token"].as_str().expect("a token").to_string());
+    let bench = support::bench_agent(&pool, &base).await;
+    let org_id = bench.org_id;
+    let token = Arc::new(bench.token);
     sqlx::query("create table bench_baseline (id bigserial primary key, org_id uuid not null, body text not null)")
         .execute(&pool)
         .await
@@ -119,11 +96,11 @@ async fn main() {
     let started = Instant::now();
     let signed = checkpoints::run_once(&pool, &keys, OffsetDateTime::now_utc()).await.unwrap();
     let signing = started.elapsed();
-    let size = signed.iter().find(|(org_id, _)| *org_id == org.org_id).map(|(_, size)| *size).unwrap_or(0);
+    let size = signed.iter().find(|(id, _)| *id == org_id).map(|(_, size)| *size).unwrap_or(0);
     outcomes.push(once("checkpoint: extend the Merkle tree and sign", size as usize, signing));
 
     let started = Instant::now();
-    let status = audit::verify(&pool, &keys, org.org_id).await.unwrap();
+    let status = audit::verify(&pool, &keys, org_id).await.unwrap();
     let verifying = started.elapsed();
     let ChainStatus::Intact { events, .. } = status else {
         panic!("the benchmark's own log does not verify: {status:?}")

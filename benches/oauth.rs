@@ -11,8 +11,7 @@ mod support;
 
 use axum::routing::post;
 use mandate::server::config::Config;
-use mandate::server::domain::agents::{self, NewAgent, Owner};
-use mandate::server::domain::{api_keys, orgs, Caller, RequestMeta};
+use mandate::server::domain::{api_keys, Caller, RequestMeta};
 use mandate::server::state::AppState;
 use std::sync::Arc;
 use support::{env_or, http_client, load, print_table, serve};
@@ -39,33 +38,13 @@ async fn main() {
     );
     let bare_base = serve(bare).await;
 
-    let meta = RequestMeta::default();
-    let now = OffsetDateTime::now_utc();
-    let org = orgs::create(&pool, "Bench", "owner@bench.example", None, &meta, now).await.unwrap();
-    let scopes = vec!["crm.read".to_string()];
-    let input = NewAgent {
-        name: "Bench agent",
-        description: "",
-        owner: Owner::Email("dana@bench.example"),
-        scopes: &scopes,
-        reason: "",
-        approve: true,
-    };
-    let agent = agents::register(&pool, Caller::Operator { org_id: org.org_id }, input, &meta, now).await.unwrap();
-    let api_key = api_keys::create(&pool, Caller::Operator { org_id: org.org_id }, "bench", &meta, now).await.unwrap();
-    let client = reqwest::Client::new();
-    let token: serde_json::Value = client
-        .post(format!("{mandate_base}/oauth2/token"))
-        .basic_auth(&agent.client_id, Some(&agent.client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = Arc::new(token["access_token"].as_str().expect("a token").to_string());
-    let (client_id, secret) = (Arc::new(agent.client_id.clone()), Arc::new(agent.client_secret.clone()));
+    let bench = support::bench_agent(&pool, &mandate_base).await;
+    let (meta, now) = (RequestMeta::default(), OffsetDateTime::now_utc());
+    let api_key =
+        api_keys::create(&pool, Caller::Operator { org_id: bench.org_id }, "bench", &meta, now).await.unwrap();
+    let token = Arc::new(bench.token.clone());
+    let (client_id, secret) =
+        (Arc::new(bench.credentials.client_id.clone()), Arc::new(bench.credentials.client_secret.clone()));
 
     println!("Mandate OAuth benchmark: {seconds} s per scenario, {concurrency} concurrent clients, same machine as the server");
     let mut outcomes = Vec::new();

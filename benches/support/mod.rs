@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+use mandate::model::agents::AgentCredentials;
+use mandate::server::domain::agents::{self, NewAgent, Owner};
+use mandate::server::domain::{orgs, Caller, RequestMeta};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -136,4 +139,39 @@ pub fn print_table(unit: &str, outcomes: &[Outcome]) {
             outcome.errors
         );
     }
+}
+
+/// An organization with one agent whose `crm.read` is approved, and a token it minted over HTTP.
+pub struct BenchAgent {
+    pub org_id: uuid::Uuid,
+    pub credentials: AgentCredentials,
+    pub token: String,
+}
+
+pub async fn bench_agent(pool: &sqlx::PgPool, base: &str) -> BenchAgent {
+    let meta = RequestMeta::default();
+    let now = time::OffsetDateTime::now_utc();
+    let org = orgs::create(pool, "Bench", "owner@bench.example", None, &meta, now).await.unwrap();
+    let scopes = vec!["crm.read".to_string()];
+    let input = NewAgent {
+        name: "Bench agent",
+        description: "",
+        owner: Owner::Email("dana@bench.example"),
+        scopes: &scopes,
+        reason: "",
+        approve: true,
+    };
+    let credentials = agents::register(pool, Caller::Operator { org_id: org.org_id }, input, &meta, now).await.unwrap();
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(&credentials.client_id, Some(&credentials.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_string();
+    BenchAgent { org_id: org.org_id, credentials, token }
 }

@@ -78,15 +78,12 @@ async fn list(
     State(state): State<AppState>,
     caller: ApiCaller,
     params: Result<Query<FilterQuery>, QueryRejection>,
-) -> Response {
-    let params = match query(&caller, params) {
-        Ok(params) => params,
-        Err(problem) => return problem.into_response(),
-    };
-    match audit::list(&state.pool, caller.principal.org_id, &params.filter(), params.limit.unwrap_or(100)).await {
-        Ok(page) => Json(json!({ "events": page.events, "next_before_seq": page.next_before_seq })).into_response(),
-        Err(err) => caller.problem(err).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let params = query(&caller, params)?;
+    let page = audit::list(&state.pool, caller.principal.org_id, &params.filter(), params.limit.unwrap_or(100))
+        .await
+        .map_err(|err| caller.problem(err))?;
+    Ok(Json(json!({ "events": page.events, "next_before_seq": page.next_before_seq })).into_response())
 }
 
 /// `GET /api/v1/audit/export?format=csv|ndjson`: every matching event, oldest first, streamed.
@@ -94,15 +91,10 @@ async fn export_events(
     State(state): State<AppState>,
     caller: ApiCaller,
     params: Result<Query<FilterQuery>, QueryRejection>,
-) -> Response {
-    let params = match query(&caller, params) {
-        Ok(params) => params,
-        Err(problem) => return problem.into_response(),
-    };
-    match downloads::audit_export(&state, caller.principal.org_id, &params.filter(), params.format.as_deref()) {
-        Ok(response) => response,
-        Err(err) => caller.problem(err).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let params = query(&caller, params)?;
+    downloads::audit_export(&state, caller.principal.org_id, &params.filter(), params.format.as_deref())
+        .map_err(|err| caller.problem(err))
 }
 
 /// The body of `POST /api/v1/audit/events`.
@@ -222,25 +214,19 @@ async fn checkpoint(
     State(state): State<AppState>,
     caller: ApiCaller,
     params: Result<Query<SizeQuery>, QueryRejection>,
-) -> Response {
-    let params = match query(&caller, params) {
-        Ok(params) => params,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let params = query(&caller, params)?;
     let org_id = caller.principal.org_id;
     let found = match params.size {
         Some(size) => checkpoints::at_size(&state.pool, org_id, size).await,
         None => checkpoints::latest(&state.pool, org_id).await,
     };
-    match found {
-        Ok(Some(stored)) => Json(stored.checkpoint).into_response(),
-        Ok(None) => caller
-            .problem(DomainError::Conflict(
-                "No checkpoint matches: checkpoints are signed within seconds of new events.".into(),
-            ))
-            .into_response(),
-        Err(err) => caller.problem(err).into_response(),
-    }
+    let stored = found.map_err(|err| caller.problem(err))?.ok_or_else(|| {
+        caller.problem(DomainError::Conflict(
+            "No checkpoint matches: checkpoints are signed within seconds of new events.".into(),
+        ))
+    })?;
+    Ok(Json(stored.checkpoint).into_response())
 }
 
 /// `GET /api/v1/audit/proof/{seq}`: the event's inclusion proof against a signed checkpoint.
@@ -249,16 +235,13 @@ async fn proof(
     caller: ApiCaller,
     Path(seq): Path<String>,
     params: Result<Query<SizeQuery>, QueryRejection>,
-) -> Response {
-    let params = match query(&caller, params) {
-        Ok(params) => params,
-        Err(problem) => return problem.into_response(),
-    };
-    let Ok(seq) = seq.parse::<i64>() else { return caller.problem(DomainError::NotFound).into_response() };
-    match checkpoints::inclusion(&state.pool, caller.principal.org_id, seq, params.size).await {
-        Ok(proof) => Json(proof).into_response(),
-        Err(err) => caller.problem(err).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let params = query(&caller, params)?;
+    let seq = seq.parse::<i64>().map_err(|_| caller.problem(DomainError::NotFound))?;
+    let proof = checkpoints::inclusion(&state.pool, caller.principal.org_id, seq, params.size)
+        .await
+        .map_err(|err| caller.problem(err))?;
+    Ok(Json(proof).into_response())
 }
 
 #[derive(Deserialize)]
@@ -273,15 +256,12 @@ async fn consistency(
     State(state): State<AppState>,
     caller: ApiCaller,
     params: Result<Query<ConsistencyQuery>, QueryRejection>,
-) -> Response {
-    let params = match query(&caller, params) {
-        Ok(params) => params,
-        Err(problem) => return problem.into_response(),
-    };
-    match checkpoints::consistency(&state.pool, caller.principal.org_id, params.from, params.to).await {
-        Ok(proof) => Json(proof).into_response(),
-        Err(err) => caller.problem(err).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let params = query(&caller, params)?;
+    let proof = checkpoints::consistency(&state.pool, caller.principal.org_id, params.from, params.to)
+        .await
+        .map_err(|err| caller.problem(err))?;
+    Ok(Json(proof).into_response())
 }
 
 /// `GET /api/v1/audit/keys`: public, so anyone can check a checkpoint.
@@ -301,13 +281,10 @@ async fn set_retention(
     caller: ApiCaller,
     Meta(meta): Meta,
     body: Result<Json<RetentionBody>, JsonRejection>,
-) -> Response {
-    let body = match caller.body(body) {
-        Ok(body) => body,
-        Err(problem) => return problem.into_response(),
-    };
-    match retention::set_days(&state.pool, &caller.caller(), body.days, &meta, OffsetDateTime::now_utc()).await {
-        Ok(()) => Json(json!({ "retention_days": body.days })).into_response(),
-        Err(err) => caller.problem(err).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let body = caller.body(body)?;
+    retention::set_days(&state.pool, &caller.caller(), body.days, &meta, OffsetDateTime::now_utc())
+        .await
+        .map_err(|err| caller.problem(err))?;
+    Ok(Json(json!({ "retention_days": body.days })).into_response())
 }
