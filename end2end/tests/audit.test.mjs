@@ -53,7 +53,8 @@ test('agent action → audit page → proof → export → log stream', async ()
     let covered = false;
     for (let attempt = 0; attempt < 40 && !covered; attempt++) {
       await page.goto(`${BASE_URL}/audit?agent=Ledger`);
-      const size = await page.getByTestId('checkpoint-size').textContent().catch(() => null);
+      const shown = page.getByTestId('checkpoint-size');
+      const size = (await shown.count()) > 0 ? await shown.textContent() : null;
       covered = size !== null && Number(size.replace('#', '')) >= seq;
       if (!covered) await new Promise((r) => setTimeout(r, 500));
     }
