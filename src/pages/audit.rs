@@ -3,7 +3,9 @@
 //! verification) and, per event, the chain of authority in plain words and its inclusion proof.
 //! Filters live in the URL so views can be shared.
 
-use crate::api::audit::{audit_event_proof, get_audit_integrity, list_audit_events, VerifyAuditChain};
+use crate::api::audit::{
+    audit_event_proof, get_audit_integrity, list_audit_events, SetAuditRetention, VerifyAuditChain,
+};
 use crate::model::audit::{AuditEventView, AuditFilter, AuditIntegrity, ChainStatus};
 use crate::ui::{
     format_time, Badge, EmptyState, ErrorNotice, Loading, PageHeader, Tone, BUTTON_PRIMARY, BUTTON_SECONDARY, CARD,
@@ -27,7 +29,9 @@ pub fn AuditPage() -> impl IntoView {
         to: param("to"),
         before_seq: param("before").parse::<i64>().ok(),
     };
-    let events = Resource::new(filter, list_audit_events);
+    let events = Resource::new(filter, |f| {
+        list_audit_events(f.action, f.actor, f.outcome, f.person, f.agent, f.from, f.to, f.before_seq)
+    });
     let integrity = Resource::new(|| (), |_| get_audit_integrity());
     let verify = ServerAction::<VerifyAuditChain>::new();
     let export_href = move |format: &str| {
@@ -186,12 +190,26 @@ fn IntegrityPanel(integrity: AuditIntegrity) -> impl IntoView {
     let AuditIntegrity { events, checkpoint, pruned_through, retention_days } = integrity;
     let signed = checkpoint.as_ref().map(|c| c.size).unwrap_or(0);
     let waiting = events - signed;
+    let retention = ServerAction::<SetAuditRetention>::new();
     view! {
         <section class=format!("mb-6 grid grid-cols-1 gap-4 p-4 text-sm sm:grid-cols-3 {CARD}") aria-label="Integrity" data-testid="integrity-panel">
             <div>
                 <p class="text-xs font-semibold uppercase tracking-wide text-slate-500">"Events"</p>
                 <p class="mt-1 text-lg font-semibold text-slate-900">{events}</p>
-                <p class="text-xs text-slate-500">{format!("kept {retention_days} days")}{(pruned_through > 0).then(|| format!(" · up to #{pruned_through} pruned"))}</p>
+                <p class="text-xs text-slate-500">{(pruned_through > 0).then(|| format!("events up to #{pruned_through} pruned by retention"))}</p>
+                <ActionForm action=retention attr:class="mt-2 flex items-end gap-2">
+                    <div>
+                        <label for="retention-days" class="text-xs text-slate-600">"Keep events (days)"</label>
+                        <input id="retention-days" name="days" type="number" min="30" max="36500" required value=retention_days class=format!("mt-1 w-28 {INPUT}")/>
+                    </div>
+                    <button type="submit" class=BUTTON_SECONDARY disabled=move || retention.pending().get()>"Save"</button>
+                </ActionForm>
+                <p class="mt-1 text-xs" aria-live="polite" data-testid="retention-result">
+                    {move || retention.value().get().map(|result| match result {
+                        Ok(days) => format!("Events are now kept {days} days (owners only; pruned at signed checkpoints)."),
+                        Err(error) => error.message,
+                    })}
+                </p>
             </div>
             <div>
                 <p class="text-xs font-semibold uppercase tracking-wide text-slate-500">"Newest signed checkpoint"</p>
