@@ -404,6 +404,18 @@ async fn the_checkpointer_refuses_to_sign_over_altered_history(pool: sqlx::PgPoo
         .await
         .is_err());
     assert_eq!(checkpoints::latest(&s.app.pool, org).await.unwrap().unwrap().checkpoint, signed, "nothing new signed");
+
+    // Deleting the checkpoints and rewriting from the start does not get history re-signed.
+    let s = scene_in_new_org(s).await;
+    let org = s.org_id;
+    rewrite_tail(&s, 2, 10).await;
+    tamper(&s.app.pool, &[&format!("delete from audit_checkpoints where org_id = '{org}'")]).await;
+    let refused = checkpoints::checkpoint_org(&s.app.pool, &s.app.state.audit_keys, org, OffsetDateTime::now_utc())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("refusing to sign"), "{refused}");
+    assert!(checkpoints::latest(&s.app.pool, org).await.unwrap().is_none());
 }
 
 /// Someone else's valid Ed25519 public key, base64.

@@ -51,6 +51,9 @@ pub fn note(org_id: Uuid, size: i64, root: &[u8], signed_at_unix: i64) -> String
 pub struct AuditKeys {
     signer: Option<(String, SigningKey)>,
     trusted: HashMap<String, VerifyingKey>,
+    /// The newest checkpoint this process signed per organization (size, root): the database
+    /// must never show less, or the process would re-sign rewritten history.
+    signed: std::sync::Mutex<HashMap<Uuid, (i64, String)>>,
 }
 
 impl std::fmt::Debug for AuditKeys {
@@ -95,7 +98,7 @@ impl AuditKeys {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let mut keys = AuditKeys { signer: None, trusted: HashMap::new() };
+        let mut keys = AuditKeys { signer: None, trusted: HashMap::new(), signed: Default::default() };
         for row in rows {
             let Ok(secret) = master.decrypt(&row.private_key_encrypted, &key_context(&row.id)) else {
                 tracing::error!(key_id = %row.id, "audit signing key does not decrypt under the master key; not trusted");
@@ -140,7 +143,7 @@ impl AuditKeys {
             let key = parse_public_key(text)?;
             trusted.insert(key_id(&key), key);
         }
-        Ok(AuditKeys { signer: None, trusted })
+        Ok(AuditKeys { signer: None, trusted, signed: Default::default() })
     }
 
     pub fn public_keys(&self) -> Vec<PublicKey> {
@@ -156,6 +159,23 @@ impl AuditKeys {
             .collect();
         keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         keys
+    }
+
+    /// Whether the newest stored checkpoint still carries everything this process signed.
+    fn still_has_what_we_signed(&self, org_id: Uuid, latest: Option<&Checkpoint>) -> bool {
+        let signed = self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match (signed.get(&org_id), latest) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some((size, root)), Some(latest)) => {
+                latest.size > *size || (latest.size == *size && latest.root_hash == *root)
+            }
+        }
+    }
+
+    fn remember(&self, org_id: Uuid, size: i64, root: &[u8]) {
+        let mut signed = self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        signed.insert(org_id, (size, hex::encode(root)));
     }
 
     fn sign(&self, note: &str) -> Result<(String, Vec<u8>), DomainError> {
@@ -362,7 +382,14 @@ pub async fn checkpoint_org(
     if locked != Some(true) {
         return Ok(None);
     }
-    let (mut frontier, mut prev_hash) = match latest(pool, org_id).await? {
+    let newest = latest(pool, org_id).await?;
+    if !keys.still_has_what_we_signed(org_id, newest.as_ref().map(|c| &c.checkpoint)) {
+        return Err(DomainError::Internal(format!(
+            "the stored checkpoints of organization {org_id} no longer include one this node signed: \
+             they were deleted or replaced; refusing to sign (run `mandate audit verify` with a kept checkpoint)"
+        )));
+    }
+    let (mut frontier, mut prev_hash) = match newest {
         Some(last) => {
             if !keys.verifies(&last.checkpoint) || hex::encode(last.frontier.root()) != last.checkpoint.root_hash {
                 return Err(DomainError::Internal(format!(
@@ -422,6 +449,7 @@ pub async fn checkpoint_org(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    keys.remember(org_id, size, &root);
     Ok(Some(size))
 }
 
@@ -602,6 +630,7 @@ mod tests {
         let keys = AuditKeys {
             signer: Some((id.clone(), signing.clone())),
             trusted: HashMap::from([(id.clone(), signing.verifying_key())]),
+            signed: Default::default(),
         };
         let org_id = Uuid::new_v4();
         let signed_at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
