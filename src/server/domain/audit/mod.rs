@@ -122,9 +122,19 @@ impl ChainFields<'_> {
         let target =
             |kind: &str| self.target_id.filter(|_| self.target_type == Some(kind)).and_then(|id| id.parse().ok());
         let person = if self.details.contains("\"kind\":\"agent_action\"") {
-            serde_json::from_str::<serde_json::Value>(self.details)
-                .ok()
-                .and_then(|d| d["person"]["id"].as_str().and_then(|id| id.parse().ok()))
+            // Only the one field is read (everything else skipped unparsed): this runs for every
+            // event on ingestion and verification.
+            #[derive(serde::Deserialize)]
+            struct Details<'a> {
+                #[serde(borrow)]
+                person: Option<Person<'a>>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Person<'a> {
+                #[serde(borrow)]
+                id: Option<&'a str>,
+            }
+            serde_json::from_str::<Details<'_>>(self.details).ok().and_then(|d| d.person?.id?.parse().ok())
         } else {
             target("person")
         };
