@@ -67,7 +67,7 @@ pub async fn set_audit_retention(days: i32) -> Result<i32, AppError> {
     let admin = call.admin().await?;
     domain::audit::retention::set_days(
         &call.state.pool,
-        &domain::Caller::Admin(&admin),
+        domain::Caller::Admin(&admin),
         days,
         &call.meta,
         super::context::now(),

@@ -159,7 +159,10 @@ impl AuditEventView {
         }
         let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).unwrap_or("").to_string();
         let short = |s: String| s.chars().take(8).collect::<String>();
-        let when = |s: String| if s.len() >= 16 { format!("{} UTC", s[..16].replace('T', " ")) } else { s };
+        let when = |s: String| match s.get(..16) {
+            Some(minutes) => format!("{} UTC", minutes.replace('T', " ")),
+            None => s,
+        };
         let agent = text(&d["agent"], "name");
         let person = format!("{} <{}>", text(&d["person"], "name"), text(&d["person"], "email"));
         let mut lines = Vec::new();

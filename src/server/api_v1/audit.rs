@@ -283,7 +283,7 @@ async fn set_retention(
     body: Result<Json<RetentionBody>, JsonRejection>,
 ) -> Result<Response, Problem> {
     let body = caller.body(body)?;
-    retention::set_days(&state.pool, &caller.caller(), body.days, &meta, OffsetDateTime::now_utc())
+    retention::set_days(&state.pool, caller.caller(), body.days, &meta, OffsetDateTime::now_utc())
         .await
         .map_err(|err| caller.problem(err))?;
     Ok(Json(json!({ "retention_days": body.days })).into_response())

@@ -12,8 +12,6 @@ use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-pub const DEFAULT_DAYS: i32 = 365;
-
 /// What one retention pass removed from one organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
@@ -99,7 +97,7 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
 /// Sets an organization's retention period.
 pub async fn set_days(
     pool: &PgPool,
-    caller: &super::super::Caller<'_>,
+    caller: super::super::Caller<'_>,
     days: i32,
     meta: &RequestMeta,
     now: OffsetDateTime,
