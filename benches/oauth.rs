@@ -11,7 +11,8 @@ mod support;
 
 use axum::routing::post;
 use mandate::server::config::Config;
-use mandate::server::domain::{api_keys, Caller, RequestMeta};
+use mandate::server::domain::Call;
+use mandate::server::domain::{org::api_keys, Caller, RequestMeta};
 use mandate::server::state::AppState;
 use std::sync::Arc;
 use support::{env_or, http_client, load, print_table, serve};
@@ -40,8 +41,9 @@ async fn main() {
 
     let bench = support::bench_agent(&pool, &mandate_base).await;
     let (meta, now) = (RequestMeta::default(), OffsetDateTime::now_utc());
-    let api_key =
-        api_keys::create(&pool, Caller::Operator { org_id: bench.org_id }, "bench", &meta, now).await.unwrap();
+    let api_key = api_keys::create(&pool, Call::new(Caller::Operator { org_id: bench.org_id }, &meta, now), "bench")
+        .await
+        .unwrap();
     let token = Arc::new(bench.token.clone());
     let (client_id, secret) =
         (Arc::new(bench.credentials.client_id.clone()), Arc::new(bench.credentials.client_secret.clone()));

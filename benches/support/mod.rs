@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use mandate::model::agents::AgentCredentials;
-use mandate::server::domain::agents::{self, NewAgent, Owner};
-use mandate::server::domain::{orgs, Caller, RequestMeta};
+use mandate::server::domain::agents::registry::{self, NewAgent, Owner};
+use mandate::server::domain::{org::organizations, Call, Caller, RequestMeta};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,7 +151,7 @@ pub struct BenchAgent {
 pub async fn bench_agent(pool: &sqlx::PgPool, base: &str) -> BenchAgent {
     let meta = RequestMeta::default();
     let now = time::OffsetDateTime::now_utc();
-    let org = orgs::create(pool, "Bench", "owner@bench.example", None, &meta, now).await.unwrap();
+    let org = organizations::create(pool, "Bench", "owner@bench.example", None, &meta, now).await.unwrap();
     let scopes = vec!["crm.read".to_string()];
     let input = NewAgent {
         name: "Bench agent",
@@ -161,7 +161,8 @@ pub async fn bench_agent(pool: &sqlx::PgPool, base: &str) -> BenchAgent {
         reason: "",
         approve: true,
     };
-    let credentials = agents::register(pool, Caller::Operator { org_id: org.org_id }, input, &meta, now).await.unwrap();
+    let credentials =
+        registry::register(pool, Call::new(Caller::Operator { org_id: org.org_id }, &meta, now), input).await.unwrap();
     let token: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/oauth2/token"))
         .basic_auth(&credentials.client_id, Some(&credentials.client_secret))

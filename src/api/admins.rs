@@ -15,7 +15,7 @@ use {
 pub async fn list_admins() -> Result<AdminsOverview, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::admins::overview(&call.state.pool, &admin, now()).await.map_err(|e| call.fail(e))
+    domain::org::admins::overview(&call.state.pool, &admin, now()).await.map_err(|e| call.fail(e))
 }
 
 /// Owner only. Returns the link once; it is not stored.
@@ -24,13 +24,13 @@ pub async fn invite_admin(email: String, role: String) -> Result<CreatedInvitati
     let call = call().await?;
     let admin = call.admin().await?;
     let role: Role = role.parse().map_err(|e: String| call.request_error(AppError::invalid(e)))?;
-    let invitation = domain::admins::invite(&call.state.pool, &admin, &email, role, &call.meta, now())
+    let invitation = domain::org::admins::invite(&call.state.pool, &admin, &email, role, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
     Ok(CreatedInvitation {
         email: email.trim().to_lowercase(),
         role,
-        link: call.state.config.url(&domain::admins::setup_path(&invitation.token)),
+        link: call.state.config.url(&domain::org::admins::setup_path(&invitation.token)),
         expires_at: invitation.expires_at,
     })
 }
@@ -40,7 +40,7 @@ pub async fn change_admin_role(admin_id: Uuid, role: String) -> Result<(), AppEr
     let call = call().await?;
     let admin = call.admin().await?;
     let role: Role = role.parse().map_err(|e: String| call.request_error(AppError::invalid(e)))?;
-    domain::admins::change_role(&call.state.pool, &admin, admin_id, role, &call.meta, now())
+    domain::org::admins::change_role(&call.state.pool, &admin, admin_id, role, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))
 }
@@ -49,7 +49,7 @@ pub async fn change_admin_role(admin_id: Uuid, role: String) -> Result<(), AppEr
 pub async fn revoke_invitation(invitation_id: Uuid) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::admins::revoke_invitation(&call.state.pool, &admin, invitation_id, &call.meta, now())
+    domain::org::admins::revoke_invitation(&call.state.pool, &admin, invitation_id, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))
 }

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use {
     super::context::{call, now},
     crate::model::agents::AgentFilter,
-    crate::server::domain::{self, agents::NewAgent, agents::Owner, Caller},
+    crate::server::domain::{
+        self, agents::registry::NewAgent, agents::registry::Owner, agents::revocation, Call, Caller,
+    },
 };
 
 /// What the registration form offers: active people as owners, the scope catalog.
@@ -30,7 +32,9 @@ pub async fn list_agents(
     let call = call().await?;
     let admin = call.admin().await?;
     let filter = AgentFilter { search, owner, status, scope };
-    domain::agents::list(&call.state.pool, Caller::Admin(&admin), &filter, now()).await.map_err(|e| call.fail(e))
+    domain::agents::registry::list(&call.state.pool, Caller::Admin(&admin), &filter, now())
+        .await
+        .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "agents/options")]
@@ -38,8 +42,8 @@ pub async fn get_agent_form_options() -> Result<AgentFormOptions, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
     let caller = Caller::Admin(&admin);
-    let people = domain::people::list(&call.state.pool, caller, now()).await.map_err(|e| call.fail(e))?;
-    let catalog = domain::scopes::catalog(&call.state.pool, caller).await.map_err(|e| call.fail(e))?;
+    let people = domain::directory::people::list(&call.state.pool, caller, now()).await.map_err(|e| call.fail(e))?;
+    let catalog = domain::agents::scopes::catalog(&call.state.pool, caller).await.map_err(|e| call.fail(e))?;
     Ok(AgentFormOptions {
         people: people.into_iter().map(|p| p.person).filter(|p| p.active).collect(),
         scopes: catalog.scopes,
@@ -65,7 +69,7 @@ pub async fn register_agent(
         reason: &reason,
         approve: false,
     };
-    domain::agents::register(&call.state.pool, Caller::Admin(&admin), input, &call.meta, now())
+    domain::agents::registry::register(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), input)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -74,14 +78,16 @@ pub async fn register_agent(
 pub async fn get_agent(agent_id: Uuid) -> Result<AgentDetail, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::agents::detail(&call.state.pool, Caller::Admin(&admin), agent_id, now()).await.map_err(|e| call.fail(e))
+    domain::agents::registry::detail(&call.state.pool, Caller::Admin(&admin), agent_id, now())
+        .await
+        .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "agents/impact")]
 pub async fn preview_agent_revocation(agent_id: Uuid) -> Result<RevocationImpact, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::agents::impact(&call.state.pool, Caller::Admin(&admin), agent_id, now()).await.map_err(|e| call.fail(e))
+    revocation::impact(&call.state.pool, Caller::Admin(&admin), agent_id, now()).await.map_err(|e| call.fail(e))
 }
 
 /// Revokes the agent; returns how many live tokens ended.
@@ -89,14 +95,12 @@ pub async fn preview_agent_revocation(agent_id: Uuid) -> Result<RevocationImpact
 pub async fn revoke_agent(agent_id: Uuid, reason: String) -> Result<i64, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::agents::revoke(
+    revocation::revoke(
         &call.state.pool,
         call.state.mandates(),
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         agent_id,
         &reason,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))
@@ -106,13 +110,11 @@ pub async fn revoke_agent(agent_id: Uuid, reason: String) -> Result<i64, AppErro
 pub async fn rotate_agent_secret(agent_id: Uuid) -> Result<AgentCredentials, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::agents::rotate_secret(
+    domain::agents::registry::rotate_secret(
         &call.state.pool,
         call.state.mandates(),
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         agent_id,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))
@@ -122,7 +124,13 @@ pub async fn rotate_agent_secret(agent_id: Uuid) -> Result<AgentCredentials, App
 pub async fn request_agent_scope(agent_id: Uuid, scope: String, reason: String) -> Result<Uuid, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::approvals::request(&call.state.pool, Caller::Admin(&admin), agent_id, &scope, &reason, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    domain::agents::approvals::request(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        agent_id,
+        &scope,
+        &reason,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }

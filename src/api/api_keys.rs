@@ -7,14 +7,14 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use {
     super::context::{call, now},
-    crate::server::domain::{self, Caller},
+    crate::server::domain::{self, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "api-keys/list")]
 pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::api_keys::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+    domain::org::api_keys::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
 }
 
 /// Owner only. Returns the key once; only its hash is kept.
@@ -22,7 +22,7 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, AppError> {
 pub async fn create_api_key(name: String) -> Result<String, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::api_keys::create(&call.state.pool, Caller::Admin(&admin), &name, &call.meta, now())
+    domain::org::api_keys::create(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), &name)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -31,7 +31,7 @@ pub async fn create_api_key(name: String) -> Result<String, AppError> {
 pub async fn revoke_api_key(key_id: Uuid) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::api_keys::revoke(&call.state.pool, Caller::Admin(&admin), key_id, &call.meta, now())
+    domain::org::api_keys::revoke(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), key_id)
         .await
         .map_err(|e| call.fail(e))
 }

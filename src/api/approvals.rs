@@ -7,14 +7,14 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use {
     super::context::{call, now},
-    crate::server::domain::{self, approvals::Decision, Caller},
+    crate::server::domain::{self, agents::approvals::Decision, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "approvals/list")]
 pub async fn list_scope_requests(status: String) -> Result<Vec<ScopeRequestRow>, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::approvals::list(&call.state.pool, Caller::Admin(&admin), &status).await.map_err(|e| call.fail(e))
+    domain::agents::approvals::list(&call.state.pool, Caller::Admin(&admin), &status).await.map_err(|e| call.fail(e))
 }
 
 /// Approves a request, optionally until the end of a day (`YYYY-MM-DD`, UTC).
@@ -54,10 +54,16 @@ async fn decide(
     decision: Decision,
 ) -> Result<(), AppError> {
     let mandates = call.state.mandates();
-    domain::approvals::decide(&call.state.pool, mandates, Caller::Admin(admin), request_id, decision, &call.meta, now())
-        .await
-        .map(|_| ())
-        .map_err(|e| call.fail(e))
+    domain::agents::approvals::decide(
+        &call.state.pool,
+        mandates,
+        Call::new(Caller::Admin(admin), &call.meta, now()),
+        request_id,
+        decision,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| call.fail(e))
 }
 
 /// Withdraws an approval: the scope leaves every live token at once.
@@ -65,14 +71,12 @@ async fn decide(
 pub async fn withdraw_approval(request_id: Uuid, #[server(default)] reason: String) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::approvals::withdraw(
+    domain::agents::approvals::withdraw(
         &call.state.pool,
         call.state.mandates(),
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         request_id,
         &reason,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))

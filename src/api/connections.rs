@@ -11,14 +11,14 @@ use {
     super::context::{call, now},
     crate::model::connections::PasswordSignIn,
     crate::server::auth::session as auth_session,
-    crate::server::domain::{self, Caller},
+    crate::server::domain::{self, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "connections/list")]
 pub async fn list_connections() -> Result<Vec<ConnectionRow>, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::connections::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+    domain::sso::connections::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "connections/detail")]
@@ -26,7 +26,7 @@ pub async fn get_connection(connection_id: Uuid) -> Result<ConnectionDetail, App
     let call = call().await?;
     let admin = call.admin().await?;
     let state = &call.state;
-    domain::connections::detail(
+    domain::sso::connections::detail(
         &state.pool,
         &state.master,
         Caller::Admin(&admin),
@@ -43,10 +43,14 @@ pub async fn create_oidc_connection(input: OidcConnectionInput) -> Result<Uuid, 
     let call = call().await?;
     let admin = call.admin().await?;
     let state = &call.state;
-    let id =
-        domain::connections::create_oidc(&state.pool, &state.master, Caller::Admin(&admin), &input, &call.meta, now())
-            .await
-            .map_err(|e| call.fail(e))?;
+    let id = domain::sso::oidc::create(
+        &state.pool,
+        &state.master,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        &input,
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     leptos_axum::redirect(&format!("/connections/{id}?created=1"));
     Ok(id)
 }
@@ -57,14 +61,12 @@ pub async fn update_oidc_connection(connection_id: Uuid, input: OidcConnectionIn
     let call = call().await?;
     let admin = call.admin().await?;
     let state = &call.state;
-    domain::connections::update_oidc(
+    domain::sso::oidc::update(
         &state.pool,
         &state.master,
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         connection_id,
         &input,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))
@@ -79,9 +81,15 @@ pub async fn create_saml_connection(input: SamlConnectionInput) -> Result<Uuid, 
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
     admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
-    let id = domain::saml::create(&state.pool, &state.master, Caller::Admin(&admin), &input, &idp, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))?;
+    let id = domain::sso::saml::create(
+        &state.pool,
+        &state.master,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        &input,
+        &idp,
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     leptos_axum::redirect(&format!("/connections/{id}?created=1"));
     Ok(id)
 }
@@ -96,15 +104,13 @@ pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionIn
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
     admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
-    domain::saml::update(
+    domain::sso::saml::update(
         &state.pool,
         &state.master,
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         connection_id,
         &input,
         &idp,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))
@@ -114,18 +120,27 @@ pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionIn
 pub async fn set_connection_enabled(connection_id: Uuid, enabled: bool) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::connections::set_enabled(&call.state.pool, Caller::Admin(&admin), connection_id, enabled, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    domain::sso::connections::set_enabled(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        connection_id,
+        enabled,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "connections/delete")]
 pub async fn delete_connection(connection_id: Uuid) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::connections::delete(&call.state.pool, Caller::Admin(&admin), connection_id, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))?;
+    domain::sso::connections::delete(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        connection_id,
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     leptos_axum::redirect("/connections?deleted=1");
     Ok(())
 }
@@ -134,14 +149,14 @@ pub async fn delete_connection(connection_id: Uuid) -> Result<(), AppError> {
 pub async fn list_domains() -> Result<Vec<DomainRow>, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::domains::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+    domain::sso::domains::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "domains/add")]
 pub async fn add_domain(domain: String) -> Result<String, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::domains::add(&call.state.pool, Caller::Admin(&admin), &domain, &call.meta, now())
+    domain::sso::domains::add(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), &domain)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -151,16 +166,21 @@ pub async fn add_domain(domain: String) -> Result<String, AppError> {
 pub async fn verify_domain(domain: String) -> Result<bool, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::domains::verify(&call.state.pool, &call.state.dns, Caller::Admin(&admin), &domain, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    domain::sso::domains::verify(
+        &call.state.pool,
+        &call.state.dns,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        &domain,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "domains/remove")]
 pub async fn remove_domain(domain: String) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::domains::remove(&call.state.pool, Caller::Admin(&admin), &domain, &call.meta, now())
+    domain::sso::domains::remove(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), &domain)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -169,7 +189,7 @@ pub async fn remove_domain(domain: String) -> Result<(), AppError> {
 pub async fn get_sign_in_settings() -> Result<SignInSettings, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::login::sign_in_settings(&call.state.pool, &admin).await.map_err(|e| call.fail(e))
+    domain::org::login::sign_in_settings(&call.state.pool, &admin).await.map_err(|e| call.fail(e))
 }
 
 /// Owners only: who may still sign in with a password (`all`, `owners`, `off`).
@@ -181,7 +201,7 @@ pub async fn set_password_sign_in(policy: String) -> Result<(), AppError> {
         return Err(call.request_error(AppError::invalid("Choose all, owners or off")));
     };
     let via_sso = auth_session::sign_in_method(&call.session).await.is_some_and(|m| m != "password");
-    domain::login::set_password_sign_in(&call.state.pool, &admin, policy, via_sso, &call.meta, now())
+    domain::org::login::set_password_sign_in(&call.state.pool, &admin, policy, via_sso, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))
 }

@@ -13,5 +13,5 @@ use {
 pub async fn dashboard() -> Result<DashboardData, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::dashboard::load(&call.state.pool, &admin, now()).await.map_err(|e| call.fail(e))
+    domain::org::dashboard::load(&call.state.pool, &admin, now()).await.map_err(|e| call.fail(e))
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use {
     super::context::{call, now},
-    crate::server::domain::{self, directory::scim_base_path, Caller},
+    crate::server::domain::{self, directory::scim_base_path, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "directories/list")]
@@ -22,10 +22,14 @@ pub async fn list_directories() -> Result<Vec<DirectoryRow>, AppError> {
 pub async fn create_directory(name: String, provider: String) -> Result<DirectoryCredentials, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    let created =
-        domain::directory::create(&call.state.pool, Caller::Admin(&admin), &name, &provider, &call.meta, now())
-            .await
-            .map_err(|e| call.fail(e))?;
+    let created = domain::directory::create(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        &name,
+        &provider,
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     Ok(DirectoryCredentials {
         directory_id: created.directory_id,
         scim_base_url: call.state.config.url(&scim_base_path(created.directory_id)),
@@ -37,10 +41,13 @@ pub async fn create_directory(name: String, provider: String) -> Result<Director
 pub async fn rotate_directory_token(directory_id: Uuid) -> Result<DirectoryCredentials, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    let token =
-        domain::directory::rotate_token(&call.state.pool, Caller::Admin(&admin), directory_id, &call.meta, now())
-            .await
-            .map_err(|e| call.fail(e))?;
+    let token = domain::directory::rotate_token(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        directory_id,
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     Ok(DirectoryCredentials {
         directory_id,
         scim_base_url: call.state.config.url(&scim_base_path(directory_id)),

@@ -7,14 +7,14 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use {
     super::context::{call, now},
-    crate::server::domain::{self, Caller},
+    crate::server::domain::{self, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "people/list")]
 pub async fn list_people() -> Result<Vec<PersonRow>, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::people::list(&call.state.pool, Caller::Admin(&admin), now()).await.map_err(|e| call.fail(e))
+    domain::directory::people::list(&call.state.pool, Caller::Admin(&admin), now()).await.map_err(|e| call.fail(e))
 }
 
 /// Deactivates (`active=false`) or reactivates a person; returns the tokens that stopped.
@@ -22,14 +22,12 @@ pub async fn list_people() -> Result<Vec<PersonRow>, AppError> {
 pub async fn set_person_active(person_id: Uuid, active: bool) -> Result<i64, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::people::set_active(
+    domain::directory::people::set_active(
         &call.state.pool,
         call.state.mandates(),
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         person_id,
         active,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))
@@ -39,7 +37,7 @@ pub async fn set_person_active(person_id: Uuid, active: bool) -> Result<i64, App
 pub async fn preview_person_revocation(person_id: Uuid) -> Result<RevocationImpact, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::agents::person_impact(&call.state.pool, Caller::Admin(&admin), person_id, now())
+    domain::agents::revocation::person_impact(&call.state.pool, Caller::Admin(&admin), person_id, now())
         .await
         .map_err(|e| call.fail(e))
 }
@@ -51,14 +49,12 @@ pub async fn revoke_person_agents(
 ) -> Result<RevocationImpact, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::agents::revoke_all_of_person(
+    domain::agents::revocation::revoke_all_of_person(
         &call.state.pool,
         call.state.mandates(),
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         person_id,
         &reason,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))

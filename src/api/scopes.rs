@@ -7,14 +7,14 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use {
     super::context::{call, now},
-    crate::server::domain::{self, scopes::NewScope, Caller},
+    crate::server::domain::{self, agents::scopes::NewScope, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "scopes/catalog")]
 pub async fn get_scope_catalog() -> Result<ScopeCatalog, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::scopes::catalog(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
+    domain::agents::scopes::catalog(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "scopes/create")]
@@ -27,7 +27,7 @@ pub async fn create_scope(
     let call = call().await?;
     let admin = call.admin().await?;
     let scope = NewScope { name: &name, description: &description, risk: &risk, max_token_lifetime_seconds };
-    domain::scopes::create(&call.state.pool, Caller::Admin(&admin), scope, &call.meta, now())
+    domain::agents::scopes::create(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), scope)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -37,14 +37,12 @@ pub async fn create_scope(
 pub async fn set_scope_ceiling(scope_id: Uuid, #[server(default)] group_ids: Vec<Uuid>) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::scopes::set_ceiling(
+    domain::agents::scopes::set_ceiling(
         &call.state.pool,
         call.state.mandates(),
-        Caller::Admin(&admin),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
         scope_id,
         &group_ids,
-        &call.meta,
-        now(),
     )
     .await
     .map_err(|e| call.fail(e))

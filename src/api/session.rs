@@ -21,7 +21,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let call = call().await?;
-    let admin = domain::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
+    let admin = domain::org::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
     auth_session::sign_in(&call.session, &admin, "password", now()).await.map_err(|e| call.fail(e))?;
@@ -33,7 +33,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 #[server(prefix = "/rpc", endpoint = "setup/preview")]
 pub async fn preview_setup(token: String) -> Result<InvitationPreview, AppError> {
     let call = call().await?;
-    domain::admins::preview_invitation(&call.state.pool, &token, now()).await.map_err(|e| call.fail(e))
+    domain::org::admins::preview_invitation(&call.state.pool, &token, now()).await.map_err(|e| call.fail(e))
 }
 
 /// Redeems a setup / invitation link: sets the name and password, then sends the new admin to
@@ -50,7 +50,7 @@ pub async fn complete_setup(
         return Err(call.request_error(AppError::invalid("The two passwords do not match")));
     }
     let email =
-        domain::admins::accept_invitation(&call.state.pool, &token, &display_name, &password, &call.meta, now())
+        domain::org::admins::accept_invitation(&call.state.pool, &token, &display_name, &password, &call.meta, now())
             .await
             .map_err(|e| call.fail(e))?;
     let email: String = email.chars().filter(|c| c.is_ascii_alphanumeric() || "@.-_+".contains(*c)).collect();

@@ -8,8 +8,9 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 use {
     super::context::{call, now},
-    crate::server::domain::streams::{self, NewStream, StreamHttp},
-    crate::server::domain::Caller,
+    crate::server::domain::audit::streams::delivery,
+    crate::server::domain::audit::streams::{self, NewStream, StreamHttp},
+    crate::server::domain::{Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "streams/list")]
@@ -31,7 +32,7 @@ pub async fn create_stream(
     let call = call().await?;
     let admin = call.admin().await?;
     let input = NewStream { name: &name, kind: &kind, url: &url, secret: &secret };
-    streams::create(&call.state.pool, &call.state.master, Caller::Admin(&admin), input, &call.meta, now())
+    streams::create(&call.state.pool, &call.state.master, Call::new(Caller::Admin(&admin), &call.meta, now()), input)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -40,7 +41,7 @@ pub async fn create_stream(
 pub async fn set_stream_enabled(stream_id: Uuid, enabled: bool) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    streams::set_enabled(&call.state.pool, Caller::Admin(&admin), stream_id, enabled, &call.meta, now())
+    streams::set_enabled(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), stream_id, enabled)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -49,7 +50,7 @@ pub async fn set_stream_enabled(stream_id: Uuid, enabled: bool) -> Result<(), Ap
 pub async fn delete_stream(stream_id: Uuid) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    streams::delete(&call.state.pool, Caller::Admin(&admin), stream_id, &call.meta, now())
+    streams::delete(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), stream_id)
         .await
         .map_err(|e| call.fail(e))
 }
@@ -60,7 +61,7 @@ pub async fn test_stream(stream_id: Uuid) -> Result<StreamTestResult, AppError> 
     let call = call().await?;
     let admin = call.admin().await?;
     let http = StreamHttp::new(&call.state.config.public_url).map_err(|e| call.fail(e))?;
-    streams::send_test(&call.state.pool, &call.state.master, &http, Caller::Admin(&admin), stream_id, now())
+    delivery::send_test(&call.state.pool, &call.state.master, &http, Caller::Admin(&admin), stream_id, now())
         .await
         .map_err(|e| call.fail(e))
 }
@@ -70,7 +71,12 @@ pub async fn test_stream(stream_id: Uuid) -> Result<StreamTestResult, AppError> 
 pub async fn rotate_stream_secret(stream_id: Uuid) -> Result<String, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    streams::rotate_secret(&call.state.pool, &call.state.master, Caller::Admin(&admin), stream_id, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    streams::rotate_secret(
+        &call.state.pool,
+        &call.state.master,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        stream_id,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }

@@ -2,16 +2,15 @@
 //! here with a token shown once, and the people they provision — with deactivation and
 //! "revoke every agent of this person", each confirmed after showing what it ends.
 
-use super::directory::{provider_label, SetupSteps};
 use crate::api::directories::{list_directories, CreateDirectory};
 use crate::api::people::{list_people, RevokePersonAgents, SetPersonActive};
 use crate::model::agents::PersonRow;
-use crate::model::directories::DirectoryCredentials;
 use crate::model::Permission;
+use crate::ui::directory_setup::{provider_label, DirectoryCredentialsShownOnce};
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
-    format_time, Badge, CopyField, EmptyState, ErrorNotice, Loading, Modal, Notice, PageHeader, Tone,
-    BUTTON_DANGER_LINK, BUTTON_PRIMARY, BUTTON_SECONDARY, CARD, INPUT, LABEL, SELECT,
+    format_time, Badge, EmptyState, ErrorNotice, Loading, Modal, Notice, PageHeader, Tone, BUTTON_DANGER_LINK,
+    BUTTON_PRIMARY, BUTTON_SECONDARY, CARD, INPUT, LABEL, SELECT,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -190,28 +189,5 @@ fn ConnectDialog(create: ServerAction<CreateDirectory>, on_close: Callback<()>) 
                 }.into_any(),
             }}
         </Modal>
-    }
-}
-
-/// The SCIM base URL and token right after creation or rotation: the only time the token shows.
-#[component]
-pub fn DirectoryCredentialsShownOnce(
-    credentials: DirectoryCredentials,
-    provider: String,
-    on_close: Callback<()>,
-) -> impl IntoView {
-    view! {
-        <div class="mt-4 space-y-4" data-testid="directory-credentials">
-            <div role="status" class="rounded-md bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-inset ring-amber-200">
-                "Copy the token now: it is shown only once, and Mandate keeps only a hash of it."
-            </div>
-            <CopyField label="SCIM base URL" value=credentials.scim_base_url.clone() testid="scim-base-url"/>
-            <CopyField label="Bearer token" value=credentials.bearer_token.clone() testid="scim-token"/>
-            <SetupSteps provider/>
-            <div class="flex justify-end gap-3 pt-2">
-                <a href=format!("/directories/{}", credentials.directory_id) class=BUTTON_SECONDARY>"Open directory"</a>
-                <button type="button" class=BUTTON_PRIMARY on:click=move |_| on_close.run(())>"Done"</button>
-            </div>
-        </div>
     }
 }

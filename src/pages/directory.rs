@@ -1,11 +1,11 @@
 //! `/directories/{id}`: one directory — how to connect the IdP, token rotation, the users and
 //! groups it provisioned, and its events feed with each request's outcome.
 
-use super::directories::DirectoryCredentialsShownOnce;
 use crate::api::directories::{get_directory, RotateDirectoryToken};
 use crate::error::{AppError, ErrorKind};
 use crate::model::directories::DirectoryDetail;
 use crate::model::Permission;
+use crate::ui::directory_setup::{provider_label, DirectoryCredentialsShownOnce, SetupSteps};
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
     format_time, Badge, CopyField, EmptyState, ErrorNotice, Loading, Modal, Tone, BUTTON_PRIMARY, BUTTON_SECONDARY,
@@ -15,60 +15,6 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
-
-pub fn provider_label(provider: &str) -> &'static str {
-    match provider {
-        "okta" => "Okta",
-        "entra" => "Microsoft Entra ID",
-        "google" => "Google Workspace",
-        "jumpcloud" => "JumpCloud",
-        _ => "Any SCIM 2.0 client",
-    }
-}
-
-fn steps(provider: &str) -> &'static [&'static str] {
-    match provider {
-        "okta" => &[
-            "In the Okta Admin Console open Applications → your app → General, and enable SCIM provisioning.",
-            "Provisioning → Integration: paste the SCIM base URL as the connector base URL; unique identifier field: userName.",
-            "Supported provisioning actions: Push New Users, Push Profile Updates, Push Groups. Authentication mode: HTTP Header, with the bearer token.",
-            "Provisioning → To App: enable Create Users, Update User Attributes and Deactivate Users; then assign people and push groups.",
-        ],
-        "entra" => &[
-            "In the Microsoft Entra admin center open Enterprise applications → your app → Provisioning, and choose Automatic.",
-            "Admin credentials: Tenant URL = the SCIM base URL, Secret token = the bearer token; click Test connection.",
-            "Mappings: keep userName ← userPrincipalName and active ← Not([IsSoftDeleted]); provision Microsoft Entra ID groups too.",
-            "Set Provisioning Status to On. Entra syncs every 40 minutes; use Provision on demand to try one person at once.",
-        ],
-        "google" => &[
-            "In the Google Admin console open Apps → Web and mobile apps → your app → Auto-provisioning.",
-            "Paste the SCIM base URL as the endpoint URL and the bearer token as the access token.",
-            "Map userName to the primary email, choose which groups to provision, and turn auto-provisioning on.",
-        ],
-        "jumpcloud" => &[
-            "In the JumpCloud Admin Portal open SSO Applications → your app → Identity Management.",
-            "Choose SCIM 2.0, paste the SCIM base URL and the bearer token (Token Key), and test the connection.",
-            "Bind user groups to the application: their members are provisioned, and unbound or suspended users are deactivated.",
-        ],
-        _ => &[
-            "Point your SCIM 2.0 client at the SCIM base URL (Users at /Users, Groups at /Groups).",
-            "Authenticate every request with Authorization: Bearer <token>.",
-            "Send active=false (or DELETE) when someone leaves: every agent acting for them is revoked in the same transaction.",
-        ],
-    }
-}
-
-#[component]
-pub fn SetupSteps(provider: String) -> impl IntoView {
-    view! {
-        <div>
-            <h3 class="text-sm font-semibold text-slate-900">{format!("Set up {}", provider_label(&provider))}</h3>
-            <ol class="mt-2 list-decimal space-y-1 pl-5 text-sm text-slate-700">
-                {steps(&provider).iter().map(|step| view! { <li>{*step}</li> }).collect_view()}
-            </ol>
-        </div>
-    }
-}
 
 #[component]
 pub fn DirectoryPage() -> impl IntoView {

@@ -4,6 +4,7 @@
 use super::config::Config;
 use super::domain::{self, RequestMeta};
 use crate::model::audit::ChainStatus;
+use crate::server::domain::Call;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -258,29 +259,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("migrations applied");
         }
         Command::Org { command: OrgCommand::Create { name, admin_email, domain } } => {
-            let created = domain::orgs::create(&pool, &name, &admin_email, domain.as_deref(), &operator_meta(), now)
-                .await
-                .map_err(user_error)?;
+            let created = domain::org::organizations::create(
+                &pool,
+                &name,
+                &admin_email,
+                domain.as_deref(),
+                &operator_meta(),
+                now,
+            )
+            .await
+            .map_err(user_error)?;
             print_json(json!({
                 "org_id": created.org_id,
-                "setup_url": config.url(&domain::admins::setup_path(&created.setup_token)),
+                "setup_url": config.url(&domain::org::admins::setup_path(&created.setup_token)),
             }));
         }
         Command::ApiKey { command: ApiKeyCommand::Create { org, name } } => {
-            let key =
-                domain::api_keys::create(&pool, domain::Caller::Operator { org_id: org }, &name, &operator_meta(), now)
-                    .await
-                    .map_err(user_error)?;
+            let key = domain::org::api_keys::create(
+                &pool,
+                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
+                &name,
+            )
+            .await
+            .map_err(user_error)?;
             print_json(json!({ "api_key": key }));
         }
         Command::Directory { command: DirectoryCommand::Create { org, name, provider } } => {
             let created = domain::directory::create(
                 &pool,
-                domain::Caller::Operator { org_id: org },
+                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
                 &name,
                 &provider,
-                &operator_meta(),
-                now,
             )
             .await
             .map_err(user_error)?;
@@ -325,18 +334,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if input.metadata_url.is_empty() && input.metadata_xml.is_empty() {
                         anyhow::bail!("--metadata-url or --metadata-file is required for a SAML connection");
                     }
-                    let http = super::auth::oidc::IdpHttp::new()?;
+                    let http = super::outbound::OutboundHttp::new()?;
                     let idp = super::auth::saml::idp_settings(&http, &input).await.map_err(user_error)?;
-                    let id =
-                        domain::saml::create(&pool, &master_key(&config)?, caller, &input, &idp, &operator_meta(), now)
-                            .await
-                            .map_err(user_error)?;
+                    let id = domain::sso::saml::create(
+                        &pool,
+                        &master_key(&config)?,
+                        Call::new(caller, &operator_meta(), now),
+                        &input,
+                        &idp,
+                    )
+                    .await
+                    .map_err(user_error)?;
                     json!({
                         "connection_id": id,
                         "type": "saml",
-                        "sp_entity_id": domain::saml::sp_entity_id(&config.public_url, id),
-                        "acs_url": domain::saml::acs_url(&config.public_url, id),
-                        "metadata_url": domain::saml::sp_entity_id(&config.public_url, id),
+                        "sp_entity_id": domain::sso::saml::sp_entity_id(&config.public_url, id),
+                        "acs_url": domain::sso::saml::acs_url(&config.public_url, id),
+                        "metadata_url": domain::sso::saml::sp_entity_id(&config.public_url, id),
                     })
                 }
                 "oidc" => {
@@ -350,28 +364,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         role_mappings: role_mappings.join("\n"),
                         ..Default::default()
                     };
-                    let id = domain::connections::create_oidc(&pool, &master, caller, &input, &operator_meta(), now)
-                        .await
-                        .map_err(user_error)?;
+                    let id =
+                        domain::sso::oidc::create(&pool, &master, Call::new(caller, &operator_meta(), now), &input)
+                            .await
+                            .map_err(user_error)?;
                     json!({
                         "connection_id": id,
                         "type": "oidc",
-                        "redirect_uri": config.url(domain::connections::OIDC_CALLBACK_PATH),
+                        "redirect_uri": config.url(domain::sso::oidc::OIDC_CALLBACK_PATH),
                     })
                 }
                 other => anyhow::bail!("--type must be oidc or saml (got {other:?})"),
             };
             if let Some(claimed) = domain {
-                let claimed = match domain::domains::add(&pool, caller, &claimed, &operator_meta(), now).await {
-                    Ok(added) => added,
-                    Err(domain::DomainError::Conflict(_)) => claimed.trim().to_lowercase(),
-                    Err(err) => return Err(user_error(err)),
-                };
-                let dns = domain::dns::TxtResolver::new(config.dns_resolver);
-                let verified = domain::domains::verify(&pool, &dns, caller, &claimed, &operator_meta(), now)
-                    .await
-                    .map_err(user_error)?;
-                let row = domain::domains::list(&pool, caller)
+                let claimed =
+                    match domain::sso::domains::add(&pool, Call::new(caller, &operator_meta(), now), &claimed).await {
+                        Ok(added) => added,
+                        Err(domain::DomainError::Conflict(_)) => claimed.trim().to_lowercase(),
+                        Err(err) => return Err(user_error(err)),
+                    };
+                let dns = domain::sso::dns::TxtResolver::new(config.dns_resolver);
+                let verified =
+                    domain::sso::domains::verify(&pool, &dns, Call::new(caller, &operator_meta(), now), &claimed)
+                        .await
+                        .map_err(user_error)?;
+                let row = domain::sso::domains::list(&pool, caller)
                     .await
                     .map_err(user_error)?
                     .into_iter()
@@ -389,33 +406,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent { command: AgentCommand::Create { org, owner, name, scopes, description, approve } } => {
             let scopes: Vec<String> =
                 scopes.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
-            let input = domain::agents::NewAgent {
+            let input = domain::agents::registry::NewAgent {
                 name: &name,
                 description: &description,
-                owner: domain::agents::Owner::Email(&owner),
+                owner: domain::agents::registry::Owner::Email(&owner),
                 scopes: &scopes,
                 reason: "registered by the platform operator",
                 approve,
             };
-            let created =
-                domain::agents::register(&pool, domain::Caller::Operator { org_id: org }, input, &operator_meta(), now)
-                    .await
-                    .map_err(user_error)?;
+            let created = domain::agents::registry::register(
+                &pool,
+                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
+                input,
+            )
+            .await
+            .map_err(user_error)?;
             print_json(
                 json!({ "agent_id": created.agent_id, "client_id": created.client_id, "client_secret": created.client_secret }),
             );
         }
         Command::Agent { command: AgentCommand::Revoke { org, agent, reason } } => {
             // This process has no cache of its own; the announcement reaches every server.
-            let mandates = domain::mandate::Mandates::default();
-            let revoked = domain::agents::revoke(
+            let mandates = domain::agents::mandate::Mandates::default();
+            let revoked = domain::agents::revocation::revoke(
                 &pool,
                 &mandates,
-                domain::Caller::Operator { org_id: org },
+                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
                 agent,
                 &reason,
-                &operator_meta(),
-                now,
             )
             .await
             .map_err(user_error)?;
@@ -423,8 +441,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys { command: KeysCommand::Rotate } => {
             let master = master_key(&config)?;
-            let keys = domain::signing::SigningKeys::load(&pool, master).await.map_err(user_error)?;
-            let kid = domain::signing::rotate(&pool, &keys, now).await.map_err(user_error)?;
+            let keys = domain::agents::signing::SigningKeys::load(&pool, master).await.map_err(user_error)?;
+            let kid = domain::agents::signing::rotate(&pool, &keys, now).await.map_err(user_error)?;
             print_json(json!({ "active_kid": kid }));
         }
         Command::Audit { command: AuditCommand::Verify { org, checkpoint, public_key, .. } } => {
@@ -496,8 +514,8 @@ async fn audit_keys(
 }
 
 /// The key that encrypts secrets at rest, required by commands that store or use them.
-fn master_key(config: &Config) -> anyhow::Result<domain::crypto::MasterKey> {
-    config.master_key.map(domain::crypto::MasterKey::new).context(
+fn master_key(config: &Config) -> anyhow::Result<domain::crypto::master_key::MasterKey> {
+    config.master_key.map(domain::crypto::master_key::MasterKey::new).context(
         "MANDATE_MASTER_KEY is required for this command (64 hex characters; `openssl rand -hex 32` makes one)",
     )
 }

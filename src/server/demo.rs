@@ -5,17 +5,19 @@
 //! only refreshes the owner's setup link if the owner has not set a password yet.
 
 use super::config::Config;
-use super::domain::agents::{self, NewAgent, Owner};
-use super::domain::approvals::{self, Decision};
-use super::domain::directory::{self, groups, users, Directory};
-use super::domain::mandate::Mandates;
-use super::domain::scopes::{self, NewScope};
+use super::domain::agents::approvals::{self, Decision};
+use super::domain::agents::mandate::Mandates;
+use super::domain::agents::registry::{self, NewAgent, Owner};
+use super::domain::agents::scopes::{self, NewScope};
+use super::domain::directory::{self, groups, users, ChangeError, Directory, DirectoryCall};
 use super::domain::{
-    admins, api_keys, connections, domains, login, orgs, saml, secrets, AdminSession, Caller, DomainError, RequestMeta,
+    crypto::secrets, org::admins, org::api_keys, org::login, org::organizations, sso::connections, sso::domains,
+    sso::oidc, sso::saml, AdminSession, Caller, DomainError, RequestMeta,
 };
 use super::scim;
 use crate::model::connections::{OidcConnectionInput, SamlConnectionInput};
 use crate::model::Role;
+use crate::server::domain::Call;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -30,14 +32,15 @@ fn demo_meta(ip: &str) -> RequestMeta {
 
 pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> {
     let now = OffsetDateTime::now_utc();
-    if let Some(org_id) = orgs::find_by_name(pool, DEMO_ORG_NAME).await? {
+    if let Some(org_id) = organizations::find_by_name(pool, DEMO_ORG_NAME).await? {
         seed_agents(pool, config, org_id).await?;
         seed_sso(pool, config, org_id).await?;
         seed_audit(pool, config, org_id).await?;
         return refresh_owner_link(pool, config, org_id, now).await;
     }
     let meta = demo_meta("10.0.0.10");
-    let created = orgs::create(pool, DEMO_ORG_NAME, DEMO_OWNER_EMAIL, Some("acme.example"), &meta, now).await?;
+    let created =
+        organizations::create(pool, DEMO_ORG_NAME, DEMO_OWNER_EMAIL, Some("acme.example"), &meta, now).await?;
     let org_id = created.org_id;
 
     // Admins who already joined (their passwords are random and thrown away: the demo signs
@@ -60,7 +63,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     let _ =
         login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta("203.0.113.7"), now).await;
     admins::operator_invite(pool, org_id, "jordan@acme.example", Role::Approver, &meta, now).await?;
-    api_keys::create(pool, Caller::Operator { org_id }, "ci-pipeline", &meta, now).await?;
+    api_keys::create(pool, Call::new(Caller::Operator { org_id }, &meta, now), "ci-pipeline").await?;
     seed_agents(pool, config, org_id).await?;
     seed_sso(pool, config, org_id).await?;
     seed_audit(pool, config, org_id).await?;
@@ -94,7 +97,7 @@ async fn refresh_owner_link(
 /// group → role mappings, turned off (the demo has no reachable IdP, and the owner signs in with
 /// a password), acme.example verified and a second domain waiting for its TXT record.
 async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
-    let Some(master) = config.master_key.map(super::domain::crypto::MasterKey::new) else { return Ok(()) };
+    let Some(master) = config.master_key.map(super::domain::crypto::master_key::MasterKey::new) else { return Ok(()) };
     let operator = Caller::Operator { org_id };
     if !connections::list(pool, operator).await?.is_empty() {
         return Ok(());
@@ -110,10 +113,10 @@ async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), Do
         role_mappings: "mandate-admins = admin\nsecurity-reviewers = approver\ncompliance = auditor".into(),
         ..Default::default()
     };
-    let id = connections::create_oidc(pool, &master, operator, &input, &meta, now).await?;
-    connections::set_enabled(pool, operator, id, false, &meta, now).await?;
+    let id = oidc::create(pool, &master, Call::new(operator, &meta, now), &input).await?;
+    connections::set_enabled(pool, Call::new(operator, &meta, now), id, false).await?;
     domains::verify_by_operator(pool, org_id, "acme.example", &meta, now).await?;
-    domains::add(pool, operator, "acme-labs.example", &meta, now).await?;
+    domains::add(pool, Call::new(operator, &meta, now), "acme-labs.example").await?;
 
     // A SAML connection whose IdP certificate expires in 45 days: the dashboard warns about it.
     let (_, certificate) = saml::generate_key_and_certificate("Acme Entra ID signing (demo)", 45)?;
@@ -128,8 +131,8 @@ async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), Do
         metadata_url: None,
         certificates: vec![saml::Certificate::from_der(&certificate)?],
     };
-    let id = saml::create(pool, &master, operator, &input, &idp, &meta, now).await?;
-    connections::set_enabled(pool, operator, id, false, &meta, now).await?;
+    let id = saml::create(pool, &master, Call::new(operator, &meta, now), &input, &idp).await?;
+    connections::set_enabled(pool, Call::new(operator, &meta, now), id, false).await?;
     Ok(())
 }
 
@@ -158,13 +161,14 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     ];
     for (name, description, risk, lifetime) in catalog {
         let scope = NewScope { name, description, risk, max_token_lifetime_seconds: lifetime };
-        scopes::create(pool, operator, scope, &meta, now).await?;
+        scopes::create(pool, Call::new(operator, &meta, now), scope).await?;
     }
 
     // People and groups arrive the way they do in production: over SCIM from the IdP.
-    let created = directory::create(pool, operator, "Okta (demo)", "okta", &meta, now).await?;
+    let created = directory::create(pool, Call::new(operator, &meta, now), "Okta (demo)", "okta").await?;
     let okta = Directory { org_id, id: created.directory_id, name: "Okta (demo)".into() };
     let okta_meta = demo_meta("198.51.100.20");
+    let okta_call = DirectoryCall { directory: &okta, meta: &okta_meta, now };
     let mut user_ids = Vec::new();
     for (user_name, given, family, department) in [
         ("priya@acme.example", "Priya", "Natarajan", "Finance"),
@@ -179,7 +183,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { "department": department },
         });
         let input = scim::users::input_from(&body).map_err(|e| DomainError::Internal(e.detail))?;
-        let user = users::create_user(pool, &mandates, &okta, input, &okta_meta, now).await?;
+        let user = users::create_user(pool, &mandates, okta_call, input).await?;
         directory::record_event(
             pool,
             &okta,
@@ -208,7 +212,8 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         let mandates = &mandates;
         async move {
             let input = groups::GroupInput { display_name: name.to_string(), external_id: None, members };
-            let group = groups::create_group(pool, mandates, &okta, input, &okta_meta, now).await?;
+            let call = DirectoryCall { directory: &okta, meta: &okta_meta, now };
+            let group = groups::create_group(pool, mandates, call, input).await?;
             directory::record_event(
                 pool,
                 &okta,
@@ -231,7 +236,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     let finance_export =
         scopes::catalog(pool, operator).await?.scopes.into_iter().find(|s| s.name == "finance.export").map(|s| s.id);
     if let Some(scope_id) = finance_export {
-        scopes::set_ceiling(pool, &mandates, operator, scope_id, &[finance], &meta, now).await?;
+        scopes::set_ceiling(pool, &mandates, Call::new(operator, &meta, now), scope_id, &[finance]).await?;
     }
 
     // Decisions come from real admins of the demo (Sam is an admin, Priya an approver).
@@ -247,7 +252,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         async move {
             let input =
                 NewAgent { name, description, owner: Owner::Id(owner), scopes: &scopes, reason, approve: false };
-            agents::register(pool, operator, input, &meta, now).await
+            registry::register(pool, Call::new(operator, &meta, now), input).await
         }
     };
     let ledger = register(
@@ -297,7 +302,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         async move {
             if let Some(id) = id {
                 let decision = Decision::Approve { until, note: String::new() };
-                approvals::decide(pool, mandates, Caller::Admin(&admin), id, decision, &meta, now).await?;
+                approvals::decide(pool, mandates, Call::new(Caller::Admin(&admin), &meta, now), id, decision).await?;
             }
             Ok::<(), DomainError>(())
         }
@@ -312,7 +317,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     if let Some(id) = request(copilot.agent_id, "finance.export") {
         let decision =
             Decision::Deny { reason: "Sales does not need ledger exports; use the revenue dashboard".into() };
-        approvals::decide(pool, &mandates, Caller::Admin(&priya_admin), id, decision, &meta, now).await?;
+        approvals::decide(pool, &mandates, Call::new(Caller::Admin(&priya_admin), &meta, now), id, decision).await?;
     }
     // Left pending for the newcomer to decide: Inbox Assistant's mail.send, Sales Copilot's crm.write.
 
@@ -335,21 +340,15 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         }
     }
     // Omar leaves: the IdP deactivates him, and his agents stop with him.
-    let left = users::modify_user(
-        pool,
-        &mandates,
-        &okta,
-        omar_user,
-        None,
-        |current| {
-            let mut body = current.resource.clone();
-            body["active"] = json!(false);
-            scim::users::input_from(&body).map_err(|e| DomainError::Internal(e.detail))
-        },
-        &okta_meta,
-        now,
-    )
-    .await?;
+    let (left, _) = users::modify_user(pool, &mandates, okta_call, omar_user, None, |current| {
+        let mut body = current.resource.clone();
+        body["active"] = json!(false);
+        scim::users::input_from(&body).map_err(|e| DomainError::Internal(e.detail))
+    })
+    .await
+    .map_err(|err| match err {
+        ChangeError::Refused(err) | ChangeError::Domain(err) => err,
+    })?;
     directory::record_event(
         pool,
         &okta,
@@ -372,8 +371,8 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
 async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
     use super::domain::audit::actions::{self, ActionLog, Report};
     use super::domain::audit::checkpoints::{self, AuditKeys};
-    use super::domain::crypto::MasterKey;
-    use super::domain::streams::{self, NewStream};
+    use super::domain::audit::streams::{self, NewStream};
+    use super::domain::crypto::master_key::MasterKey;
     let Some(master) = config.master_key else { return Ok(()) };
     // language=PostgreSQL
     let seeded = sqlx::query_scalar!(r#"select exists(select 1 from audit_streams where org_id = $1) as "x!""#, org_id)
@@ -490,7 +489,7 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
         .fetch_optional(pool)
         .await?;
     if let (Some(key), Some(jti)) = (key, resource_server_jti) {
-        let principal = super::domain::api_keys::ApiKeyPrincipal { org_id, key_id: key.id, name: key.name };
+        let principal = super::domain::org::api_keys::ApiKeyPrincipal { org_id, key_id: key.id, name: key.name };
         let action = report(
             "crm.account.read",
             ("account", "acc-0042", "Globex Corporation"),
@@ -505,8 +504,13 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
         url: "https://splunk.acme.example:8088/services/collector/event",
         secret: "00000000-demo-hec-token-0000000000",
     };
-    streams::create(pool, &MasterKey::new(master), Caller::Operator { org_id }, stream, &demo_meta("10.0.0.10"), now)
-        .await?;
+    streams::create(
+        pool,
+        &MasterKey::new(master),
+        Call::new(Caller::Operator { org_id }, &demo_meta("10.0.0.10"), now),
+        stream,
+    )
+    .await?;
     let keys = AuditKeys::load(pool, &MasterKey::new(master)).await?;
     checkpoints::checkpoint_org(pool, &keys, org_id, now).await?;
     Ok(())
@@ -528,10 +532,10 @@ async fn demo_token_service(
     pool: &PgPool,
     config: &Config,
     master: [u8; 32],
-) -> Result<super::domain::tokens::TokenService, DomainError> {
-    use super::domain::{crypto::MasterKey, signing::SigningKeys, token_log::TokenLog};
+) -> Result<super::domain::agents::tokens::TokenService, DomainError> {
+    use super::domain::{agents::signing::SigningKeys, agents::token_log::TokenLog, crypto::master_key::MasterKey};
     let keys = std::sync::Arc::new(SigningKeys::load(pool, MasterKey::new(master)).await?);
-    Ok(super::domain::tokens::TokenService {
+    Ok(super::domain::agents::tokens::TokenService {
         pool: pool.clone(),
         mandates: std::sync::Arc::new(Mandates::default()),
         keys,
@@ -540,6 +544,6 @@ async fn demo_token_service(
     })
 }
 
-fn token_error(err: super::domain::tokens::TokenError) -> DomainError {
+fn token_error(err: super::domain::agents::tokens::TokenError) -> DomainError {
     DomainError::Internal(format!("demo token: {err:?}"))
 }

@@ -1,15 +1,15 @@
 //! The one application state every handler and server function reaches.
 
-use super::auth::oidc::IdpHttp;
 use super::config::Config;
+use super::domain::agents::mandate::Mandates;
+use super::domain::agents::signing::SigningKeys;
+use super::domain::agents::token_log::TokenLog;
+use super::domain::agents::tokens::TokenService;
 use super::domain::audit::actions::ActionLog;
 use super::domain::audit::checkpoints::AuditKeys;
-use super::domain::crypto::MasterKey;
-use super::domain::dns::TxtResolver;
-use super::domain::mandate::Mandates;
-use super::domain::signing::SigningKeys;
-use super::domain::token_log::TokenLog;
-use super::domain::tokens::TokenService;
+use super::domain::crypto::master_key::MasterKey;
+use super::domain::sso::dns::TxtResolver;
+use super::outbound::OutboundHttp;
 use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -26,7 +26,7 @@ pub struct AppState {
     /// Encrypts secrets at rest (IdP client secrets).
     pub master: MasterKey,
     /// Calls to identity providers (no redirects, timeouts, bounded answers).
-    pub idp_http: IdpHttp,
+    pub idp_http: OutboundHttp,
     /// DNS TXT lookups for domain verification.
     pub dns: Arc<TxtResolver>,
     /// The keys that sign (and check) audit checkpoints.
@@ -59,7 +59,7 @@ impl AppState {
             log: TokenLog::start(pool.clone()),
             issuer: config.public_url.clone(),
         });
-        let idp_http = IdpHttp::new().context("could not build the HTTP client for identity providers")?;
+        let idp_http = OutboundHttp::new().context("could not build the HTTP client for identity providers")?;
         let dns = Arc::new(TxtResolver::new(config.dns_resolver));
         let audit_keys =
             Arc::new(AuditKeys::load(&pool, &master).await.context("could not load the audit checkpoint keys")?);

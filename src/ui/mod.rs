@@ -1,6 +1,7 @@
 //! Presentational building blocks shared by every page: one look for buttons, inputs, cards,
 //! badges, empty states and errors.
 
+pub mod directory_setup;
 pub mod icons;
 pub mod layout;
 

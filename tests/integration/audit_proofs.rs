@@ -4,8 +4,8 @@
 
 use crate::support::*;
 use mandate::model::audit::{AuditFilter, ChainStatus, Checkpoint, ConsistencyProof, InclusionProof};
+use mandate::server::domain::audit::merkle;
 use mandate::server::domain::audit::{self, checkpoints, retention};
-use mandate::server::domain::merkle;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::process::Command;

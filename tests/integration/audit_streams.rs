@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use mandate::model::Role;
+use mandate::server::domain::audit::streams::{delivery, StreamHttp};
 use mandate::server::domain::audit::{self, NewEvent};
-use mandate::server::domain::streams::{self, StreamHttp};
 use mandate::server::domain::Actor;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -159,7 +159,7 @@ async fn a_webhook_receives_every_event_once_its_destination_is_back(pool: sqlx:
 
     // The destination is down: every attempt fails, the cursor stays, the wait grows.
     for attempt in 1..=3 {
-        assert_eq!(streams::deliver_due(&app.pool, master, &http, now).await.unwrap(), 0);
+        assert_eq!(delivery::deliver_due(&app.pool, master, &http, now).await.unwrap(), 0);
         let row = stream(&app, &key, &stream_id).await;
         assert_eq!(row["failures"], attempt);
         assert_eq!(row["status"], "retrying");
@@ -170,7 +170,7 @@ async fn a_webhook_receives_every_event_once_its_destination_is_back(pool: sqlx:
         let sent = receiver.requests().len();
         assert_eq!(sent, attempt as usize, "one request per attempt");
         // Not due again before its backoff has passed.
-        assert_eq!(streams::deliver_due(&app.pool, master, &http, now).await.unwrap(), 0);
+        assert_eq!(delivery::deliver_due(&app.pool, master, &http, now).await.unwrap(), 0);
         assert_eq!(receiver.requests().len(), sent, "backoff respected");
         now += Duration::minutes(10);
     }
@@ -179,7 +179,7 @@ async fn a_webhook_receives_every_event_once_its_destination_is_back(pool: sqlx:
     receiver.set_down(false);
     let mut delivered = 0;
     for _ in 0..5 {
-        delivered += streams::deliver_due(&app.pool, master, &http, now).await.unwrap();
+        delivered += delivery::deliver_due(&app.pool, master, &http, now).await.unwrap();
         now += Duration::seconds(1);
         if stream(&app, &key, &stream_id).await["lag"] == 0 {
             break;
@@ -245,7 +245,7 @@ async fn a_webhook_receives_every_event_once_its_destination_is_back(pool: sqlx:
 
     // Nothing more to send: a pass sends nothing.
     let before = receiver.requests().len();
-    assert_eq!(streams::deliver_due(&app.pool, master, &http, now + Duration::hours(1)).await.unwrap(), 0);
+    assert_eq!(delivery::deliver_due(&app.pool, master, &http, now + Duration::hours(1)).await.unwrap(), 0);
     assert_eq!(receiver.requests().len(), before);
 }
 
@@ -265,13 +265,13 @@ async fn a_disabled_stream_keeps_its_place_and_catches_up(pool: sqlx::PgPool) {
     assert_eq!((disabled["enabled"].clone(), disabled["status"].clone()), (json!(false), json!("disabled")));
     record_events(&app, org_id, 3).await;
     let now = OffsetDateTime::now_utc() + Duration::seconds(1);
-    assert_eq!(streams::deliver_due(&app.pool, &app.state.master, &http, now).await.unwrap(), 0);
+    assert_eq!(delivery::deliver_due(&app.pool, &app.state.master, &http, now).await.unwrap(), 0);
     assert!(receiver.requests().is_empty(), "a disabled stream sends nothing");
 
     let enabled = app.api(Method::POST, &key, &format!("/api/v1/audit/streams/{id}/enable"), None).await;
     assert_eq!(enabled.status(), 200);
     let delivered =
-        streams::deliver_due(&app.pool, &app.state.master, &http, now + Duration::seconds(1)).await.unwrap();
+        delivery::deliver_due(&app.pool, &app.state.master, &http, now + Duration::seconds(1)).await.unwrap();
     assert_eq!(delivered, 6, "created, disabled, 3 events, enabled");
     assert_eq!(stream(&app, &key, id).await["lag"], 0);
     let actions = audit_actions(&app.pool, org_id).await;

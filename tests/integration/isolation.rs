@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use mandate::model::Role;
+use mandate::server::domain::Call;
 use mandate::server::domain::Caller;
 use uuid::Uuid;
 
@@ -84,10 +85,13 @@ async fn api_keys_see_only_their_organization(pool: sqlx::PgPool) {
     let (org_a, _) = app.org_with_owner("Alpha").await;
     let (org_b, _) = app.org_with_owner("Bravo").await;
     let now = time::OffsetDateTime::now_utc();
-    let key_a =
-        mandate::server::domain::api_keys::create(&app.pool, Caller::Operator { org_id: org_a }, "a", &meta(), now)
-            .await
-            .unwrap();
+    let key_a = mandate::server::domain::org::api_keys::create(
+        &app.pool,
+        Call::new(Caller::Operator { org_id: org_a }, &meta(), now),
+        "a",
+    )
+    .await
+    .unwrap();
     let events: serde_json::Value = app
         .bare_client()
         .get(app.url("/api/v1/audit/events?limit=500"))

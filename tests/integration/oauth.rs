@@ -3,8 +3,9 @@
 
 use crate::support::*;
 use mandate::model::agents::AgentCredentials;
-use mandate::server::domain::approvals::{self, Decision};
-use mandate::server::domain::{mandate::Mandates, people, Caller};
+use mandate::server::domain::agents::approvals::{self, Decision};
+use mandate::server::domain::Call;
+use mandate::server::domain::{agents::mandate::Mandates, directory::people, Caller};
 use reqwest::Method;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -107,9 +108,15 @@ async fn a_token_is_active_iff_no_revocation_cause_applies(pool: sqlx::PgPool) {
     app.approved_agent(org_id, "seed@acme.example", "Seed", &["finance.read"]).await;
     let scope_id: Uuid =
         sqlx::query_scalar("select id from scopes where name = 'finance.read'").fetch_one(&app.pool).await.unwrap();
-    mandate::server::domain::scopes::set_ceiling(&app.pool, mandates, caller, scope_id, &[finance], &meta(), now())
-        .await
-        .unwrap();
+    mandate::server::domain::agents::scopes::set_ceiling(
+        &app.pool,
+        mandates,
+        Call::new(caller, &meta(), now()),
+        scope_id,
+        &[finance],
+    )
+    .await
+    .unwrap();
 
     for bits in 0..32u32 {
         let causes = Causes {
@@ -126,7 +133,16 @@ async fn a_token_is_active_iff_no_revocation_cause_applies(pool: sqlx::PgPool) {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        people::set_membership(&app.pool, mandates, org_id, finance, person, true).await.unwrap();
+        people::set_membership(
+            &app.pool,
+            mandates,
+            Call::new(Caller::Operator { org_id }, &meta(), now()),
+            finance,
+            person,
+            true,
+        )
+        .await
+        .unwrap();
         let token = app.token(&agent).await;
         assert_eq!(app.introspect(&key, &token).await["active"], true, "{causes:?}: active before any cause");
 
@@ -148,18 +164,33 @@ async fn a_token_is_active_iff_no_revocation_cause_applies(pool: sqlx::PgPool) {
                     .fetch_one(&app.pool)
                     .await
                     .unwrap();
-            approvals::withdraw(&app.pool, mandates, caller, request, "test", &meta(), now()).await.unwrap();
+            approvals::withdraw(&app.pool, mandates, Call::new(caller, &meta(), now()), request, "test").await.unwrap();
         }
         if causes.group_lost {
-            people::set_membership(&app.pool, mandates, org_id, finance, person, false).await.unwrap();
+            people::set_membership(
+                &app.pool,
+                mandates,
+                Call::new(Caller::Operator { org_id }, &meta(), now()),
+                finance,
+                person,
+                false,
+            )
+            .await
+            .unwrap();
         }
         if causes.owner_deactivated {
-            people::set_active(&app.pool, mandates, caller, person, false, &meta(), now()).await.unwrap();
+            people::set_active(&app.pool, mandates, Call::new(caller, &meta(), now()), person, false).await.unwrap();
         }
         if causes.agent_revoked {
-            mandate::server::domain::agents::revoke(&app.pool, mandates, caller, agent.agent_id, "", &meta(), now())
-                .await
-                .unwrap();
+            mandate::server::domain::agents::revocation::revoke(
+                &app.pool,
+                mandates,
+                Call::new(caller, &meta(), now()),
+                agent.agent_id,
+                "",
+            )
+            .await
+            .unwrap();
         }
         let any = causes.token_revoked
             || causes.agent_revoked
@@ -188,18 +219,17 @@ async fn an_expiring_approval_caps_token_lifetime(pool: sqlx::PgPool) {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    approvals::withdraw(&app.pool, app.state.mandates(), caller, request, "", &meta(), now()).await.unwrap();
-    let renewed =
-        approvals::request(&app.pool, caller, agent.agent_id, "crm.read", "again", &meta(), now()).await.unwrap();
+    approvals::withdraw(&app.pool, app.state.mandates(), Call::new(caller, &meta(), now()), request, "").await.unwrap();
+    let renewed = approvals::request(&app.pool, Call::new(caller, &meta(), now()), agent.agent_id, "crm.read", "again")
+        .await
+        .unwrap();
     let until = now() + time::Duration::seconds(2);
     approvals::decide(
         &app.pool,
         app.state.mandates(),
-        caller,
+        Call::new(caller, &meta(), now()),
         renewed,
         Decision::Approve { until: Some(until), note: String::new() },
-        &meta(),
-        now(),
     )
     .await
     .unwrap();
@@ -509,7 +539,7 @@ async fn keys_rotate_without_breaking_live_tokens(pool: sqlx::PgPool) {
         serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
     };
     let old_kid = kid_of(&before);
-    mandate::server::domain::signing::rotate(&app.pool, &app.state.tokens.keys, now()).await.unwrap();
+    mandate::server::domain::agents::signing::rotate(&app.pool, &app.state.tokens.keys, now()).await.unwrap();
     let after = app.token(&agent).await;
     assert_ne!(kid_of(&after), old_kid);
     assert_eq!(app.introspect(&key, &before).await["active"], true, "tokens signed by the retired key stay valid");

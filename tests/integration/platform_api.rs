@@ -2,6 +2,7 @@
 //! documents, health.
 
 use crate::support::*;
+use mandate::server::domain::Call;
 use std::process::Command;
 
 fn cli(pool: &sqlx::PgPool, args: &[&str]) -> std::process::Output {
@@ -116,12 +117,10 @@ async fn missing_wrong_and_malformed_keys_get_problem_documents(pool: sqlx::PgPo
 async fn a_bad_query_string_is_a_400_problem(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let (org_id, _) = app.org_with_owner("Acme").await;
-    let key = mandate::server::domain::api_keys::create(
+    let key = mandate::server::domain::org::api_keys::create(
         &app.pool,
-        mandate::server::domain::Caller::Operator { org_id },
+        Call::new(mandate::server::domain::Caller::Operator { org_id }, &meta(), time::OffsetDateTime::now_utc()),
         "k",
-        &meta(),
-        time::OffsetDateTime::now_utc(),
     )
     .await
     .unwrap();

@@ -4,6 +4,7 @@
 
 use crate::support::*;
 use mandate::server::domain::directory;
+use mandate::server::domain::Call;
 use mandate::server::domain::Caller;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -57,10 +58,14 @@ impl Scim<'_> {
 }
 
 async fn directory_of<'a>(app: &'a TestApp, org_id: Uuid, name: &str) -> Scim<'a> {
-    let created =
-        directory::create(&app.pool, Caller::Operator { org_id }, name, "entra", &meta(), OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+    let created = directory::create(
+        &app.pool,
+        Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
+        name,
+        "entra",
+    )
+    .await
+    .unwrap();
     Scim { app, base: app.url(&directory::scim_base_path(created.directory_id)), token: created.bearer_token }
 }
 
@@ -375,14 +380,12 @@ async fn a_leaver_takes_their_agents_down_in_the_very_next_request(pool: sqlx::P
     let scim = directory_of(&app, org_id, "Entra").await;
     let dana = scim.create_user(user_body("dana", "dana@acme.example")).await;
     let agent = app.approved_agent(org_id, "dana@acme.example", "Ledger", &["crm.read"]).await;
-    let pending = mandate::server::domain::approvals::request(
+    let pending = mandate::server::domain::agents::approvals::request(
         &app.pool,
-        Caller::Operator { org_id },
+        Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
         agent.agent_id,
         "crm.read",
         "",
-        &meta(),
-        OffsetDateTime::now_utc(),
     )
     .await;
     assert!(pending.is_err(), "already approved");
@@ -436,14 +439,12 @@ async fn a_mover_loses_group_scopes_in_live_tokens(pool: sqlx::PgPool) {
     let scope_id: Uuid =
         sqlx::query_scalar("select id from scopes where name = 'finance.export'").fetch_one(&app.pool).await.unwrap();
     let group_id: Uuid = group["id"].as_str().unwrap().parse().unwrap();
-    mandate::server::domain::scopes::set_ceiling(
+    mandate::server::domain::agents::scopes::set_ceiling(
         &app.pool,
         app.state.mandates(),
-        Caller::Operator { org_id },
+        Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
         scope_id,
         &[group_id],
-        &meta(),
-        OffsetDateTime::now_utc(),
     )
     .await
     .unwrap();

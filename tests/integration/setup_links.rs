@@ -1,16 +1,22 @@
 //! Bootstrap: `org create`, the owner's setup link (single use, 72 h, stored hashed).
 
 use crate::support::*;
-use mandate::server::domain::{orgs, secrets};
+use mandate::server::domain::{crypto::secrets, org::organizations};
 use time::{Duration, OffsetDateTime};
 
 #[sqlx::test]
 async fn setup_link_sets_the_owner_password_once(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
-    let created =
-        orgs::create(&app.pool, "Acme", "Dana@Acme.example", Some("acme.example"), &meta(), OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+    let created = organizations::create(
+        &app.pool,
+        "Acme",
+        "Dana@Acme.example",
+        Some("acme.example"),
+        &meta(),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     let token = created.setup_token.clone();
 
     // Only the digest is stored, never the token itself.
@@ -55,7 +61,7 @@ async fn setup_link_sets_the_owner_password_once(pool: sqlx::PgPool) {
 async fn expired_unknown_and_withdrawn_links_are_refused(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let long_ago = OffsetDateTime::now_utc() - Duration::hours(73);
-    let expired = orgs::create(&app.pool, "Old", "old@old.example", None, &meta(), long_ago).await.unwrap();
+    let expired = organizations::create(&app.pool, "Old", "old@old.example", None, &meta(), long_ago).await.unwrap();
     let browser = app.browser();
 
     let preview = browser.rpc("setup/preview", &[("token", &expired.setup_token)]).await;
@@ -86,7 +92,9 @@ async fn expired_unknown_and_withdrawn_links_are_refused(pool: sqlx::PgPool) {
 async fn weak_or_mismatched_passwords_are_refused_and_the_link_survives(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let created =
-        orgs::create(&app.pool, "Acme", "dana@acme.example", None, &meta(), OffsetDateTime::now_utc()).await.unwrap();
+        organizations::create(&app.pool, "Acme", "dana@acme.example", None, &meta(), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
     let browser = app.browser();
     let token = created.setup_token.as_str();
 
@@ -134,9 +142,9 @@ async fn weak_or_mismatched_passwords_are_refused_and_the_link_survives(pool: sq
 #[sqlx::test]
 async fn org_create_validates_its_input(pool: sqlx::PgPool) {
     let now = OffsetDateTime::now_utc();
-    assert!(orgs::create(&pool, "", "a@b.example", None, &meta(), now).await.is_err());
-    assert!(orgs::create(&pool, "Acme", "not-an-email", None, &meta(), now).await.is_err());
-    assert!(orgs::create(&pool, "Acme", "a@b.example", Some("no_dots"), &meta(), now).await.is_err());
+    assert!(organizations::create(&pool, "", "a@b.example", None, &meta(), now).await.is_err());
+    assert!(organizations::create(&pool, "Acme", "not-an-email", None, &meta(), now).await.is_err());
+    assert!(organizations::create(&pool, "Acme", "a@b.example", Some("no_dots"), &meta(), now).await.is_err());
     let count: i64 = sqlx::query_scalar("select count(*) from organizations").fetch_one(&pool).await.unwrap();
     assert_eq!(count, 0, "a refused creation leaves nothing behind");
 }

@@ -9,7 +9,8 @@ use ed25519_dalek::SigningKey;
 use mandate::model::connections::OidcConnectionInput;
 use mandate::model::Role;
 use mandate::server::config::Config;
-use mandate::server::domain::{connections, domains, Caller};
+use mandate::server::domain::Call;
+use mandate::server::domain::{sso::connections, sso::domains, sso::oidc, Caller};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ async fn org_with_connection(app: &TestApp, idp: &TestIdp, mappings: &str) -> (U
     let now = OffsetDateTime::now_utc();
     let caller = Caller::Operator { org_id };
     let domain = owner.split('@').nth(1).unwrap().to_string();
-    domains::add(&app.pool, caller, &domain, &meta(), now).await.unwrap();
+    domains::add(&app.pool, Call::new(caller, &meta(), now), &domain).await.unwrap();
     domains::verify_by_operator(&app.pool, org_id, &domain, &meta(), now).await.unwrap();
     let input = OidcConnectionInput {
         name: "Test IdP".into(),
@@ -52,7 +53,7 @@ async fn org_with_connection(app: &TestApp, idp: &TestIdp, mappings: &str) -> (U
         ..Default::default()
     };
     let connection_id =
-        connections::create_oidc(&app.pool, &app.state.master, caller, &input, &meta(), now).await.unwrap();
+        oidc::create(&app.pool, &app.state.master, Call::new(caller, &meta(), now), &input).await.unwrap();
     (org_id, connection_id, owner)
 }
 
@@ -362,11 +363,9 @@ async fn state_is_single_use_bound_to_the_browser_and_short_lived(pool: PgPool) 
     // A turned-off connection signs nobody in.
     connections::set_enabled(
         &app.pool,
-        Caller::Operator { org_id },
+        Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
         connection_id,
         false,
-        &meta(),
-        OffsetDateTime::now_utc(),
     )
     .await
     .unwrap();
@@ -489,7 +488,7 @@ async fn connections_are_managed_with_clear_errors(pool: PgPool) {
     let detail = admin.rpc("connections/detail", &[("connection_id", &id.to_string())]).await.text().await.unwrap();
     assert!(!detail.contains("super-secret-value"));
     assert!(detail.contains("/sso/oidc/callback"));
-    let settings = connections::oidc_settings(&app.pool, &app.state.master, id).await.unwrap();
+    let settings = oidc::settings(&app.pool, &app.state.master, id).await.unwrap();
     assert_eq!(settings.client_secret, "super-secret-value");
 
     // Other roles read but do not change; other organizations see nothing.

@@ -6,7 +6,8 @@
 
 use crate::support::{meta, redirect_target, spawn, Browser, TestApp};
 use crate::test_saml_idp::{encode, request_id_of, KeyPair, SamlIdp, Spec};
-use mandate::server::domain::{domains, saml, Caller};
+use mandate::server::domain::Call;
+use mandate::server::domain::{sso::domains, sso::saml, Caller};
 use serde_json::Value;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -24,7 +25,7 @@ async fn saml_org(app: &TestApp, idp: &SamlIdp) -> Setup {
     let (org_id, owner) = app.org_with_owner("Soylent").await;
     let now = OffsetDateTime::now_utc();
     let domain = owner.split('@').nth(1).unwrap().to_string();
-    domains::add(&app.pool, Caller::Operator { org_id }, &domain, &meta(), now).await.unwrap();
+    domains::add(&app.pool, Call::new(Caller::Operator { org_id }, &meta(), now), &domain).await.unwrap();
     domains::verify_by_operator(&app.pool, org_id, &domain, &meta(), now).await.unwrap();
     let admin = app.signed_in(&owner).await;
     let response = admin

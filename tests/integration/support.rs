@@ -4,7 +4,8 @@
 use mandate::model::agents::AgentCredentials;
 use mandate::model::Role;
 use mandate::server::config::Config;
-use mandate::server::domain::{admins, agents, api_keys, orgs, Caller, RequestMeta};
+use mandate::server::domain::Call;
+use mandate::server::domain::{agents::registry, org::admins, org::api_keys, org::organizations, Caller, RequestMeta};
 use mandate::server::state::AppState;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{redirect, Client, Response};
@@ -87,7 +88,8 @@ impl TestApp {
     /// Creates an organization whose owner has set `PASSWORD`; returns (org id, owner email).
     pub async fn org_with_owner(&self, name: &str) -> (Uuid, String) {
         let email = format!("owner@{}.example", name.to_lowercase().replace(' ', "-"));
-        let created = orgs::create(&self.pool, name, &email, None, &meta(), OffsetDateTime::now_utc()).await.unwrap();
+        let created =
+            organizations::create(&self.pool, name, &email, None, &meta(), OffsetDateTime::now_utc()).await.unwrap();
         admins::accept_invitation(
             &self.pool,
             &created.setup_token,
@@ -190,21 +192,25 @@ impl TestApp {
     /// Registers an agent through the operator path with its scopes approved.
     pub async fn approved_agent(&self, org_id: Uuid, owner: &str, name: &str, scopes: &[&str]) -> AgentCredentials {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        let input = agents::NewAgent {
+        let input = registry::NewAgent {
             name,
             description: "",
-            owner: agents::Owner::Email(owner),
+            owner: registry::Owner::Email(owner),
             scopes: &scopes,
             reason: "test",
             approve: true,
         };
-        agents::register(&self.pool, Caller::Operator { org_id }, input, &meta(), OffsetDateTime::now_utc())
-            .await
-            .unwrap()
+        registry::register(
+            &self.pool,
+            Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
+            input,
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn api_key(&self, org_id: Uuid) -> String {
-        api_keys::create(&self.pool, Caller::Operator { org_id }, "test", &meta(), OffsetDateTime::now_utc())
+        api_keys::create(&self.pool, Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()), "test")
             .await
             .unwrap()
     }

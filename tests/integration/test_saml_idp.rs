@@ -17,7 +17,7 @@ pub struct KeyPair {
 impl KeyPair {
     pub fn generate(common_name: &str, valid_days: u32) -> KeyPair {
         let (key_der, cert_der) =
-            mandate::server::domain::saml::generate_key_and_certificate(common_name, valid_days).unwrap();
+            mandate::server::domain::sso::saml::generate_key_and_certificate(common_name, valid_days).unwrap();
         KeyPair { key_der, cert_der }
     }
 

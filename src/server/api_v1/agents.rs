@@ -3,8 +3,10 @@
 
 use super::ApiCaller;
 use crate::model::agents::AgentFilter;
-use crate::server::domain::agents::{self, NewAgent, Owner};
-use crate::server::domain::approvals::{self, Decision};
+use crate::server::domain::agents::approvals::{self, Decision};
+use crate::server::domain::agents::registry::{self, NewAgent, Owner};
+use crate::server::domain::agents::revocation;
+use crate::server::domain::Call;
 use crate::server::domain::{DomainError, RequestMeta};
 use crate::server::errors::Problem;
 use crate::server::middleware::request_meta::Meta;
@@ -55,7 +57,7 @@ struct ListQuery {
 
 async fn list(State(state): State<AppState>, api: ApiCaller, Query(query): Query<ListQuery>) -> Response {
     let filter = AgentFilter { search: query.search, owner: query.owner, status: query.status, scope: query.scope };
-    match agents::list(&state.pool, api.caller(), &filter, now()).await {
+    match registry::list(&state.pool, api.caller(), &filter, now()).await {
         Ok(agents) => Json(json!({ "agents": agents })).into_response(),
         Err(err) => api.problem(err).into_response(),
     }
@@ -101,8 +103,9 @@ async fn register(
                 reason: &body.reason,
                 approve: false,
             };
-            let created =
-                agents::register(&state.pool, api.caller(), input, &meta, now()).await.map_err(|e| api.problem(e))?;
+            let created = registry::register(&state.pool, Call::new(api.caller(), &meta, now()), input)
+                .await
+                .map_err(|e| api.problem(e))?;
             Ok((StatusCode::CREATED, Json(created)).into_response())
         }
         .await,
@@ -113,7 +116,7 @@ async fn detail(State(state): State<AppState>, api: ApiCaller, Path(id): Path<St
     respond(
         async {
             let id = api.id(&id)?;
-            let detail = agents::detail(&state.pool, api.caller(), id, now()).await.map_err(|e| api.problem(e))?;
+            let detail = registry::detail(&state.pool, api.caller(), id, now()).await.map_err(|e| api.problem(e))?;
             Ok(Json(detail).into_response())
         }
         .await,
@@ -142,9 +145,15 @@ async fn revoke(
                 Err(JsonRejection::MissingJsonContentType(_)) => RevokeBody::default(),
                 other => api.body(other)?,
             };
-            let revoked = agents::revoke(&state.pool, state.mandates(), api.caller(), id, &body.reason, &meta, now())
-                .await
-                .map_err(|e| api.problem(e))?;
+            let revoked = revocation::revoke(
+                &state.pool,
+                state.mandates(),
+                Call::new(api.caller(), &meta, now()),
+                id,
+                &body.reason,
+            )
+            .await
+            .map_err(|e| api.problem(e))?;
             Ok(Json(json!({ "agent_id": id, "status": "revoked", "revoked_tokens": revoked })).into_response())
         }
         .await,
@@ -160,9 +169,10 @@ async fn rotate_secret(
     respond(
         async {
             let id = api.id(&id)?;
-            let credentials = agents::rotate_secret(&state.pool, state.mandates(), api.caller(), id, &meta, now())
-                .await
-                .map_err(|e| api.problem(e))?;
+            let credentials =
+                registry::rotate_secret(&state.pool, state.mandates(), Call::new(api.caller(), &meta, now()), id)
+                    .await
+                    .map_err(|e| api.problem(e))?;
             Ok(Json(credentials).into_response())
         }
         .await,
@@ -188,9 +198,10 @@ async fn request_scope(
         async {
             let id = api.id(&id)?;
             let body = api.body(body)?;
-            let request_id = approvals::request(&state.pool, api.caller(), id, &body.scope, &body.reason, &meta, now())
-                .await
-                .map_err(|e| api.problem(e))?;
+            let request_id =
+                approvals::request(&state.pool, Call::new(api.caller(), &meta, now()), id, &body.scope, &body.reason)
+                    .await
+                    .map_err(|e| api.problem(e))?;
             Ok((StatusCode::CREATED, Json(json!({ "id": request_id, "status": "pending" }))).into_response())
         }
         .await,
@@ -273,7 +284,7 @@ async fn decide(
         Decision::Approve { .. } => "approved",
         Decision::Deny { .. } => "denied",
     };
-    approvals::decide(&state.pool, state.mandates(), api.caller(), id, decision, meta, now())
+    approvals::decide(&state.pool, state.mandates(), Call::new(api.caller(), meta, now()), id, decision)
         .await
         .map_err(|e| api.problem(e))?;
     Ok(Json(json!({ "id": id, "status": status })).into_response())

@@ -13,9 +13,9 @@
 
 use super::{query, ApiCaller};
 use crate::model::audit::AuditFilter;
-use crate::server::domain::api_keys;
 use crate::server::domain::audit::{self, actions, checkpoints, retention};
-use crate::server::domain::secrets::API_KEY_PREFIX;
+use crate::server::domain::crypto::secrets::API_KEY_PREFIX;
+use crate::server::domain::org::api_keys;
 use crate::server::domain::DomainError;
 use crate::server::downloads;
 use crate::server::errors::Problem;

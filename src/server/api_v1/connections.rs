@@ -3,8 +3,10 @@
 
 use super::ApiCaller;
 use crate::model::connections::{OidcConnectionInput, SamlConnectionInput};
-use crate::server::domain::connections::{self, OIDC_CALLBACK_PATH};
-use crate::server::domain::{saml, DomainError};
+use crate::server::domain::sso::connections;
+use crate::server::domain::sso::oidc::{self, OIDC_CALLBACK_PATH};
+use crate::server::domain::Call;
+use crate::server::domain::{sso::saml, DomainError};
 use crate::server::errors::Problem;
 use crate::server::middleware::request_meta::Meta;
 use crate::server::state::AppState;
@@ -91,7 +93,7 @@ async fn create(
                     claim_groups: body.claim_groups,
                     role_mappings: body.role_mappings,
                 };
-                let id = connections::create_oidc(&state.pool, &state.master, api.caller(), &input, &meta, now)
+                let id = oidc::create(&state.pool, &state.master, Call::new(api.caller(), &meta, now), &input)
                     .await
                     .map_err(|e| api.problem(e))?;
                 json!({ "connection_id": id, "type": "oidc", "redirect_uri": state.config.url(OIDC_CALLBACK_PATH) })
@@ -114,7 +116,7 @@ async fn create(
                 let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input)
                     .await
                     .map_err(|e| api.problem(e))?;
-                let id = saml::create(&state.pool, &state.master, api.caller(), &input, &idp, &meta, now)
+                let id = saml::create(&state.pool, &state.master, Call::new(api.caller(), &meta, now), &input, &idp)
                     .await
                     .map_err(|e| api.problem(e))?;
                 let public_url = &state.config.public_url;

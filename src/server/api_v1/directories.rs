@@ -2,6 +2,7 @@
 
 use super::ApiCaller;
 use crate::server::domain::directory;
+use crate::server::domain::Call;
 use crate::server::errors::Problem;
 use crate::server::middleware::request_meta::Meta;
 use crate::server::state::AppState;
@@ -46,10 +47,14 @@ async fn create(
 ) -> Response {
     let result = async {
         let body = api.body(body)?;
-        let created =
-            directory::create(&state.pool, api.caller(), &body.name, &body.provider, &meta, OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| api.problem(e))?;
+        let created = directory::create(
+            &state.pool,
+            Call::new(api.caller(), &meta, OffsetDateTime::now_utc()),
+            &body.name,
+            &body.provider,
+        )
+        .await
+        .map_err(|e| api.problem(e))?;
         Ok::<_, Problem>(
             (
                 StatusCode::CREATED,

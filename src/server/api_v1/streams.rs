@@ -12,7 +12,9 @@
 //! | POST   | /audit/streams/{id}/rotate_secret         | 200 `{stream_id, secret}`      |
 
 use super::ApiCaller;
-use crate::server::domain::streams::{self, NewStream, StreamHttp};
+use crate::server::domain::audit::streams::delivery;
+use crate::server::domain::audit::streams::{self, NewStream, StreamHttp};
+use crate::server::domain::Call;
 use crate::server::errors::Problem;
 use crate::server::middleware::request_meta::Meta;
 use crate::server::state::AppState;
@@ -73,7 +75,7 @@ async fn create(
         async {
             let body = api.body(body)?;
             let input = NewStream { name: &body.name, kind: &body.kind, url: &body.url, secret: &body.secret };
-            let created = streams::create(&state.pool, &state.master, api.caller(), input, &meta, now())
+            let created = streams::create(&state.pool, &state.master, Call::new(api.caller(), &meta, now()), input)
                 .await
                 .map_err(|e| api.problem(e))?;
             let mut answer = json!({ "stream_id": created.stream_id, "kind": created.kind });
@@ -101,7 +103,9 @@ async fn delete(State(state): State<AppState>, api: ApiCaller, Meta(meta): Meta,
     respond(
         async {
             let id = api.id(&id)?;
-            streams::delete(&state.pool, api.caller(), id, &meta, now()).await.map_err(|e| api.problem(e))?;
+            streams::delete(&state.pool, Call::new(api.caller(), &meta, now()), id)
+                .await
+                .map_err(|e| api.problem(e))?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,
@@ -118,7 +122,7 @@ async fn set_enabled(
     respond(
         async {
             let id = api.id(&id)?;
-            streams::set_enabled(&state.pool, api.caller(), id, enabled, &meta, now())
+            streams::set_enabled(&state.pool, Call::new(api.caller(), &meta, now()), id, enabled)
                 .await
                 .map_err(|e| api.problem(e))?;
             let stream = streams::get(&state.pool, api.caller(), id).await.map_err(|e| api.problem(e))?;
@@ -142,7 +146,7 @@ async fn test(State(state): State<AppState>, api: ApiCaller, Path(id): Path<Stri
         async {
             let id = api.id(&id)?;
             let http = StreamHttp::new(&state.config.public_url).map_err(|e| api.problem(e))?;
-            let result = streams::send_test(&state.pool, &state.master, &http, api.caller(), id, now())
+            let result = delivery::send_test(&state.pool, &state.master, &http, api.caller(), id, now())
                 .await
                 .map_err(|e| api.problem(e))?;
             Ok(Json(result).into_response())
@@ -160,7 +164,7 @@ async fn rotate_secret(
     respond(
         async {
             let id = api.id(&id)?;
-            let secret = streams::rotate_secret(&state.pool, &state.master, api.caller(), id, &meta, now())
+            let secret = streams::rotate_secret(&state.pool, &state.master, Call::new(api.caller(), &meta, now()), id)
                 .await
                 .map_err(|e| api.problem(e))?;
             Ok(Json(json!({ "stream_id": id, "secret": secret })).into_response())

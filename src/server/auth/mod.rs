@@ -39,7 +39,7 @@ async fn me(State(state): State<AppState>, session: Session, Meta(meta): Meta) -
 async fn logout(State(state): State<AppState>, session: Session, Meta(meta): Meta) -> Response {
     let now = OffsetDateTime::now_utc();
     if let Ok(Some(admin)) = session::current_admin(&state.pool, &session, now).await {
-        if let Err(err) = domain::login::logout(&state.pool, &admin, &meta, now).await {
+        if let Err(err) = domain::org::login::logout(&state.pool, &admin, &meta, now).await {
             return Problem::from_domain(err, meta.request_id.as_deref()).into_response();
         }
     }

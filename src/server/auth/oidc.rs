@@ -3,29 +3,26 @@
 //! token check — signature by the JWKS key its `kid` names, issuer, audience (and `azp`),
 //! expiry, issue time and nonce; `none` and HMAC algorithms are never accepted. Each step's
 //! outcome is written down, so that Test connection can show where a connection breaks.
-//! Calls to the IdP go through `IdpHttp`: no redirects followed, timeouts, bounded bodies.
+//! Calls to the IdP go through `OutboundHttp`: no redirects followed, timeouts, bounded bodies.
 
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
-use crate::server::domain::connections::OidcSettings;
-use crate::server::domain::sso::{Attempt, NewAttempt, Refusal, SsoIdentity};
+use crate::server::domain::sso::attempts::{Attempt, NewAttempt};
+use crate::server::domain::sso::identity::{Refusal, SsoIdentity};
+use crate::server::domain::sso::oidc::OidcSettings;
+use crate::server::outbound::OutboundHttp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AsyncHttpClient, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    HttpRequest, HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
-    Scope, SignatureVerificationError, TokenResponse,
+    AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse,
 };
 use serde_json::Value;
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-/// Answers from the IdP above this size are refused (discovery documents and JWKS are small).
-const MAX_RESPONSE_BYTES: usize = 512 * 1024;
 /// Issue times this far in the future are refused (clock skew allowance).
 const MAX_IAT_SKEW_SECONDS: i64 = 120;
 
@@ -42,70 +39,6 @@ const ALLOWED_ALGORITHMS: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::EcdsaP521Sha512,
     CoreJwsSigningAlgorithm::EdDsa,
 ];
-
-/// The HTTP client for calls to identity providers.
-#[derive(Clone)]
-pub struct IdpHttp {
-    client: reqwest::Client,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdpHttpError {
-    #[error("{0}")]
-    Request(String),
-    #[error("the answer is larger than {MAX_RESPONSE_BYTES} bytes")]
-    TooLarge,
-}
-
-impl IdpHttp {
-    pub fn new() -> anyhow::Result<IdpHttp> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .user_agent("Mandate")
-            .build()?;
-        Ok(IdpHttp { client })
-    }
-
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, IdpHttpError> {
-        let request = reqwest::Request::try_from(request).map_err(|e| IdpHttpError::Request(e.to_string()))?;
-        let mut response =
-            self.client.execute(request).await.map_err(|e| IdpHttpError::Request(describe_reqwest(&e)))?;
-        let mut builder = http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            builder = builder.header(name, value);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| IdpHttpError::Request(describe_reqwest(&e)))? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(IdpHttpError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        builder.body(body).map_err(|e| IdpHttpError::Request(e.to_string()))
-    }
-}
-
-fn describe_reqwest(err: &reqwest::Error) -> String {
-    let url = err.url().map(|u| u.as_str().to_string()).unwrap_or_default();
-    if err.is_timeout() {
-        format!("{url} did not answer within 10 seconds")
-    } else if err.is_connect() {
-        format!("could not connect to {url}")
-    } else {
-        format!("request to {url} failed: {err}")
-    }
-}
-
-impl<'c> AsyncHttpClient<'c> for IdpHttp {
-    type Error = IdpHttpError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, IdpHttpError>> + Send + 'c>>;
-
-    fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(self.send(request))
-    }
-}
 
 /// A record of the steps of one sign-in (shown by Test connection).
 #[derive(Default)]
@@ -133,7 +66,7 @@ pub const ALL_STEPS: [&str; 5] = [STEP_DISCOVERY, STEP_REDIRECT, STEP_EXCHANGE, 
 
 /// Fetches the provider's discovery document and signing keys.
 pub async fn discover(
-    http: &IdpHttp,
+    http: &OutboundHttp,
     settings: &OidcSettings,
     steps: &mut Steps,
 ) -> Result<CoreProviderMetadata, Refusal> {
@@ -226,7 +159,7 @@ pub fn authorization_url(
 
 /// Exchanges the code and checks the ID token; returns the identity it vouches for.
 pub async fn finish(
-    http: &IdpHttp,
+    http: &OutboundHttp,
     settings: &OidcSettings,
     metadata: &CoreProviderMetadata,
     redirect_uri: &str,

@@ -6,11 +6,12 @@
 //! defeats signature wrapping). Before any parsing, documents with a DTD or with comments are
 //! refused (entity expansion; comment-truncated NameIDs), and sizes are bounded.
 
-use super::oidc::{IdpHttp, Steps};
+use super::oidc::Steps;
 use crate::model::connections::{SamlConnectionInput, SsoFailure};
-use crate::server::domain::saml::{acs_url, sp_entity_id, Certificate, IdpSettings, SamlSettings};
-use crate::server::domain::sso::{Refusal, SsoIdentity};
+use crate::server::domain::sso::identity::{Refusal, SsoIdentity};
+use crate::server::domain::sso::saml::{acs_url, sp_entity_id, Certificate, IdpSettings, SamlSettings};
 use crate::server::domain::DomainError;
+use crate::server::outbound::OutboundHttp;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use openidconnect::AsyncHttpClient;
@@ -89,8 +90,8 @@ pub fn parse_metadata(xml: &str, metadata_url: Option<String>) -> Result<IdpSett
 }
 
 /// Fetches and reads IdP metadata from its URL (https, or http on loopback).
-pub async fn fetch_metadata(http: &IdpHttp, url: &str) -> Result<IdpSettings, DomainError> {
-    let url = crate::server::domain::connections::issuer_url(url).map_err(|_| {
+pub async fn fetch_metadata(http: &OutboundHttp, url: &str) -> Result<IdpSettings, DomainError> {
+    let url = crate::server::domain::sso::fields::issuer_url(url).map_err(|_| {
         DomainError::invalid("The metadata URL must be an https:// URL (http only on 127.0.0.1 or localhost)")
     })?;
     let request = http::Request::get(&url)
@@ -108,7 +109,7 @@ pub async fn fetch_metadata(http: &IdpHttp, url: &str) -> Result<IdpSettings, Do
 }
 
 /// The IdP settings an admin gave: metadata by URL, pasted metadata, or entered by hand.
-pub async fn idp_settings(http: &IdpHttp, input: &SamlConnectionInput) -> Result<IdpSettings, DomainError> {
+pub async fn idp_settings(http: &OutboundHttp, input: &SamlConnectionInput) -> Result<IdpSettings, DomainError> {
     if !input.metadata_url.trim().is_empty() {
         return fetch_metadata(http, input.metadata_url.trim()).await;
     }

@@ -3,7 +3,7 @@
 //! sign-in (checked here), and whenever the admin is removed or deactivated.
 
 use crate::model::session::{Me, MeOrganization, MePerson};
-use crate::server::domain::{admins, AdminSession, DomainError};
+use crate::server::domain::{org::admins, AdminSession, DomainError};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};

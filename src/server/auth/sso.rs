@@ -10,9 +10,12 @@ use super::oidc::{self, Steps, STEP_REDIRECT};
 use super::saml as saml_protocol;
 use super::session;
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
-use crate::server::domain::connections::{self, OIDC_CALLBACK_PATH};
-use crate::server::domain::saml;
-use crate::server::domain::sso::{self, Purpose, Refusal, SsoError, SsoIdentity, Target};
+use crate::server::domain::sso::attempts::{self, Purpose};
+use crate::server::domain::sso::identity::{self, Refusal, SsoError, SsoIdentity};
+use crate::server::domain::sso::oidc::{self as oidc_connections, OidcSettings, OIDC_CALLBACK_PATH};
+use crate::server::domain::sso::routing::{self, Target};
+use crate::server::domain::sso::saml;
+use crate::server::domain::sso::{login, test_runs};
 use crate::server::domain::{Caller, DomainError, RequestMeta};
 use crate::server::middleware::request_meta::Meta;
 use crate::server::state::AppState;
@@ -113,7 +116,7 @@ async fn start(
             }
             Err(err) => return internal_error(err, &meta),
         };
-        let test_id = match sso::start_test(&state.pool, Caller::Admin(&admin), connection_id, now).await {
+        let test_id = match test_runs::start_test(&state.pool, Caller::Admin(&admin), connection_id, now).await {
             Ok(id) => id,
             Err(DomainError::NotFound) => return Redirect::to("/connections").into_response(),
             Err(DomainError::Forbidden(_)) => {
@@ -121,7 +124,7 @@ async fn start(
             }
             Err(err) => return internal_error(err, &meta),
         };
-        let target = match sso::connection_target(&state.pool, connection_id).await {
+        let target = match routing::connection_target(&state.pool, connection_id).await {
             Ok(Some((target, _))) => target,
             Ok(None) => return Redirect::to("/connections").into_response(),
             Err(err) => return internal_error(err, &meta),
@@ -130,14 +133,14 @@ async fn start(
     }
 
     let target = match (connection_id, query.email.as_deref()) {
-        (Some(id), _) => match sso::connection_target(&state.pool, id).await {
+        (Some(id), _) => match routing::connection_target(&state.pool, id).await {
             Ok(Some((target, true))) => target,
             Ok(Some((_, false))) => return failure_page(SsoFailure::ConnectionDisabled, &meta),
             Ok(None) => return failure_page(SsoFailure::UnknownState, &meta),
             Err(err) => return internal_error(err, &meta),
         },
         (None, Some(email)) if !email.trim().is_empty() && email.len() <= 320 => {
-            match sso::route_email(&state.pool, email).await {
+            match routing::route_email(&state.pool, email).await {
                 Ok(Some(target)) => target,
                 // No SSO for this address: the password form, with the email filled in.
                 Ok(None) => {
@@ -208,14 +211,14 @@ async fn send_to_idp(
     if target.kind == "saml" {
         return send_to_saml_idp(state, target, purpose, next, test_id, meta, now).await;
     }
-    let settings = match connections::oidc_settings(&state.pool, &state.master, target.connection_id).await {
+    let settings = match oidc_connections::settings(&state.pool, &state.master, target.connection_id).await {
         Ok(settings) => settings,
         Err(err) => return internal_error(err, meta),
     };
     let redirect_uri = state.config.url(OIDC_CALLBACK_PATH);
     let mut steps = Steps::default();
     let url = match oidc::discover(&state.idp_http, &settings, &mut steps).await {
-        Ok(metadata) => match sso::begin_attempt(&state.pool, target, purpose, next, test_id, now).await {
+        Ok(metadata) => match attempts::begin_attempt(&state.pool, target, purpose, next, test_id, now).await {
             Ok(attempt) => {
                 oidc::authorization_url(&metadata, &settings, &redirect_uri, &attempt).map(|url| (url, attempt.binding))
             }
@@ -233,9 +236,17 @@ async fn send_to_idp(
             finish_test(state, target.org_id, target.connection_id, test_id, steps, &oidc::ALL_STEPS, meta).await
         }
         (Err(refusal), None) => {
-            if let Err(err) =
-                sso::record_failure(&state.pool, target.org_id, target.connection_id, "oidc", &refusal, None, meta, now)
-                    .await
+            if let Err(err) = identity::record_failure(
+                &state.pool,
+                target.org_id,
+                target.connection_id,
+                "oidc",
+                &refusal,
+                None,
+                meta,
+                now,
+            )
+            .await
             {
                 return internal_error(err, meta);
             }
@@ -272,11 +283,11 @@ async fn send_to_saml_idp(
             };
         }
     };
-    let attempt = match sso::begin_attempt(&state.pool, target, purpose, next, test_id, now).await {
+    let attempt = match attempts::begin_attempt(&state.pool, target, purpose, next, test_id, now).await {
         Ok(attempt) => attempt,
         Err(err) => return internal_error(err, meta),
     };
-    match saml_protocol::authn_request_url(&sp, &settings, &sso::saml_request_id(&attempt.state)) {
+    match saml_protocol::authn_request_url(&sp, &settings, &attempts::saml_request_id(&attempt.state)) {
         Ok(url) => {
             let mut response = (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response();
             response.headers_mut().append(SET_COOKIE, binding_cookie(state.config.https, &attempt.binding, 600));
@@ -302,7 +313,7 @@ async fn finish_test(
             steps.0.push(TestStep { step: (*step).into(), status: StepStatus::Skipped, detail: "not reached".into() });
         }
     }
-    match sso::finish_test(&state.pool, org_id, test_id, &steps.0, meta, OffsetDateTime::now_utc()).await {
+    match test_runs::finish_test(&state.pool, org_id, test_id, &steps.0, meta, OffsetDateTime::now_utc()).await {
         Ok(()) => Redirect::to(&format!("/connections/{connection_id}?test={test_id}")).into_response(),
         Err(err) => internal_error(err, meta),
     }
@@ -339,12 +350,13 @@ async fn handle_callback(
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let binding = read_cookie(headers, binding_cookie_name(state.config.https));
-    let attempt = match sso::take_attempt(&state.pool, query.state.as_deref().unwrap_or(""), binding, meta, now).await {
-        Ok(attempt) => attempt,
-        Err(SsoError::Refused(refusal)) => return failure_page(refusal.failure, meta),
-        Err(SsoError::Internal(err)) => return internal_error(err, meta),
-    };
-    let settings = match connections::oidc_settings(&state.pool, &state.master, attempt.connection_id).await {
+    let attempt =
+        match attempts::take_attempt(&state.pool, query.state.as_deref().unwrap_or(""), binding, meta, now).await {
+            Ok(attempt) => attempt,
+            Err(SsoError::Refused(refusal)) => return failure_page(refusal.failure, meta),
+            Err(SsoError::Internal(err)) => return internal_error(err, meta),
+        };
+    let settings = match oidc_connections::settings(&state.pool, &state.master, attempt.connection_id).await {
         Ok(settings) => settings,
         Err(err) => return internal_error(err, meta),
     };
@@ -354,7 +366,7 @@ async fn handle_callback(
     match (attempt.purpose, attempt.test_id) {
         (Purpose::Test, Some(test_id)) => {
             if let Ok(identity) = &verified {
-                match sso::preview(&state.pool, attempt.org_id, attempt.connection_id, identity).await {
+                match login::preview(&state.pool, attempt.org_id, attempt.connection_id, identity).await {
                     Ok(step) => steps.0.push(step),
                     Err(err) => return internal_error(err, meta),
                 }
@@ -367,14 +379,15 @@ async fn handle_callback(
                 Err(refusal) => {
                     let (org_id, connection_id) = (attempt.org_id, attempt.connection_id);
                     if let Err(err) =
-                        sso::record_failure(&state.pool, org_id, connection_id, "oidc", &refusal, None, meta, now).await
+                        identity::record_failure(&state.pool, org_id, connection_id, "oidc", &refusal, None, meta, now)
+                            .await
                     {
                         return internal_error(err, meta);
                     }
                     return failure_page(refusal.failure, meta);
                 }
             };
-            match sso::complete_login(&state.pool, &attempt, "oidc", &identity, meta, now).await {
+            match login::complete_login(&state.pool, &attempt, "oidc", &identity, meta, now).await {
                 Ok(admin) => {
                     if let Err(err) = session::sign_in(session, &admin, "oidc", now).await {
                         return internal_error(err, meta);
@@ -391,8 +404,8 @@ async fn handle_callback(
 /// Discovery, the IdP's answer, the code exchange and the ID token, in order.
 async fn verify_answer(
     state: &AppState,
-    settings: &connections::OidcSettings,
-    attempt: &sso::Attempt,
+    settings: &OidcSettings,
+    attempt: &attempts::Attempt,
     query: &CallbackQuery,
     steps: &mut Steps,
 ) -> Result<SsoIdentity, Refusal> {
@@ -458,7 +471,7 @@ async fn saml_acs(
         let pool = state.pool.clone();
         let meta = meta.clone();
         async move {
-            match sso::record_failure(&pool, org_id, connection_id, "saml", &refusal, None, &meta, now).await {
+            match identity::record_failure(&pool, org_id, connection_id, "saml", &refusal, None, &meta, now).await {
                 Ok(()) => failure_page(refusal.failure, &meta),
                 Err(err) => internal_error(err, &meta),
             }
@@ -470,14 +483,14 @@ async fn saml_acs(
     };
     let attempt = match &received.in_response_to {
         Some(request_id) => {
-            match sso::take_saml_attempt(&state.pool, org_id, connection_id, request_id, &meta, now).await {
+            match attempts::take_saml_attempt(&state.pool, org_id, connection_id, request_id, &meta, now).await {
                 Ok(attempt) => attempt,
                 Err(SsoError::Refused(refusal)) => return failure_page(refusal.failure, &meta),
                 Err(SsoError::Internal(err)) => return internal_error(err, &meta),
             }
         }
         None if settings.allow_idp_initiated => {
-            match sso::idp_initiated_attempt(&state.pool, org_id, connection_id, now).await {
+            match attempts::idp_initiated_attempt(&state.pool, org_id, connection_id, now).await {
                 Ok(attempt) => attempt,
                 Err(err) => return internal_error(err, &meta),
             }
@@ -516,14 +529,16 @@ async fn saml_acs(
     let handed = match (attempt.purpose, verified) {
         (Purpose::Test, verified) => {
             if let Ok(verified) = &verified {
-                match sso::preview(&state.pool, org_id, connection_id, &verified.identity).await {
+                match login::preview(&state.pool, org_id, connection_id, &verified.identity).await {
                     Ok(step) => steps.0.push(step),
                     Err(err) => return internal_error(err, &meta),
                 }
             }
-            sso::hand_over(&state.pool, attempt.id, None, &steps.0).await
+            attempts::hand_over(&state.pool, attempt.id, None, &steps.0).await
         }
-        (Purpose::Login, Ok(verified)) => sso::hand_over(&state.pool, attempt.id, Some(&verified.identity), &[]).await,
+        (Purpose::Login, Ok(verified)) => {
+            attempts::hand_over(&state.pool, attempt.id, Some(&verified.identity), &[]).await
+        }
         (Purpose::Login, Err(refusal)) => return refuse(refusal).await,
     };
     match handed {
@@ -549,7 +564,7 @@ async fn saml_finish(
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let binding = read_cookie(&headers, binding_cookie_name(state.config.https));
-    let mut response = match sso::take_hand_over(&state.pool, &query.token, binding, &meta, now).await {
+    let mut response = match attempts::take_hand_over(&state.pool, &query.token, binding, &meta, now).await {
         Err(SsoError::Refused(refusal)) => failure_page(refusal.failure, &meta),
         Err(SsoError::Internal(err)) => internal_error(err, &meta),
         Ok(handed) => match (handed.attempt.purpose, handed.attempt.test_id, handed.identity) {
@@ -568,7 +583,7 @@ async fn saml_finish(
                 .await
             }
             (_, _, Some(identity)) => {
-                match sso::complete_login(&state.pool, &handed.attempt, "saml", &identity, &meta, now).await {
+                match login::complete_login(&state.pool, &handed.attempt, "saml", &identity, &meta, now).await {
                     Ok(admin) => match session::sign_in(&session, &admin, "saml", now).await {
                         Ok(()) => Redirect::to(safe_next(handed.attempt.next_path.as_deref())).into_response(),
                         Err(err) => internal_error(err, &meta),

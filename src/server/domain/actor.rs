@@ -1,8 +1,8 @@
 //! Who is acting, and from where. An `AdminSession` is the proof that a signed-in admin with a
 //! role is calling; domain operations take it and check the permission they need first.
 
-use super::DomainError;
 use crate::model::{Permission, Role};
+use crate::server::domain::DomainError;
 use uuid::Uuid;
 
 /// A signed-in admin, loaded fresh from the database on every request (so a role change or a
@@ -39,7 +39,7 @@ impl AdminSession {
 #[derive(Clone, Copy, Debug)]
 pub enum Caller<'a> {
     Admin(&'a AdminSession),
-    ApiKey(&'a super::api_keys::ApiKeyPrincipal),
+    ApiKey(&'a crate::server::domain::org::api_keys::ApiKeyPrincipal),
     /// The platform operator through the CLI, acting in one organization.
     Operator {
         org_id: Uuid,

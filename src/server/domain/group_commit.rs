@@ -4,7 +4,7 @@
 //! whatever has queued (up to a batch), writes it in one transaction, commits, and then answers
 //! every waiting request with its own result.
 
-use super::DomainError;
+use crate::server::domain::DomainError;
 use sqlx::PgPool;
 use std::future::Future;
 use tokio::sync::{mpsc, oneshot};

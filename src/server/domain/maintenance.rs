@@ -1,7 +1,7 @@
 //! Housekeeping that keeps unbounded tables bounded: expired sign-in throttles, SSO attempts and token records
 //! long past their expiry (the audit trail keeps what happened). Run periodically by `serve`.
 
-use super::DomainError;
+use crate::server::domain::DomainError;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 
@@ -31,7 +31,7 @@ pub async fn prune(pool: &PgPool, now: OffsetDateTime) -> Result<Pruned, DomainE
         .execute(pool)
         .await?
         .rows_affected();
-    let sso_attempts = super::sso::delete_expired_attempts(pool, now).await?;
-    let saml_assertion_ids = super::saml::delete_expired_assertion_ids(pool, now).await?;
+    let sso_attempts = crate::server::domain::sso::attempts::delete_expired_attempts(pool, now).await?;
+    let saml_assertion_ids = crate::server::domain::sso::saml::delete_expired_assertion_ids(pool, now).await?;
     Ok(Pruned { throttles, tokens, sso_attempts, saml_assertion_ids })
 }

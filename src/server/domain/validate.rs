@@ -1,6 +1,6 @@
 //! Input checks shared by every entry point, with messages a person can act on.
 
-use super::DomainError;
+use crate::server::domain::DomainError;
 
 /// Lower-cases and checks an email address (one `@`, a dotted domain, no spaces, ≤ 320 chars).
 pub fn email(input: &str) -> Result<String, DomainError> {

@@ -3,9 +3,9 @@
 //! revocation — a resource server holding an organization API key (`Authorization: Bearer`).
 
 use super::{Form, OAuthError};
-use crate::server::domain::api_keys::{self, ApiKeyPrincipal};
-use crate::server::domain::mandate::AgentState;
-use crate::server::domain::tokens::TokenError;
+use crate::server::domain::agents::mandate::AgentState;
+use crate::server::domain::agents::tokens::TokenError;
+use crate::server::domain::org::api_keys::{self, ApiKeyPrincipal};
 use crate::server::state::AppState;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;

@@ -1,7 +1,7 @@
 //! OAuth error responses (RFC 6749 §5.2): `{"error", "error_description"}` with the status the
 //! RFC names, never a stack trace; server errors are logged with the request id.
 
-use crate::server::domain::tokens::TokenError;
+use crate::server::domain::agents::tokens::TokenError;
 use crate::server::domain::DomainError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,6 +1,6 @@
 //! OAuth 2.0 endpoints for agents and resource servers. This module parses requests,
 //! authenticates callers and shapes answers in the RFCs' words; the rules are in
-//! `domain::tokens`.
+//! `domain::agents::tokens`.
 //!
 //! | endpoint | RFC |
 //! |---|---|
@@ -13,7 +13,7 @@
 mod client_auth;
 mod errors;
 
-use super::domain::tokens::{ActiveToken, TokenError};
+use super::domain::agents::tokens::{ActiveToken, TokenError};
 use super::domain::Actor;
 use super::middleware::request_meta::Meta;
 use super::state::AppState;

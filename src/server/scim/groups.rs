@@ -2,8 +2,8 @@
 
 use super::resource::{self, clean_resource, project, ResourceKind};
 use super::{
-    if_match, if_none_match, list_response, outcome, parse_body, patch, resource_response, scim_change, ListQuery,
-    ScimCaller, ScimError,
+    if_match, if_none_match, list_response, outcome, parse_body, patch, resource_response, ListQuery, ScimCaller,
+    ScimError,
 };
 use crate::server::domain::directory::groups::{self, GroupInput, GroupRecord};
 use crate::server::state::AppState;
@@ -139,7 +139,7 @@ pub async fn read(
 pub async fn create(State(state): State<AppState>, caller: ScimCaller, body: Bytes) -> Response {
     let outcome = async {
         let input = to_input(&clean_resource(KIND, &parse_body(&body)?)?)?;
-        let record = groups::create_group(&state.pool, state.mandates(), &caller.directory, input, &caller.meta, now())
+        let record = groups::create_group(&state.pool, state.mandates(), caller.call(now()), input)
             .await
             .map_err(|e| caller.error(e))?;
         let location = caller.location(KIND, record.id);
@@ -164,19 +164,9 @@ async fn modify(
     change: impl FnOnce(&GroupRecord) -> Result<GroupInput, ScimError>,
 ) -> Result<Response, ScimError> {
     let id = id_of(params)?;
-    let mut refused = None;
-    let result = groups::modify_group(
-        &state.pool,
-        state.mandates(),
-        &caller.directory,
-        id,
-        if_match(headers),
-        scim_change(&mut refused, change),
-        &caller.meta,
-        now(),
-    )
-    .await;
-    let record = outcome(caller, result, refused)?;
+    let result =
+        groups::modify_group(&state.pool, state.mandates(), caller.call(now()), id, if_match(headers), change).await;
+    let record = outcome(caller, result)?;
     Ok(resource_response(StatusCode::OK, &render(caller, &record), record.version, None))
 }
 
@@ -223,17 +213,9 @@ pub async fn delete(
 ) -> Response {
     let outcome = async {
         let id = id_of(&params)?;
-        groups::delete_group(
-            &state.pool,
-            state.mandates(),
-            &caller.directory,
-            id,
-            if_match(&headers),
-            &caller.meta,
-            now(),
-        )
-        .await
-        .map_err(|e| caller.error(e))?;
+        groups::delete_group(&state.pool, state.mandates(), caller.call(now()), id, if_match(&headers))
+            .await
+            .map_err(|e| caller.error(e))?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await;

@@ -20,7 +20,7 @@ pub mod resource;
 pub mod schema;
 pub mod users;
 
-use super::domain::directory::{self, Directory};
+use super::domain::directory::{self, ChangeError, Directory, DirectoryCall};
 use super::domain::RequestMeta;
 use super::middleware::request_meta::from_parts;
 use super::state::AppState;
@@ -104,6 +104,11 @@ impl ScimCaller {
         ScimError::from_domain(err, self.meta.request_id.as_deref())
     }
 
+    /// This request as a call into the domain, at `now`.
+    pub fn call(&self, now: OffsetDateTime) -> DirectoryCall<'_> {
+        DirectoryCall { directory: &self.directory, meta: &self.meta, now }
+    }
+
     /// Records a write (or a refused request) in the directory's events feed, and answers.
     pub async fn log(
         &self,
@@ -142,31 +147,12 @@ impl ScimCaller {
     }
 }
 
-/// Adapts a SCIM-level change (which may refuse with a SCIM error) to the domain's change
-/// callback; `refused` keeps the SCIM error so `outcome` can answer with it.
-pub fn scim_change<'r, T, I>(
-    refused: &'r mut Option<ScimError>,
-    change: impl FnOnce(&T) -> Result<I, ScimError> + 'r,
-) -> impl FnOnce(&T) -> Result<I, super::domain::DomainError> + 'r {
-    move |current| {
-        change(current).map_err(|err| {
-            *refused = Some(err);
-            super::domain::DomainError::invalid("refused by the SCIM layer")
-        })
-    }
-}
-
-/// The answer to a domain modification run with `scim_change`.
-pub fn outcome<R>(
-    caller: &ScimCaller,
-    result: Result<R, super::domain::DomainError>,
-    refused: Option<ScimError>,
-) -> Result<R, ScimError> {
-    match (result, refused) {
-        (_, Some(err)) => Err(err),
-        (Err(err), None) => Err(caller.error(err)),
-        (Ok(record), None) => Ok(record),
-    }
+/// The answer to a domain modification whose change function may refuse with a SCIM error.
+pub fn outcome<R>(caller: &ScimCaller, result: Result<R, ChangeError<ScimError>>) -> Result<R, ScimError> {
+    result.map_err(|err| match err {
+        ChangeError::Refused(err) => err,
+        ChangeError::Domain(err) => caller.error(err),
+    })
 }
 
 /// A JSON body as `application/scim+json`.

@@ -2,10 +2,10 @@
 
 use super::resource::{self, clean_resource, project, ResourceKind};
 use super::{
-    if_match, if_none_match, list_response, outcome, parse_body, patch, resource_response, scim_change, ListQuery,
-    ScimCaller, ScimError,
+    if_match, if_none_match, list_response, outcome, parse_body, patch, resource_response, ListQuery, ScimCaller,
+    ScimError,
 };
-use crate::server::domain::directory::users::{self, UserInput, UserRecord};
+use crate::server::domain::directory::users::{self, Modified, UserInput, UserRecord};
 use crate::server::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -135,7 +135,7 @@ pub async fn read(
 pub async fn create(State(state): State<AppState>, caller: ScimCaller, body: Bytes) -> Response {
     let outcome = async {
         let input = to_input(clean_resource(KIND, &parse_body(&body)?)?)?;
-        let record = users::create_user(&state.pool, state.mandates(), &caller.directory, input, &caller.meta, now())
+        let record = users::create_user(&state.pool, state.mandates(), caller.call(now()), input)
             .await
             .map_err(|e| caller.error(e))?;
         let location = caller.location(KIND, record.id);
@@ -153,6 +153,7 @@ pub async fn create(State(state): State<AppState>, caller: ScimCaller, body: Byt
 }
 
 /// PUT and PATCH: the new representation, computed from the current one under the row lock.
+/// The domain says what happened to the person, which names the directory event.
 async fn modify(
     state: &AppState,
     caller: &ScimCaller,
@@ -163,28 +164,13 @@ async fn modify(
     let mut event = "user.updated";
     let outcome = async {
         let id = id_of(params)?;
-        let mut refused = None;
-        let mut was_active = true;
-        let change = |current: &UserRecord| {
-            was_active = current.active;
-            change(current)
-        };
-        let result = users::modify_user(
-            &state.pool,
-            state.mandates(),
-            &caller.directory,
-            id,
-            if_match(headers),
-            scim_change(&mut refused, change),
-            &caller.meta,
-            now(),
-        )
-        .await;
-        let record = outcome(caller, result, refused)?;
-        event = match (was_active, record.active) {
-            (true, false) => "user.deactivated",
-            (false, true) => "user.reactivated",
-            _ => "user.updated",
+        let result =
+            users::modify_user(&state.pool, state.mandates(), caller.call(now()), id, if_match(headers), change).await;
+        let (record, modified) = outcome(caller, result)?;
+        event = match modified {
+            Modified::Left(_) => "user.deactivated",
+            Modified::Rejoined => "user.reactivated",
+            Modified::Updated => "user.updated",
         };
         Ok(resource_response(StatusCode::OK, &render(caller, &record), record.version, None))
     };
@@ -237,17 +223,9 @@ pub async fn delete(
 ) -> Response {
     let outcome = async {
         let id = id_of(&params)?;
-        users::delete_user(
-            &state.pool,
-            state.mandates(),
-            &caller.directory,
-            id,
-            if_match(&headers),
-            &caller.meta,
-            now(),
-        )
-        .await
-        .map_err(|e| caller.error(e))?;
+        users::delete_user(&state.pool, state.mandates(), caller.call(now()), id, if_match(&headers))
+            .await
+            .map_err(|e| caller.error(e))?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await;

@@ -6,13 +6,13 @@
 //! Reports arrive on a hot path, so they are written with group commit: each request returns
 //! only after its event is durable, but many requests share one transaction.
 
-use super::super::actor::{Actor, RequestMeta};
-use super::super::api_keys::ApiKeyPrincipal;
-use super::super::group_commit::GroupCommit;
-use super::super::mandate::Mandates;
-use super::super::tokens::{mandate_id, ActiveToken};
-use super::super::DomainError;
 use super::{record_many, NewEvent, Outcome};
+use crate::server::domain::actor::{Actor, RequestMeta};
+use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::agents::tokens::{mandate_id, ActiveToken};
+use crate::server::domain::group_commit::GroupCommit;
+use crate::server::domain::org::api_keys::ApiKeyPrincipal;
+use crate::server::domain::DomainError;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use time::format_description::well_known::Rfc3339;

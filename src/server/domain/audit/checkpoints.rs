@@ -9,11 +9,11 @@
 //! Each checkpoint also keeps the tree's compact range (frontier), so the next one extends it
 //! without re-reading history, and so proofs still work once retention pruned early events.
 
-use super::super::crypto::MasterKey;
-use super::super::merkle::{self, Frontier, Hash, Tree};
-use super::super::DomainError;
 use super::{chain_hash, events_after, GENESIS_HASH};
 use crate::model::audit::{Checkpoint, ConsistencyProof, InclusionProof};
+use crate::server::domain::audit::merkle::{self, Frontier, Hash, Tree};
+use crate::server::domain::crypto::master_key::MasterKey;
+use crate::server::domain::DomainError;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};

@@ -3,9 +3,9 @@
 //! however long the log is. An unfiltered NDJSON export is exactly what `mandate audit verify
 //! --export` checks offline against a signed checkpoint.
 
-use super::super::DomainError;
 use super::{filtered_in_order, view, ResolvedFilter, StoredEvent};
 use crate::model::audit::AuditFilter;
+use crate::server::domain::DomainError;
 use futures_util::stream::{self, Stream};
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -11,13 +11,15 @@
 pub mod actions;
 pub mod checkpoints;
 pub mod export;
+pub mod merkle;
 pub mod retention;
+pub mod streams;
 pub mod verify;
 
-use super::actor::{Actor, AdminSession, RequestMeta};
-use super::DomainError;
 use crate::model::audit::{AuditEventView, AuditFilter, AuditIntegrity, AuditPage, ChainStatus, InclusionProof};
 use crate::model::Permission;
+use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
+use crate::server::domain::DomainError;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use std::borrow::Cow;

@@ -4,9 +4,9 @@
 //! boundary stays: its last chain hash anchors the chain and its frontier the Merkle tree, so
 //! what remains verifies exactly as before.
 
-use super::super::actor::{Actor, RequestMeta};
-use super::super::DomainError;
 use super::{record, NewEvent};
+use crate::server::domain::actor::{Actor, RequestMeta};
+use crate::server::domain::DomainError;
 use serde_json::json;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -97,7 +97,7 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
 /// Sets an organization's retention period.
 pub async fn set_days(
     pool: &PgPool,
-    caller: super::super::Caller<'_>,
+    caller: crate::server::domain::Caller<'_>,
     days: i32,
     meta: &RequestMeta,
     now: OffsetDateTime,

@@ -8,11 +8,11 @@
 //! no longer matches the signed checkpoints, and a checkpoint kept outside (`--checkpoint`)
 //! catches it even when the stored checkpoints were deleted too.
 
-use super::super::merkle::Frontier;
-use super::super::DomainError;
 use super::checkpoints::{self, AuditKeys, Base};
 use super::{canonical_json, chain_hash, events_after, ChainFields, StoredEvent};
 use crate::model::audit::{AuditEventView, ChainStatus, Checkpoint};
+use crate::server::domain::audit::merkle::Frontier;
+use crate::server::domain::DomainError;
 use sqlx::PgPool;
 use std::collections::VecDeque;
 use uuid::Uuid;

@@ -3,12 +3,11 @@
 //! the owner may no longer hold stops working in live tokens too.
 
 use super::filter::{push_sql, AttrPath, Column, Filter};
-use super::Directory;
-use crate::server::domain::actor::RequestMeta;
-use crate::server::domain::audit::{self, NewEvent};
+use super::{ChangeError, Directory, DirectoryCall};
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
 use crate::server::domain::error::ResultExt;
-use crate::server::domain::mandate::{Change, Changes, Mandates};
-use crate::server::domain::DomainError;
+use crate::server::domain::{DomainError, Work};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeSet;
@@ -110,14 +109,14 @@ async fn members_of(
     Ok(rows.into_iter().map(|r| (r.group_id, Member { user_id: r.user_id, display: r.display })).collect())
 }
 
-async fn set_members(
-    conn: &mut PgConnection,
-    changes: &mut Changes,
-    org_id: Uuid,
+async fn set_members<'a>(
+    work: &mut Work<'a>,
+    cache: &'a Mandates,
     group_id: Uuid,
     old: &[(Uuid, String)],
     new: &[(Uuid, String)],
 ) -> Result<(Vec<String>, Vec<String>), DomainError> {
+    let org_id = work.org_id();
     let old_ids: BTreeSet<Uuid> = old.iter().map(|(p, _)| *p).collect();
     let new_ids: BTreeSet<Uuid> = new.iter().map(|(p, _)| *p).collect();
     let added: Vec<Uuid> = new_ids.difference(&old_ids).copied().collect();
@@ -129,7 +128,7 @@ async fn set_members(
         group_id,
         &added
     )
-    .execute(&mut *conn)
+    .execute(work.conn())
     .await?;
     // language=PostgreSQL
     sqlx::query!(
@@ -138,10 +137,10 @@ async fn set_members(
         group_id,
         &removed
     )
-    .execute(&mut *conn)
+    .execute(work.conn())
     .await?;
     for person_id in added.iter().chain(removed.iter()) {
-        changes.add(conn, Change::Person { org_id, person_id: *person_id }).await?;
+        work.announce(cache, Change::Person { org_id, person_id: *person_id }).await?;
     }
     let names = |ids: &[Uuid], list: &[(Uuid, String)]| -> Vec<String> {
         ids.iter().filter_map(|id| list.iter().find(|(p, _)| p == id).map(|(_, n)| n.clone())).collect()
@@ -159,16 +158,15 @@ fn check(input: &GroupInput) -> Result<(), DomainError> {
 
 pub async fn create_group(
     pool: &PgPool,
-    mandates: &Mandates,
-    directory: &Directory,
+    cache: &Mandates,
+    call: DirectoryCall<'_>,
     input: GroupInput,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<GroupRecord, DomainError> {
     check(&input)?;
+    let (directory, now) = (call.directory, call.now);
     let org_id = directory.org_id;
-    let mut tx = pool.begin().await?;
-    let people = people_of(&mut tx, directory, &input.members).await?;
+    let mut work = call.begin(pool).await?;
+    let people = people_of(work.conn(), directory, &input.members).await?;
     let id = Uuid::new_v4();
     // language=PostgreSQL
     sqlx::query!(
@@ -181,22 +179,16 @@ pub async fn create_group(
         input.external_id,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await
     .on_constraint("groups_name_key", || uniqueness(&input.display_name))?;
-    let mut changes = Changes::default();
-    let (added, _) = set_members(&mut tx, &mut changes, org_id, id, &[], &people).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, directory.actor(), "scim.group.created")
-            .target("group", id, input.display_name.trim())
-            .details(json!({ "members_added": added })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    let (added, _) = set_members(&mut work, cache, id, &[], &people).await?;
+    let event = work
+        .event("scim.group.created")
+        .target("group", id, input.display_name.trim())
+        .details(json!({ "members_added": added }));
+    work.record(event).await?;
+    work.commit().await?;
     get_group(pool, directory, id).await
 }
 
@@ -274,20 +266,19 @@ async fn load(
     Ok((total, groups))
 }
 
-/// Replaces or patches a group inside the transaction that holds it.
-#[allow(clippy::too_many_arguments)]
-pub async fn modify_group(
+/// Replaces or patches a group inside the transaction that holds it; a refusal of `change`
+/// comes back as it was given.
+pub async fn modify_group<E>(
     pool: &PgPool,
-    mandates: &Mandates,
-    directory: &Directory,
+    cache: &Mandates,
+    call: DirectoryCall<'_>,
     id: Uuid,
     if_match: Option<i64>,
-    change: impl FnOnce(&GroupRecord) -> Result<GroupInput, DomainError>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<GroupRecord, DomainError> {
+    change: impl FnOnce(&GroupRecord) -> Result<GroupInput, E>,
+) -> Result<GroupRecord, ChangeError<E>> {
+    let (directory, now) = (call.directory, call.now);
     let org_id = directory.org_id;
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select display_name, external_id, version, created_at, updated_at from groups
@@ -296,13 +287,13 @@ pub async fn modify_group(
         directory.id,
         id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     if if_match.is_some_and(|v| v != row.version) {
-        return Err(DomainError::PreconditionFailed);
+        return Err(DomainError::PreconditionFailed.into());
     }
-    let members: Vec<Member> = members_of(&mut *tx, directory, &[id]).await?.into_iter().map(|(_, m)| m).collect();
+    let members: Vec<Member> = members_of(work.conn(), directory, &[id]).await?.into_iter().map(|(_, m)| m).collect();
     let current = GroupRecord {
         id,
         display_name: row.display_name,
@@ -312,11 +303,11 @@ pub async fn modify_group(
         created_at: row.created_at,
         updated_at: row.updated_at,
     };
-    let input = change(&current)?;
+    let input = change(&current).map_err(ChangeError::Refused)?;
     check(&input)?;
     let old_people =
-        people_of(&mut tx, directory, &current.members.iter().map(|m| m.user_id).collect::<Vec<_>>()).await?;
-    let new_people = people_of(&mut tx, directory, &input.members).await?;
+        people_of(work.conn(), directory, &current.members.iter().map(|m| m.user_id).collect::<Vec<_>>()).await?;
+    let new_people = people_of(work.conn(), directory, &input.members).await?;
     // language=PostgreSQL
     sqlx::query!(
         "update groups set display_name = $3, external_id = $4, version = version + 1, updated_at = $5 where org_id = $1 and id = $2",
@@ -326,40 +317,30 @@ pub async fn modify_group(
         input.external_id,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await
     .on_constraint("groups_name_key", || uniqueness(&input.display_name))?;
-    let mut changes = Changes::default();
-    let (added, removed) = set_members(&mut tx, &mut changes, org_id, id, &old_people, &new_people).await?;
+    let (added, removed) = set_members(&mut work, cache, id, &old_people, &new_people).await?;
     let mut details = json!({ "members_added": added, "members_removed": removed });
     if current.display_name != input.display_name.trim() {
         details["renamed_from"] = json!(current.display_name);
     }
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, directory.actor(), "scim.group.updated")
-            .target("group", id, input.display_name.trim())
-            .details(details),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
-    get_group(pool, directory, id).await
+    let event = work.event("scim.group.updated").target("group", id, input.display_name.trim()).details(details);
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(get_group(pool, directory, id).await?)
 }
 
 pub async fn delete_group(
     pool: &PgPool,
-    mandates: &Mandates,
-    directory: &Directory,
+    cache: &Mandates,
+    call: DirectoryCall<'_>,
     id: Uuid,
     if_match: Option<i64>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<(), DomainError> {
+    let directory = call.directory;
     let org_id = directory.org_id;
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select display_name, version from groups where org_id = $1 and directory_id = $2 and id = $3 for update",
@@ -367,7 +348,7 @@ pub async fn delete_group(
         directory.id,
         id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     if if_match.is_some_and(|v| v != row.version) {
@@ -376,26 +357,20 @@ pub async fn delete_group(
     // language=PostgreSQL
     let members =
         sqlx::query_scalar!("select person_id from group_members where org_id = $1 and group_id = $2", org_id, id)
-            .fetch_all(&mut *tx)
+            .fetch_all(work.conn())
             .await?;
-    let mut changes = Changes::default();
     for person_id in &members {
-        changes.add(&mut tx, Change::Person { org_id, person_id: *person_id }).await?;
+        work.announce(cache, Change::Person { org_id, person_id: *person_id }).await?;
     }
     // Scope ceilings that named the group go with it: every mandate of the organization may change.
-    changes.add(&mut tx, Change::Organization { org_id }).await?;
+    work.announce(cache, Change::Organization { org_id }).await?;
     // language=PostgreSQL
-    sqlx::query!("delete from groups where org_id = $1 and id = $2", org_id, id).execute(&mut *tx).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, directory.actor(), "scim.group.deleted")
-            .target("group", id, &row.display_name)
-            .details(json!({ "members": members.len() })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    sqlx::query!("delete from groups where org_id = $1 and id = $2", org_id, id).execute(work.conn()).await?;
+    let event = work
+        .event("scim.group.deleted")
+        .target("group", id, &row.display_name)
+        .details(json!({ "members": members.len() }));
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }

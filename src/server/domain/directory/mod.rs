@@ -1,16 +1,23 @@
 //! Directories: SCIM endpoints an organization's IdP provisions people and groups through.
-//! This module owns the directories themselves (bearer tokens, the events feed); `users` and
-//! `groups` own the provisioned resources and the joiner / mover / leaver rules.
+//!
+//! - this file  the directories themselves (bearer tokens, the events feed)
+//! - `users`    provisioned users: joiner, mover (email and name), leaver and rejoiner
+//! - `groups`   provisioned groups and their members (group ceilings follow them)
+//! - `filter`   the SCIM filter language, parsed and bounded, turned into SQL
+//! - `people`   the people of an organization (agent owners and admins), wherever they came from
+//! - `leaver`   the one rule for a person who leaves, from SCIM or the portal
 
 pub mod filter;
 pub mod groups;
+pub mod leaver;
+pub mod people;
 pub mod users;
 
-use super::actor::{Actor, Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::{secrets, validate, DomainError};
 use crate::model::directories::{DirectoryDetail, DirectoryEvent, DirectoryGroupRow, DirectoryRow, DirectoryUserRow};
 use crate::model::Permission;
+use crate::server::domain::actor::{Actor, Caller, RequestMeta};
+use crate::server::domain::Call;
+use crate::server::domain::{crypto::secrets, validate, DomainError, Work};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -34,6 +41,41 @@ impl Directory {
     }
 }
 
+/// One call from a directory (its IdP's SCIM client): the proven directory, from where, when.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectoryCall<'a> {
+    pub directory: &'a Directory,
+    pub meta: &'a RequestMeta,
+    pub now: OffsetDateTime,
+}
+
+impl<'a> DirectoryCall<'a> {
+    /// Begins a unit of work in the directory's organization, audited as the directory.
+    pub async fn begin(&self, pool: &PgPool) -> Result<Work<'a>, DomainError> {
+        Work::begin(pool, self.directory.org_id, self.directory.actor(), self.meta, self.now).await
+    }
+}
+
+/// Why a change computed by the caller (a SCIM PUT or PATCH) did not happen: the caller's own
+/// refusal, handed back as it was given, or a rule of the domain.
+#[derive(Debug)]
+pub enum ChangeError<E> {
+    Refused(E),
+    Domain(DomainError),
+}
+
+impl<E> From<DomainError> for ChangeError<E> {
+    fn from(err: DomainError) -> Self {
+        ChangeError::Domain(err)
+    }
+}
+
+impl<E> From<sqlx::Error> for ChangeError<E> {
+    fn from(err: sqlx::Error) -> Self {
+        ChangeError::Domain(err.into())
+    }
+}
+
 /// A new directory and its bearer token (shown once).
 pub struct CreatedDirectory {
     pub directory_id: Uuid,
@@ -47,23 +89,21 @@ pub fn scim_base_path(directory_id: Uuid) -> String {
 
 pub async fn create(
     pool: &PgPool,
-    caller: Caller<'_>,
+    call: Call<'_>,
     name: &str,
     provider: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<CreatedDirectory, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageAgents)?;
     let name = validate::label("Directory name", name, 100)?;
     let provider = PROVIDERS
         .into_iter()
         .find(|p| *p == provider.trim().to_ascii_lowercase())
         .ok_or_else(|| DomainError::invalid("Provider must be okta, entra, google, jumpcloud or generic"))?;
-    let org_id = caller.org_id();
+    let org_id = call.org_id();
     let id = Uuid::new_v4();
     let token = secrets::generate(TOKEN_PREFIX);
     let prefix = secrets::recognisable_part(&token, TOKEN_PREFIX);
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let inserted = sqlx::query!(
         "insert into directories (org_id, id, name, provider, token_hash, token_prefix, token_rotated_at, created_at)
@@ -74,39 +114,28 @@ pub async fn create(
         provider,
         secrets::digest(&token),
         prefix,
-        now
+        call.now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "directory.created")
-            .target("directory", id, &name)
-            .details(json!({ "provider": provider })),
-        meta,
-        now,
+    work.record(
+        work.event("directory.created").target("directory", id, &name).details(json!({ "provider": provider })),
     )
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     Ok(CreatedDirectory { directory_id: id, bearer_token: token })
 }
 
 /// Replaces a directory's bearer token; the old one stops working at once.
-pub async fn rotate_token(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    directory_id: Uuid,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<String, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
+pub async fn rotate_token(pool: &PgPool, call: Call<'_>, directory_id: Uuid) -> Result<String, DomainError> {
+    call.require(Permission::ManageAgents)?;
+    let org_id = call.org_id();
     let token = secrets::generate(TOKEN_PREFIX);
     let prefix = secrets::recognisable_part(&token, TOKEN_PREFIX);
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let name = sqlx::query_scalar!(
         "update directories set token_hash = $3, token_prefix = $4, token_rotated_at = $5 where org_id = $1 and id = $2 returning name",
@@ -114,19 +143,13 @@ pub async fn rotate_token(
         directory_id,
         secrets::digest(&token),
         prefix,
-        now
+        call.now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "directory.token_rotated").target("directory", directory_id, &name),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    work.record(work.event("directory.token_rotated").target("directory", directory_id, &name)).await?;
+    work.commit().await?;
     Ok(token)
 }
 

@@ -1,21 +1,20 @@
 //! Directory users and the lifecycle they drive. Joiner: a new active user becomes a person
 //! (or takes over an existing person with that email who no directory manages yet). Leaver:
-//! `active=false` or deletion deactivates the person and, in the same transaction, revokes
-//! every agent acting for them (their tokens go inactive everywhere, their pending scope
-//! requests are cancelled, their portal sessions end). Reactivation revives the person, not
-//! the agents. An email change updates the person's address and never links to another one.
+//! `active=false` or deletion goes through `leaver::leave` in the same transaction (agents
+//! revoked, tokens inactive everywhere, pending requests cancelled, portal sessions ended).
+//! Reactivation revives the person, not the agents. An email change updates the person's
+//! address and never links to another one.
 
 use super::filter::{push_sql, AttrPath, Column, Filter};
-use super::Directory;
+use super::leaver::{self, Departure};
+use super::{ChangeError, Directory, DirectoryCall};
 use crate::model::agents::GroupRef;
-use crate::server::domain::actor::RequestMeta;
-use crate::server::domain::agents::{end_agents_of_person, EndedAgents};
-use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
 use crate::server::domain::error::ResultExt;
-use crate::server::domain::mandate::{Change, Changes, Mandates};
 use crate::server::domain::DomainError;
 use serde_json::{json, Value};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -78,56 +77,17 @@ fn check(input: &UserInput) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Deactivates a person inside a transaction: their agents end, their tokens stop.
-async fn deactivate_person(
-    conn: &mut PgConnection,
-    changes: &mut Changes,
-    org_id: Uuid,
-    person_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<EndedAgents, DomainError> {
-    // language=PostgreSQL
-    sqlx::query!(
-        "update people set active = false, deactivated_at = $3 where org_id = $1 and id = $2",
-        org_id,
-        person_id,
-        now
-    )
-    .execute(&mut *conn)
-    .await?;
-    let ended = end_agents_of_person(conn, changes, org_id, person_id, "owner left the directory", now).await?;
-    changes.add(conn, Change::Person { org_id, person_id }).await?;
-    Ok(ended)
-}
-
-async fn reactivate_person(
-    conn: &mut PgConnection,
-    changes: &mut Changes,
-    org_id: Uuid,
-    person_id: Uuid,
-) -> Result<(), DomainError> {
-    // language=PostgreSQL
-    sqlx::query!(
-        "update people set active = true, deactivated_at = null where org_id = $1 and id = $2",
-        org_id,
-        person_id
-    )
-    .execute(&mut *conn)
-    .await?;
-    changes.add(conn, Change::Person { org_id, person_id }).await
-}
-
+/// Provisions a user (a joiner; created inactive, they take over an existing active person as
+/// a leaver).
 pub async fn create_user(
     pool: &PgPool,
-    mandates: &Mandates,
-    directory: &Directory,
+    cache: &Mandates,
+    call: DirectoryCall<'_>,
     input: UserInput,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<UserRecord, DomainError> {
     check(&input)?;
-    let org_id = directory.org_id;
-    let mut tx = pool.begin().await?;
+    let (org_id, now) = (call.directory.org_id, call.now);
+    let mut work = call.begin(pool).await?;
     let email = input.email.to_lowercase();
     // language=PostgreSQL
     let existing = sqlx::query!(
@@ -136,9 +96,8 @@ pub async fn create_user(
         org_id,
         email
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?;
-    let mut changes = Changes::default();
     let (person_id, was_active) = match existing {
         Some(person) if person.managed => {
             return Err(DomainError::Conflict(format!("{email} already belongs to another directory user")));
@@ -151,7 +110,7 @@ pub async fn create_user(
                 person.id,
                 input.person_name
             )
-            .execute(&mut *tx)
+            .execute(work.conn())
             .await?;
             (person.id, person.active)
         }
@@ -168,7 +127,7 @@ pub async fn create_user(
                 input.active,
                 now
             )
-            .execute(&mut *tx)
+            .execute(work.conn())
             .await?;
             (id, input.active)
         }
@@ -180,7 +139,7 @@ pub async fn create_user(
                                       version, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
         org_id,
-        directory.id,
+        call.directory.id,
         id,
         person_id,
         input.user_name,
@@ -191,26 +150,16 @@ pub async fn create_user(
         input.resource,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await
     .on_constraint("directory_users_user_name_key", || uniqueness(&input.user_name))?;
     let mut details = json!({ "user_name": input.user_name, "person_id": person_id, "active": input.active });
     if was_active && !input.active {
-        let ended = deactivate_person(&mut tx, &mut changes, org_id, person_id, now).await?;
-        details["revoked_agents"] = ended.agents_json();
-        details["revoked_tokens"] = json!(ended.live_tokens);
+        merge(&mut details, leaver::leave(&mut work, cache, person_id).await?.details());
     }
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, directory.actor(), "scim.user.created")
-            .target("person", person_id, &email)
-            .details(details),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    let event = work.event("scim.user.created").target("person", person_id, &email).details(details);
+    work.record(event).await?;
+    work.commit().await?;
     Ok(UserRecord {
         id,
         person_id,
@@ -329,21 +278,29 @@ pub async fn list_users(
     Ok((total, rows.into_iter().map(|r| record(r, &groups)).collect()))
 }
 
-/// Replaces or patches a user: `change` turns the current record into the new input, inside the
-/// transaction that holds the row (so concurrent PATCHes apply one after the other).
-#[allow(clippy::too_many_arguments)]
-pub async fn modify_user(
+/// What modifying a user did to the person behind it.
+pub enum Modified {
+    Updated,
+    /// The user became inactive: the person left, and this is what ended.
+    Left(Departure),
+    /// The user became active again (the person's revoked agents stay revoked).
+    Rejoined,
+}
+
+/// Replaces or patches a user: `change` turns the locked current record into the new input,
+/// inside the transaction that holds the row (so concurrent PATCHes apply one after the other).
+/// A refusal of `change` comes back as it was given.
+pub async fn modify_user<E>(
     pool: &PgPool,
-    mandates: &Mandates,
-    directory: &Directory,
+    cache: &Mandates,
+    call: DirectoryCall<'_>,
     id: Uuid,
     if_match: Option<i64>,
-    change: impl FnOnce(&UserRecord) -> Result<UserInput, DomainError>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<UserRecord, DomainError> {
+    change: impl FnOnce(&UserRecord) -> Result<UserInput, E>,
+) -> Result<(UserRecord, Modified), ChangeError<E>> {
+    let (directory, now) = (call.directory, call.now);
     let org_id = directory.org_id;
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query_as!(
         Row,
@@ -353,27 +310,27 @@ pub async fn modify_user(
         directory.id,
         id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     if if_match.is_some_and(|v| v != row.version) {
-        return Err(DomainError::PreconditionFailed);
+        return Err(DomainError::PreconditionFailed.into());
     }
-    let groups = groups_of(&mut *tx, org_id, directory.id, &[row.person_id]).await?;
+    let groups = groups_of(work.conn(), org_id, directory.id, &[row.person_id]).await?;
     let current = record(row, &groups);
-    let input = change(&current)?;
+    let input = change(&current).map_err(ChangeError::Refused)?;
     check(&input)?;
     let person_id = current.person_id;
     let email = input.email.to_lowercase();
     // language=PostgreSQL
     let person =
         sqlx::query!("select email, active from people where org_id = $1 and id = $2 for update", org_id, person_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(work.conn())
             .await?;
     if person.email != email {
         // language=PostgreSQL
         sqlx::query!("update people set email = $3 where org_id = $1 and id = $2", org_id, person_id, email)
-            .execute(&mut *tx)
+            .execute(work.conn())
             .await
             .on_constraint("people_org_email_key", || {
                 DomainError::Conflict(format!("{email} already belongs to another person"))
@@ -386,7 +343,7 @@ pub async fn modify_user(
         person_id,
         input.person_name
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     let version = current.version + 1;
     // language=PostgreSQL
@@ -405,53 +362,44 @@ pub async fn modify_user(
         version,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await
     .on_constraint("directory_users_user_name_key", || uniqueness(&input.user_name))?;
-    let mut changes = Changes::default();
-    let (action, mut details) = match (person.active, input.active) {
-        (true, false) => {
-            let ended = deactivate_person(&mut tx, &mut changes, org_id, person_id, now).await?;
-            (
-                "scim.user.deactivated",
-                json!({ "revoked_agents": ended.agents_json(), "revoked_tokens": ended.live_tokens }),
-            )
-        }
+    let modified = match (person.active, input.active) {
+        (true, false) => Modified::Left(leaver::leave(&mut work, cache, person_id).await?),
         (false, true) => {
-            reactivate_person(&mut tx, &mut changes, org_id, person_id).await?;
-            ("scim.user.reactivated", json!({}))
+            leaver::rejoin(&mut work, cache, person_id).await?;
+            Modified::Rejoined
         }
-        _ => ("scim.user.updated", json!({})),
+        _ => Modified::Updated,
+    };
+    let (action, mut details) = match &modified {
+        Modified::Left(departure) => ("scim.user.deactivated", departure.details()),
+        Modified::Rejoined => ("scim.user.reactivated", json!({})),
+        Modified::Updated => ("scim.user.updated", json!({})),
     };
     details["user_name"] = json!(input.user_name);
     if person.email != email {
         details["email_changed_from"] = json!(person.email);
     }
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, directory.actor(), action).target("person", person_id, &email).details(details),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
-    Ok(UserRecord { resource: input.resource, active: input.active, version, updated_at: now, ..current })
+    let event = work.event(action).target("person", person_id, &email).details(details);
+    work.record(event).await?;
+    work.commit().await?;
+    Ok((UserRecord { resource: input.resource, active: input.active, version, updated_at: now, ..current }, modified))
 }
 
 /// Deletes a user: the leaver cascade, then the directory identity (the person stays, inactive,
 /// for the record).
 pub async fn delete_user(
     pool: &PgPool,
-    mandates: &Mandates,
-    directory: &Directory,
+    cache: &Mandates,
+    call: DirectoryCall<'_>,
     id: Uuid,
     if_match: Option<i64>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<(), DomainError> {
+    let directory = call.directory;
     let org_id = directory.org_id;
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select u.person_id, u.user_name, u.version, p.active, p.email from directory_users u
@@ -461,20 +409,17 @@ pub async fn delete_user(
         directory.id,
         id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     if if_match.is_some_and(|v| v != row.version) {
         return Err(DomainError::PreconditionFailed);
     }
-    let mut changes = Changes::default();
     let mut details = json!({ "user_name": row.user_name });
     if row.active {
-        let ended = deactivate_person(&mut tx, &mut changes, org_id, row.person_id, now).await?;
-        details["revoked_agents"] = ended.agents_json();
-        details["revoked_tokens"] = json!(ended.live_tokens);
+        merge(&mut details, leaver::leave(&mut work, cache, row.person_id).await?.details());
     } else {
-        changes.add(&mut tx, Change::Person { org_id, person_id: row.person_id }).await?;
+        work.announce(cache, Change::Person { org_id, person_id: row.person_id }).await?;
     }
     // language=PostgreSQL
     sqlx::query!(
@@ -484,20 +429,19 @@ pub async fn delete_user(
         row.person_id,
         directory.id
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     // language=PostgreSQL
-    sqlx::query!("delete from directory_users where org_id = $1 and id = $2", org_id, id).execute(&mut *tx).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, directory.actor(), "scim.user.deleted")
-            .target("person", row.person_id, &row.email)
-            .details(details),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    sqlx::query!("delete from directory_users where org_id = $1 and id = $2", org_id, id).execute(work.conn()).await?;
+    let event = work.event("scim.user.deleted").target("person", row.person_id, &row.email).details(details);
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
+}
+
+/// Adds the fields of `more` (an object) to `details` (an object).
+fn merge(details: &mut Value, more: Value) {
+    if let (Some(details), Value::Object(more)) = (details.as_object_mut(), more) {
+        details.extend(more);
+    }
 }

@@ -1,10 +1,10 @@
 //! The dashboard's figures, counted from the database in one round trip.
 
-use super::actor::AdminSession;
-use super::{audit, DomainError};
 use crate::model::audit::AuditFilter;
 use crate::model::dashboard::DashboardData;
 use crate::model::Permission;
+use crate::server::domain::actor::AdminSession;
+use crate::server::domain::{audit, DomainError};
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 
@@ -45,6 +45,6 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
         failed_logins_24h: counts.failed_logins_24h,
         api_keys: counts.api_keys,
         recent_events: recent.events,
-        expiring_certificates: super::saml::expiring_certificates(pool, admin.org_id, now).await?,
+        expiring_certificates: crate::server::domain::sso::saml::expiring_certificates(pool, admin.org_id, now).await?,
     })
 }

@@ -2,7 +2,7 @@
 //! master key, a fresh random nonce per value, and the value's purpose bound as associated data
 //! so a ciphertext cannot be moved to another column or row.
 
-use super::DomainError;
+use crate::server::domain::DomainError;
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 

@@ -1,11 +1,11 @@
 //! Platform API keys: created by an owner (portal) or the operator (CLI), shown once, stored as
 //! SHA-256, revocable at once.
 
-use super::actor::{Actor, Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::{secrets, validate, DomainError};
 use crate::model::api_keys::ApiKeyRow;
 use crate::model::Permission;
+use crate::server::domain::actor::{Actor, Caller};
+use crate::server::domain::Call;
+use crate::server::domain::{crypto::secrets, validate, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -26,20 +26,14 @@ impl ApiKeyPrincipal {
 }
 
 /// Creates a key for an organization; returns the key, which is never shown again.
-pub async fn create(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    name: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<String, DomainError> {
-    caller.require(Permission::ManageAdmins)?;
-    let org_id = caller.org_id();
+pub async fn create(pool: &PgPool, call: Call<'_>, name: &str) -> Result<String, DomainError> {
+    call.require(Permission::ManageAdmins)?;
+    let org_id = call.org_id();
     let name = validate::label("Key name", name, 100)?;
     let key = secrets::generate(secrets::API_KEY_PREFIX);
     let prefix = secrets::recognisable_part(&key, secrets::API_KEY_PREFIX);
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let inserted = sqlx::query!(
         "insert into api_keys (org_id, id, name, key_prefix, key_hash, created_at)
@@ -49,23 +43,16 @@ pub async fn create(
         name,
         prefix,
         secrets::digest(&key),
-        now
+        call.now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "api_key.created")
-            .target("api_key", id, &name)
-            .details(json!({ "prefix": prefix })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    work.record(work.event("api_key.created").target("api_key", id, &name).details(json!({ "prefix": prefix })))
+        .await?;
+    work.commit().await?;
     Ok(key)
 }
 
@@ -113,33 +100,21 @@ pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<ApiKeyRow>, D
 }
 
 /// Revokes a key: the next request with it is refused.
-pub async fn revoke(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    key_id: Uuid,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
-    caller.require(Permission::ManageAdmins)?;
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+pub async fn revoke(pool: &PgPool, call: Call<'_>, key_id: Uuid) -> Result<(), DomainError> {
+    call.require(Permission::ManageAdmins)?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let name = sqlx::query_scalar!(
         "update api_keys set revoked_at = $3 where org_id = $1 and id = $2 and revoked_at is null returning name",
         org_id,
         key_id,
-        now
+        call.now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "api_key.revoked").target("api_key", key_id, &name),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    work.record(work.event("api_key.revoked").target("api_key", key_id, &name)).await?;
+    work.commit().await?;
     Ok(())
 }

@@ -1,13 +1,13 @@
-//! People of an organization (agent owners, admins, later directory users) and their groups.
-//! Deactivating a person makes every token minted for them inactive at once (their agents'
-//! mandates are dropped from every node's cache) and ends their portal sessions.
+//! People of an organization (agent owners, admins, directory users) and their groups.
+//! Deactivating a person in the portal is the leaver rule (see `leaver`).
 
-use super::actor::{Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::mandate::{Change, Changes, Mandates};
-use super::{validate, DomainError};
 use crate::model::agents::{PersonRef, PersonRow};
 use crate::model::Permission;
+use crate::server::domain::actor::Caller;
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::directory::leaver;
+use crate::server::domain::{validate, Call, DomainError};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -88,68 +88,46 @@ pub async fn list(pool: &PgPool, caller: Caller<'_>, now: OffsetDateTime) -> Res
         .collect())
 }
 
-/// Deactivates (or reactivates) a person. Deactivation stops every token minted for them and
-/// ends their portal sessions; reactivation does not revive revoked agents.
+/// Deactivates (or reactivates) a person in the portal (permission: people). Deactivation is
+/// the leaver rule (`leaver::leave`): their agents are revoked, every token they carry stops,
+/// their pending requests are cancelled and their portal sessions end. Reactivation does not
+/// revive revoked agents. Returns the number of live tokens that stopped.
 pub async fn set_active(
     pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
+    cache: &Mandates,
+    call: Call<'_>,
     person_id: Uuid,
     active: bool,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<i64, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    if !active && caller.person_id() == Some(person_id) {
+    call.require(Permission::ManageAgents)?;
+    if !active && call.caller.person_id() == Some(person_id) {
         return Err(DomainError::Conflict("You cannot deactivate yourself.".into()));
     }
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
     // language=PostgreSQL
     let person =
         sqlx::query!("select email, active from people where org_id = $1 and id = $2 for update", org_id, person_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(work.conn())
             .await?
             .ok_or(DomainError::NotFound)?;
     if person.active == active {
         return Ok(0);
     }
-    // language=PostgreSQL
-    let live_tokens = sqlx::query_scalar!(
-        "select count(*) as \"n!\" from access_tokens where org_id = $1 and owner_id = $2 and expires_at > $3 and revoked_at is null",
-        org_id,
-        person_id,
-        now
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    // language=PostgreSQL
-    sqlx::query!(
-        "update people set active = $3, deactivated_at = case when $3 then null else $4::timestamptz end where org_id = $1 and id = $2",
-        org_id,
-        person_id,
-        active,
-        now
-    )
-    .execute(&mut *tx)
-    .await?;
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Person { org_id, person_id }).await?;
-    let (action, details) = if active {
-        ("person.reactivated", json!({}))
+    let (action, details, stopped_tokens) = if active {
+        leaver::rejoin(&mut work, cache, person_id).await?;
+        ("person.reactivated", json!({}), 0)
     } else {
-        ("person.deactivated", json!({ "inactive_tokens": live_tokens }))
+        let departure = leaver::leave(&mut work, cache, person_id).await?;
+        let mut details = departure.details();
+        // The name this event has always used for the count.
+        details["inactive_tokens"] = json!(departure.ended.live_tokens);
+        ("person.deactivated", details, departure.ended.live_tokens)
     };
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), action).target("person", person_id, &person.email).details(details),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
-    Ok(if active { 0 } else { live_tokens })
+    let event = work.event(action).target("person", person_id, &person.email).details(details);
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(stopped_tokens)
 }
 
 /// Creates a group (directories will create them too) — used by the demo and tests.
@@ -167,16 +145,25 @@ pub async fn create_group(conn: &mut PgConnection, org_id: Uuid, name: &str) -> 
     .await?)
 }
 
-/// Adds or removes a person from a group; the person's agents' mandates are recomputed.
+/// Adds or removes a person from a group by hand (permission: people; directories manage
+/// their own groups' members). The person's agents' mandates are recomputed on every node.
 pub async fn set_membership(
     pool: &PgPool,
-    mandates: &Mandates,
-    org_id: Uuid,
+    cache: &Mandates,
+    call: Call<'_>,
     group_id: Uuid,
     person_id: Uuid,
     member: bool,
 ) -> Result<(), DomainError> {
-    let mut tx = pool.begin().await?;
+    call.require(Permission::ManageAgents)?;
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
+    let person = get(work.conn(), org_id, person_id).await?;
+    // language=PostgreSQL
+    let group = sqlx::query_scalar!("select display_name from groups where org_id = $1 and id = $2", org_id, group_id)
+        .fetch_optional(work.conn())
+        .await?
+        .ok_or(DomainError::NotFound)?;
     if member {
         // language=PostgreSQL
         sqlx::query!(
@@ -185,7 +172,7 @@ pub async fn set_membership(
             group_id,
             person_id
         )
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     } else {
         // language=PostgreSQL
@@ -195,12 +182,15 @@ pub async fn set_membership(
             group_id,
             person_id
         )
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     }
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Person { org_id, person_id }).await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
-    Ok(())
+    work.announce(cache, Change::Person { org_id, person_id }).await?;
+    let action = if member { "person.group_added" } else { "person.group_removed" };
+    let event = work
+        .event(action)
+        .target("person", person_id, &person.email)
+        .details(json!({ "group_id": group_id, "group": group }));
+    work.record(event).await?;
+    work.commit().await
 }

@@ -1,7 +1,7 @@
 //! Admin passwords: argon2id (OWASP parameters: 19 MiB, 2 iterations), hashed and verified on
 //! the blocking pool so a burst of sign-ins cannot stall the async runtime.
 
-use super::DomainError;
+use crate::server::domain::DomainError;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::OnceLock;
@@ -64,7 +64,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        let password = super::secrets::generate("dummy");
+        let password = crate::server::domain::crypto::secrets::generate("dummy");
         argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
     })
 }

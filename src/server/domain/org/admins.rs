@@ -1,13 +1,13 @@
 //! Admins of an organization and the single-use links that create them. The owner's setup link
 //! is an invitation with the owner role. Links expire after 72 hours; only their SHA-256 is kept.
 
-use super::actor::{Actor, AdminSession, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::error::ResultExt;
-use super::{passwords, secrets, validate, DomainError};
 use crate::model::admins::{AdminRow, AdminsOverview, InvitationRow};
 use crate::model::session::InvitationPreview;
 use crate::model::{Permission, Role};
+use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
+use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::error::ResultExt;
+use crate::server::domain::{crypto::passwords, crypto::secrets, validate, DomainError};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
@@ -38,7 +38,7 @@ pub fn setup_path(token: &str) -> String {
 
 /// Inserts an invitation and its audit event inside the caller's transaction.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn create_invitation(
+pub(crate) async fn create_invitation(
     conn: &mut PgConnection,
     org_id: Uuid,
     actor: &Actor,

@@ -1,9 +1,9 @@
 //! Organizations: created by the platform operator together with the owner's setup link.
 
-use super::actor::{Actor, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::{admins, validate, DomainError};
 use crate::model::Role;
+use crate::server::domain::actor::{Actor, RequestMeta};
+use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::{org::admins, validate, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;

@@ -3,49 +3,22 @@
 //! memory lookups.
 //!
 //! The cache is kept exact. Every change that can shorten a mandate (revocation, deactivation,
-//! withdrawn approval, group or ceiling change, revoked token) is announced with `pg_notify`
+//! withdrawn approval, group or ceiling change, revoked token) is announced on the change bus
 //! inside its transaction; after the commit the changing node applies it to its own cache
-//! before returning, and every other node applies it when PostgreSQL delivers the notification
-//! (milliseconds). Entries are dropped rather than patched and reloaded on next use; a
+//! before returning (the unit of work does this), and every other node applies it when the bus
+//! delivers it (milliseconds). Entries are dropped rather than patched and reloaded on next use; a
 //! generation counter stops a load that raced with a change from caching stale state. If the
 //! listening connection drops, notifications may have been missed, so the whole cache is reset.
 
-use super::signing::SigningKeys;
-use super::DomainError;
-use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool};
+use crate::server::domain::agents::change_bus::{self, Change, Subscriber};
+use crate::server::domain::agents::signing::SigningKeys;
+use crate::server::domain::DomainError;
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-pub const CHANNEL: &str = "mandate_changes";
-
-/// A change other nodes must hear about.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
-    /// An agent's status, credentials or approvals changed.
-    Agent { org_id: Uuid, agent_id: Uuid },
-    /// A person was deactivated or reactivated, or their groups changed.
-    Person { org_id: Uuid, person_id: Uuid },
-    /// Something that can affect every agent of an organization (ceilings).
-    Organization { org_id: Uuid },
-    /// Tokens of an organization were revoked.
-    Tokens { org_id: Uuid },
-    /// Signing keys rotated.
-    Keys,
-}
-
-/// Announces a change inside the caller's transaction (delivered at commit).
-pub async fn announce(conn: &mut PgConnection, change: &Change) -> Result<(), DomainError> {
-    let payload = serde_json::to_string(change).map_err(|err| DomainError::Internal(err.to_string()))?;
-    // language=PostgreSQL
-    sqlx::query!("select pg_notify($1, $2)", CHANNEL, payload).execute(conn).await?;
-    Ok(())
-}
 
 /// One approved scope in a mandate.
 #[derive(Clone, Debug)]
@@ -245,66 +218,31 @@ impl Mandates {
         Ok(())
     }
 
-    /// Connects the listener, loads the revoked-token set, and keeps both current in the
+    /// Connects the change bus, loads the revoked-token set, and keeps both current in the
     /// background. Returns once the node is ready to answer exactly.
     pub async fn start(self: &Arc<Self>, pool: PgPool, keys: Arc<SigningKeys>) -> Result<(), DomainError> {
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(CHANNEL).await?;
+        let listener = change_bus::connect(&pool).await?;
         self.reload_revoked(&pool, None).await?;
-        let mandates = self.clone();
-        tokio::spawn(async move {
-            // Stop (and hand the connection back) when the pool closes, so shutdown is prompt.
-            let closed = pool.close_event();
-            tokio::pin!(closed);
-            loop {
-                let received = tokio::select! {
-                    _ = &mut closed => break,
-                    received = listener.try_recv() => received,
-                };
-                match received {
-                    Ok(Some(notification)) => match serde_json::from_str::<Change>(notification.payload()) {
-                        Ok(change) => {
-                            if let Err(err) = mandates.apply_remote(&pool, &keys, &change).await {
-                                tracing::error!(error = %err, "could not apply a mandate change; resetting the cache");
-                                mandates.reset_until_done(&pool, &keys).await;
-                            }
-                        }
-                        Err(err) => tracing::warn!(error = %err, "ignored a malformed mandate notification"),
-                    },
-                    Ok(None) => {
-                        // The connection dropped and was re-established: anything may have changed.
-                        tracing::warn!("mandate listener reconnected; resetting the cache");
-                        mandates.reset_until_done(&pool, &keys).await;
-                    }
-                    Err(_) if pool.is_closed() => break,
-                    Err(err) => {
-                        tracing::error!(error = %err, "mandate listener failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        mandates.reset_until_done(&pool, &keys).await;
-                    }
-                }
-            }
-        });
+        let caches = NodeCaches { mandates: self.clone(), keys, pool: pool.clone() };
+        change_bus::spawn_listener(pool, listener, caches);
         Ok(())
     }
 }
 
-/// Changes made in a transaction, announced inside it and applied locally after it commits.
-#[derive(Default)]
-pub struct Changes(Vec<Change>);
+/// This node's caches, as the change bus sees them.
+struct NodeCaches {
+    mandates: Arc<Mandates>,
+    keys: Arc<SigningKeys>,
+    pool: PgPool,
+}
 
-impl Changes {
-    pub async fn add(&mut self, conn: &mut PgConnection, change: Change) -> Result<(), DomainError> {
-        announce(conn, &change).await?;
-        self.0.push(change);
-        Ok(())
+impl Subscriber for NodeCaches {
+    async fn apply(&self, change: &Change) -> Result<(), DomainError> {
+        self.mandates.apply_remote(&self.pool, &self.keys, change).await
     }
 
-    /// Call after commit.
-    pub fn apply_to(self, mandates: &Mandates) {
-        for change in &self.0 {
-            mandates.apply(change);
-        }
+    async fn reset(&self) {
+        self.mandates.reset_until_done(&self.pool, &self.keys).await
     }
 }
 

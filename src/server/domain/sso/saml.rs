@@ -3,13 +3,12 @@
 //! last one cannot be removed), the SP identifiers we publish, and the single use of every
 //! assertion id. Metadata fetching and XML signature checks live in `server::auth::saml`.
 
-use super::actor::{Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::connections::{check_common, replace_role_mappings, CommonFields};
-use super::crypto::MasterKey;
-use super::DomainError;
 use crate::model::connections::{CertificateRow, ExpiringCertificate, SamlConnectionInput, SamlDetail};
 use crate::model::Permission;
+use crate::server::domain::crypto::master_key::MasterKey;
+use crate::server::domain::sso::fields::{check_common, replace_role_mappings, CommonFields};
+use crate::server::domain::Call;
+use crate::server::domain::DomainError;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -189,7 +188,7 @@ fn check_idp(idp: &IdpSettings) -> Result<(), DomainError> {
     if idp.entity_id.trim().is_empty() || idp.entity_id.len() > 500 {
         return Err(DomainError::invalid("Enter the IdP's entity id (issuer), at most 500 characters"));
     }
-    super::connections::issuer_url(&idp.sso_url).map_err(|_| {
+    crate::server::domain::sso::fields::issuer_url(&idp.sso_url).map_err(|_| {
         DomainError::invalid(
             "The IdP's single sign-on URL must be an https:// URL (http only on 127.0.0.1 or localhost)",
         )
@@ -243,18 +242,16 @@ async fn replace_certificates(
 pub async fn create(
     pool: &PgPool,
     master: &MasterKey,
-    caller: Caller<'_>,
+    call: Call<'_>,
     input: &SamlConnectionInput,
     idp: &IdpSettings,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageAgents)?;
     let common = common_of(input)?;
     check_idp(idp)?;
-    let org_id = caller.org_id();
+    let org_id = call.org_id();
     let id = Uuid::new_v4();
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let inserted = sqlx::query!(
         "insert into connections (org_id, id, kind, name, saml_idp_entity_id, saml_sso_url, saml_metadata_url,
@@ -271,20 +268,18 @@ pub async fn create(
         common.claim_email,
         common.claim_name,
         common.claim_groups,
-        now,
+        call.now,
         input.sign_requests
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    ensure_sp_key(&mut tx, master, org_id, id, input.sign_requests).await?;
-    replace_role_mappings(&mut tx, org_id, id, &common.role_mappings).await?;
-    replace_certificates(&mut tx, org_id, id, &idp.certificates, now).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "connection.created").target("connection", id, &common.name).details(json!({
+    ensure_sp_key(work.conn(), master, org_id, id, input.sign_requests).await?;
+    replace_role_mappings(work.conn(), org_id, id, &common.role_mappings).await?;
+    replace_certificates(work.conn(), org_id, id, &idp.certificates, call.now).await?;
+    work.record(work.event("connection.created").target("connection", id, &common.name).details(json!({
             "type": "saml",
             "idp_entity_id": idp.entity_id,
             "sso_url": idp.sso_url,
@@ -292,32 +287,25 @@ pub async fn create(
             "certificates": idp.certificates.iter().map(|c| json!({ "fingerprint": c.fingerprint, "not_after": c.not_after.unix_timestamp() })).collect::<Vec<_>>(),
             "idp_initiated": input.allow_idp_initiated,
             "signed_requests": input.sign_requests,
-        })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+        }))).await?;
+    work.commit().await?;
     Ok(id)
 }
 
 /// Replaces a SAML connection's settings. Certificates given replace the pinned ones (rotation
 /// is "save with both, then with the new one"); none given keeps them.
-#[allow(clippy::too_many_arguments)]
 pub async fn update(
     pool: &PgPool,
     master: &MasterKey,
-    caller: Caller<'_>,
+    call: Call<'_>,
     connection_id: Uuid,
     input: &SamlConnectionInput,
     idp: &IdpSettings,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    caller.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageAgents)?;
     let common = common_of(input)?;
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     // No certificate given: the pinned ones stay.
     let mut idp = idp.clone();
     if idp.certificates.is_empty() {
@@ -327,10 +315,10 @@ pub async fn update(
             org_id,
             connection_id
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(work.conn())
         .await?;
         if owned {
-            idp.certificates = certificates(&mut *tx, connection_id).await?;
+            idp.certificates = certificates(work.conn(), connection_id).await?;
         }
     }
     check_idp(&idp)?;
@@ -351,32 +339,25 @@ pub async fn update(
         common.claim_email,
         common.claim_name,
         common.claim_groups,
-        now,
+        call.now,
         input.sign_requests
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     if updated.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    ensure_sp_key(&mut tx, master, org_id, connection_id, input.sign_requests).await?;
-    replace_role_mappings(&mut tx, org_id, connection_id, &common.role_mappings).await?;
-    replace_certificates(&mut tx, org_id, connection_id, &idp.certificates, now).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "connection.updated")
-            .target("connection", connection_id, &common.name)
-            .details(json!({
-                "idp_entity_id": idp.entity_id,
-                "sso_url": idp.sso_url,
-                "certificates": idp.certificates.iter().map(|c| c.fingerprint.clone()).collect::<Vec<_>>(),
-                "idp_initiated": input.allow_idp_initiated,
-            })),
-        meta,
-        now,
-    )
+    ensure_sp_key(work.conn(), master, org_id, connection_id, input.sign_requests).await?;
+    replace_role_mappings(work.conn(), org_id, connection_id, &common.role_mappings).await?;
+    replace_certificates(work.conn(), org_id, connection_id, &idp.certificates, call.now).await?;
+    work.record(work.event("connection.updated").target("connection", connection_id, &common.name).details(json!({
+        "idp_entity_id": idp.entity_id,
+        "sso_url": idp.sso_url,
+        "certificates": idp.certificates.iter().map(|c| c.fingerprint.clone()).collect::<Vec<_>>(),
+        "idp_initiated": input.allow_idp_initiated,
+    })))
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     Ok(())
 }
 

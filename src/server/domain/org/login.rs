@@ -3,11 +3,11 @@
 //! known account is audited in its organization. The caller learns only "incorrect email or
 //! password" or "too many attempts", never which part was wrong.
 
-use super::actor::{Actor, AdminSession, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::{admins, passwords, DomainError};
 use crate::model::connections::{PasswordSignIn, SignInSettings};
 use crate::model::Permission;
+use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
+use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::{crypto::passwords, org::admins, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};

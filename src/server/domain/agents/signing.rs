@@ -4,8 +4,9 @@
 //! key active; the retired key stays published (JWKS) and accepted until every token it signed
 //! has expired.
 
-use super::crypto::MasterKey;
-use super::DomainError;
+use crate::server::domain::agents::change_bus::{self, Change};
+use crate::server::domain::crypto::master_key::MasterKey;
+use crate::server::domain::{DomainError, Work};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -182,12 +183,13 @@ async fn ensure_active_key(
 
 /// Retires the active key and makes a new one active. Returns the new key id.
 pub async fn rotate(pool: &PgPool, keys: &SigningKeys, now: OffsetDateTime) -> Result<String, DomainError> {
-    let mut tx = pool.begin().await?;
+    let mut work = Work::global(pool, now).await?;
     // language=PostgreSQL
-    sqlx::query!("update signing_keys set retired_at = $1 where retired_at is null", now).execute(&mut *tx).await?;
-    let kid = insert_key(&mut tx, &keys.master, now).await?;
-    super::mandate::announce(&mut tx, &super::mandate::Change::Keys).await?;
-    tx.commit().await?;
+    sqlx::query!("update signing_keys set retired_at = $1 where retired_at is null", now).execute(work.conn()).await?;
+    let kid = insert_key(work.conn(), &keys.master, now).await?;
+    change_bus::announce(work.conn(), &Change::Keys).await?;
+    work.commit().await?;
+    // Keys are not in the mandate cache: this node reloads them itself, the others on the bus.
     keys.reload(pool).await?;
     Ok(kid)
 }

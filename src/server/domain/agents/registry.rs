@@ -1,14 +1,14 @@
-//! Agents: registration (with the scopes they request), credentials, listing, and revocation —
-//! of one agent or of every agent of a person — effective before the call returns.
+//! The agent registry: registration (with the scopes they request), credentials, listing and
+//! detail. Ending an agent's authority lives in `revocation`.
 
-use super::actor::{Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::mandate::{Change, Changes, Mandates};
-use super::{approvals, people, scopes, secrets, validate, DomainError};
-use crate::model::agents::{
-    AgentCredentials, AgentDetail, AgentFilter, AgentRow, AgentScope, PersonRef, RevocationImpact,
-};
+use crate::model::agents::{AgentCredentials, AgentDetail, AgentFilter, AgentRow, AgentScope, PersonRef};
 use crate::model::Permission;
+use crate::server::domain::actor::Caller;
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::{
+    agents::approvals, agents::scopes, audit, crypto::secrets, directory::people, validate, Call, DomainError,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -47,15 +47,9 @@ fn new_client_id() -> String {
     format!("agt_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-pub async fn register(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    agent: NewAgent<'_>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<AgentCredentials, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    if agent.approve && !matches!(caller, Caller::Operator { .. }) {
+pub async fn register(pool: &PgPool, call: Call<'_>, agent: NewAgent<'_>) -> Result<AgentCredentials, DomainError> {
+    call.require(Permission::ManageAgents)?;
+    if agent.approve && !matches!(call.caller, Caller::Operator { .. }) {
         return Err(DomainError::NotAllowed(
             "Only the platform operator can register an agent with its scopes pre-approved.".into(),
         ));
@@ -71,13 +65,13 @@ pub async fn register(
             "An agent can request at most {MAX_REQUESTED_SCOPES} scopes at once"
         )));
     }
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     let owner_id = match agent.owner {
         Owner::Id(id) => id,
-        Owner::Email(email) => people::find_or_create(&mut tx, org_id, email, None, now).await?,
+        Owner::Email(email) => people::find_or_create(work.conn(), org_id, email, None, call.now).await?,
     };
-    let owner = people::get(&mut *tx, org_id, owner_id).await?;
+    let owner = people::get(work.conn(), org_id, owner_id).await?;
     if !owner.active {
         return Err(DomainError::invalid(format!("{} is deactivated and cannot own agents", owner.email)));
     }
@@ -95,48 +89,40 @@ pub async fn register(
         owner_id,
         client_id,
         secrets::digest(&client_secret),
-        now,
-        caller.actor().label()
+        call.now,
+        call.caller.actor().label()
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "agent.registered").target("agent", agent_id, &name).details(json!({
-            "owner_id": owner_id, "owner": owner.email, "client_id": client_id, "requested_scopes": agent.scopes,
-        })),
-        meta,
-        now,
-    )
+    work.record(work.event("agent.registered").target("agent", agent_id, &name).details(json!({
+        "owner_id": owner_id, "owner": owner.email, "client_id": client_id, "requested_scopes": agent.scopes,
+    })))
     .await?;
     let mut requested = agent.scopes.to_vec();
     requested.sort();
     requested.dedup();
     for scope in &requested {
-        let scope_id = scopes::resolve(&mut tx, org_id, scope, agent.approve, now).await?;
-        let request_id =
-            approvals::insert_request(&mut tx, caller, agent_id, &name, scope_id, scope, reason, meta, now).await?;
+        let scope_id = scopes::resolve(work.conn(), org_id, scope, agent.approve, call.now).await?;
+        let request_id = approvals::insert_request(&mut work, agent_id, &name, scope_id, scope, reason).await?;
         if agent.approve {
-            approvals::approve_in(&mut tx, caller, request_id, None, meta, now).await?;
+            approvals::approve_in(&mut work, call.caller, request_id, None).await?;
         }
     }
-    tx.commit().await?;
+    work.commit().await?;
     Ok(AgentCredentials { agent_id, client_id, client_secret })
 }
 
 /// Replaces an agent's secret; the old one stops working at once.
 pub async fn rotate_secret(
     pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
+    cache: &Mandates,
+    call: Call<'_>,
     agent_id: Uuid,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<AgentCredentials, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
+    call.require(Permission::ManageAgents)?;
+    let org_id = call.org_id();
     let secret = secrets::generate(SECRET_PREFIX);
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let agent = sqlx::query!(
         "update agents set secret_hash = $3, secret_rotated_at = $4 where org_id = $1 and id = $2 and status = 'active'
@@ -144,244 +130,15 @@ pub async fn rotate_secret(
         org_id,
         agent_id,
         secrets::digest(&secret),
-        now
+        call.now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Agent { org_id, agent_id }).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "agent.secret_rotated").target("agent", agent_id, &agent.name),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    work.announce(cache, Change::Agent { org_id, agent_id }).await?;
+    work.record(work.event("agent.secret_rotated").target("agent", agent_id, &agent.name)).await?;
+    work.commit().await?;
     Ok(AgentCredentials { agent_id, client_id: agent.client_id, client_secret: secret })
-}
-
-/// Live tokens that carry an agent (as the mandate's agent or as a delegate).
-async fn live_tokens_of(
-    executor: impl sqlx::PgExecutor<'_>,
-    org_id: Uuid,
-    agent_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<i64, DomainError> {
-    // language=PostgreSQL
-    Ok(sqlx::query_scalar!(
-        "select count(*) as \"n!\" from access_tokens
-         where org_id = $1 and (agent_id = $2 or $2 = any(delegates)) and expires_at > $3 and revoked_at is null",
-        org_id,
-        agent_id,
-        now
-    )
-    .fetch_one(executor)
-    .await?)
-}
-
-/// Revokes an agent: its credentials stop working and every token it carries is inactive
-/// before this returns. Returns the number of live tokens that ended (0 if already revoked).
-pub async fn revoke(
-    pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
-    agent_id: Uuid,
-    reason: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<i64, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
-    let reason = reason.trim();
-    if reason.chars().count() > 500 {
-        return Err(DomainError::invalid("The reason must be at most 500 characters"));
-    }
-    let mut tx = pool.begin().await?;
-    // language=PostgreSQL
-    let agent =
-        sqlx::query!("select name, status from agents where org_id = $1 and id = $2 for update", org_id, agent_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-    if agent.status == "revoked" {
-        return Ok(0);
-    }
-    let revoked_tokens = live_tokens_of(&mut *tx, org_id, agent_id, now).await?;
-    end_agent(&mut tx, org_id, agent_id, reason, now).await?;
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Agent { org_id, agent_id }).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "agent.revoked")
-            .target("agent", agent_id, &agent.name)
-            .details(json!({ "revoked_tokens": revoked_tokens, "reason": reason })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
-    Ok(revoked_tokens)
-}
-
-async fn end_agent(
-    conn: &mut sqlx::PgConnection,
-    org_id: Uuid,
-    agent_id: Uuid,
-    reason: &str,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
-    // language=PostgreSQL
-    sqlx::query!(
-        "update agents set status = 'revoked', revoked_at = $3, revoked_reason = nullif($4, '') where org_id = $1 and id = $2",
-        org_id,
-        agent_id,
-        now,
-        reason
-    )
-    .execute(&mut *conn)
-    .await?;
-    // language=PostgreSQL
-    sqlx::query!(
-        "update scope_requests set status = 'cancelled', decided_at = $3, decision_note = 'agent revoked'
-         where org_id = $1 and agent_id = $2 and status = 'pending'",
-        org_id,
-        agent_id,
-        now
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Revokes every active agent of a person, in one transaction and one audit event.
-pub async fn revoke_all_of_person(
-    pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
-    person_id: Uuid,
-    reason: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<RevocationImpact, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
-    let person = people::get(&mut *tx, org_id, person_id).await?;
-    let mut changes = Changes::default();
-    let ended = end_agents_of_person(&mut tx, &mut changes, org_id, person_id, reason.trim(), now).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "person.agents_revoked")
-            .target("person", person_id, &person.email)
-            .details(
-                json!({ "agents": ended.agents_json(), "revoked_tokens": ended.live_tokens, "reason": reason.trim() }),
-            ),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
-    Ok(RevocationImpact {
-        agents: ended.agents.into_iter().map(|(_, name)| name).collect(),
-        live_tokens: ended.live_tokens,
-        scopes: Vec::new(),
-    })
-}
-
-/// What revoking a person's agents ended.
-pub struct EndedAgents {
-    pub agents: Vec<(Uuid, String)>,
-    pub live_tokens: i64,
-}
-
-impl EndedAgents {
-    pub fn agents_json(&self) -> serde_json::Value {
-        json!(self.agents.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>())
-    }
-}
-
-/// Revokes every active agent of a person inside the caller's transaction (announcing each).
-pub(super) async fn end_agents_of_person(
-    conn: &mut sqlx::PgConnection,
-    changes: &mut Changes,
-    org_id: Uuid,
-    person_id: Uuid,
-    reason: &str,
-    now: OffsetDateTime,
-) -> Result<EndedAgents, DomainError> {
-    // language=PostgreSQL
-    let agents = sqlx::query!(
-        "select id, name from agents where org_id = $1 and owner_id = $2 and status = 'active' order by name for update",
-        org_id,
-        person_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut live_tokens = 0;
-    for agent in &agents {
-        live_tokens += live_tokens_of(&mut *conn, org_id, agent.id, now).await?;
-        end_agent(conn, org_id, agent.id, reason, now).await?;
-        changes.add(conn, Change::Agent { org_id, agent_id: agent.id }).await?;
-    }
-    Ok(EndedAgents { agents: agents.into_iter().map(|a| (a.id, a.name)).collect(), live_tokens })
-}
-
-/// What revoking an agent would end.
-pub async fn impact(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    agent_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<RevocationImpact, DomainError> {
-    caller.require(Permission::ViewPortal)?;
-    let org_id = caller.org_id();
-    // language=PostgreSQL
-    let agent = sqlx::query!(
-        r#"select a.name, coalesce((select array_agg(s.name order by s.name) from scope_requests r
-                   join scopes s on s.org_id = r.org_id and s.id = r.scope_id
-                   where r.org_id = a.org_id and r.agent_id = a.id and r.status = 'approved'), '{}') as "scopes!"
-           from agents a where a.org_id = $1 and a.id = $2 and a.status = 'active'"#,
-        org_id,
-        agent_id
-    )
-    .fetch_optional(pool)
-    .await?
-    .ok_or(DomainError::NotFound)?;
-    Ok(RevocationImpact {
-        agents: vec![agent.name],
-        live_tokens: live_tokens_of(pool, org_id, agent_id, now).await?,
-        scopes: agent.scopes,
-    })
-}
-
-/// What revoking all of a person's agents would end.
-pub async fn person_impact(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    person_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<RevocationImpact, DomainError> {
-    caller.require(Permission::ViewPortal)?;
-    let org_id = caller.org_id();
-    people::get(pool, org_id, person_id).await?;
-    // language=PostgreSQL
-    let row = sqlx::query!(
-        r#"select coalesce(array_agg(a.name order by a.name), '{}') as "agents!",
-                  (select count(*) from access_tokens t join agents b on b.org_id = t.org_id and b.id = t.agent_id
-                   where t.org_id = $1 and b.owner_id = $2 and b.status = 'active' and t.expires_at > $3 and t.revoked_at is null) as "live!"
-           from agents a where a.org_id = $1 and a.owner_id = $2 and a.status = 'active'"#,
-        org_id,
-        person_id,
-        now
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(RevocationImpact { agents: row.agents, live_tokens: row.live, scopes: Vec::new() })
 }
 
 /// Agents of the organization, newest first, filtered.

@@ -8,12 +8,14 @@
 //! one of its scopes expired or was withdrawn, or the owner lost the group that allowed a scope.
 //! All of that is checked from memory (`Mandates`), so introspection does no query.
 
-use super::actor::{Actor, RequestMeta};
-use super::audit::NewEvent;
-use super::mandate::{AgentState, Change, Changes, Mandates};
-use super::signing::SigningKeys;
-use super::token_log::{TokenLog, TokenRecord};
-use super::DomainError;
+use crate::server::domain::actor::{Actor, RequestMeta};
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::{AgentState, Mandates};
+use crate::server::domain::agents::signing::SigningKeys;
+use crate::server::domain::agents::token_log::{TokenLog, TokenRecord};
+use crate::server::domain::audit::NewEvent;
+use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -417,7 +419,7 @@ impl TokenService {
         if !may_revoke(&active) {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut work = Work::begin(&self.pool, org_id, actor, meta, now).await?;
         // language=PostgreSQL
         let ended = sqlx::query!(
             "with recursive tree as (
@@ -431,22 +433,16 @@ impl TokenService {
             active.jti,
             now
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(work.conn())
         .await?;
-        let mut changes = Changes::default();
-        changes.add(&mut tx, Change::Tokens { org_id }).await?;
-        super::audit::record(
-            &mut tx,
-            NewEvent::new(org_id, actor, "token.revoked")
-                .target("agent", active.root.agent_id, &active.root.name)
-                .details(json!({ "jti": active.jti, "revoked_tokens": ended.len() })),
-            meta,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        self.mandates.mark_revoked(&ended.iter().map(|r| (r.jti, r.expires_at)).collect::<Vec<_>>());
-        changes.apply_to(&self.mandates);
+        work.announce(&self.mandates, Change::Tokens { org_id }).await?;
+        work.tokens_revoked(&self.mandates, ended.iter().map(|r| (r.jti, r.expires_at)).collect());
+        let event = work
+            .event("token.revoked")
+            .target("agent", active.root.agent_id, &active.root.name)
+            .details(json!({ "jti": active.jti, "revoked_tokens": ended.len() }));
+        work.record(event).await?;
+        work.commit().await?;
         Ok(ended.len() as u64)
     }
 }

@@ -1,13 +1,13 @@
 //! The scope catalog: what agents may ask for, how risky it is, how long its tokens may live,
 //! and optionally which directory groups may hold it (the ceiling).
 
-use super::actor::{Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::error::ResultExt;
-use super::mandate::{Change, Changes, Mandates};
-use super::DomainError;
 use crate::model::agents::{GroupRef, ScopeCatalog, ScopeRow};
 use crate::model::Permission;
+use crate::server::domain::actor::Caller;
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::error::ResultExt;
+use crate::server::domain::{Call, DomainError};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -48,14 +48,8 @@ pub struct NewScope<'a> {
     pub max_token_lifetime_seconds: i32,
 }
 
-pub async fn create(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    scope: NewScope<'_>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<Uuid, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+pub async fn create(pool: &PgPool, call: Call<'_>, scope: NewScope<'_>) -> Result<Uuid, DomainError> {
+    call.require(Permission::ManageAgents)?;
     let name = check_name(scope.name)?;
     let risk = check_risk(scope.risk)?;
     if !(30..=300).contains(&scope.max_token_lifetime_seconds) {
@@ -65,18 +59,16 @@ pub async fn create(
     if description.chars().count() > 500 {
         return Err(DomainError::invalid("The description must be at most 500 characters"));
     }
-    let mut tx = pool.begin().await?;
-    let id = insert(&mut tx, caller.org_id(), &name, description, risk, scope.max_token_lifetime_seconds, now).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(caller.org_id(), caller.actor(), "scope.created")
+    let mut work = call.begin(pool).await?;
+    let id = insert(work.conn(), call.org_id(), &name, description, risk, scope.max_token_lifetime_seconds, call.now)
+        .await?;
+    work.record(
+        work.event("scope.created")
             .target("scope", id, &name)
             .details(json!({ "risk": risk, "max_token_lifetime_seconds": scope.max_token_lifetime_seconds })),
-        meta,
-        now,
     )
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     Ok(id)
 }
 
@@ -178,20 +170,18 @@ pub async fn catalog(pool: &PgPool, caller: Caller<'_>) -> Result<ScopeCatalog, 
 /// Sets which groups may hold a scope (empty: everyone). Live tokens follow at once.
 pub async fn set_ceiling(
     pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
+    cache: &Mandates,
+    call: Call<'_>,
     scope_id: Uuid,
     group_ids: &[Uuid],
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    call.require(Permission::ManageAgents)?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let name =
         sqlx::query_scalar!("select name from scopes where org_id = $1 and id = $2 for update", org_id, scope_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(work.conn())
             .await?
             .ok_or(DomainError::NotFound)?;
     // language=PostgreSQL
@@ -200,7 +190,7 @@ pub async fn set_ceiling(
         org_id,
         group_ids
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(work.conn())
     .await?;
     let mut unique = group_ids.to_vec();
     unique.sort();
@@ -210,7 +200,7 @@ pub async fn set_ceiling(
     }
     // language=PostgreSQL
     sqlx::query!("delete from scope_ceilings where org_id = $1 and scope_id = $2", org_id, scope_id)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     // language=PostgreSQL
     sqlx::query!(
@@ -219,21 +209,14 @@ pub async fn set_ceiling(
         scope_id,
         &unique
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Organization { org_id }).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "scope.ceiling_changed")
-            .target("scope", scope_id, &name)
-            .details(json!({ "group_ids": unique })),
-        meta,
-        now,
+    work.announce(cache, Change::Organization { org_id }).await?;
+    work.record(
+        work.event("scope.ceiling_changed").target("scope", scope_id, &name).details(json!({ "group_ids": unique })),
     )
     .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    work.commit().await?;
     Ok(())
 }
 

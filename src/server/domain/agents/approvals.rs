@@ -3,15 +3,15 @@
 //! person rather than an API key. Withdrawing an approval takes the scope out of every live
 //! token at once.
 
-use super::actor::{Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::error::ResultExt;
-use super::mandate::{Change, Changes, Mandates};
-use super::{scopes, DomainError};
 use crate::model::agents::{PersonRef, ScopeRequestRow};
 use crate::model::Permission;
+use crate::server::domain::actor::Caller;
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::error::ResultExt;
+use crate::server::domain::{agents::scopes, Call, DomainError, Work};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -22,20 +22,16 @@ pub enum Decision {
     Deny { reason: String },
 }
 
-/// Inserts a pending request and its audit event (inside the caller's transaction).
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn insert_request(
-    conn: &mut PgConnection,
-    caller: Caller<'_>,
+/// Inserts a pending request and its audit event (inside the caller's unit of work).
+pub(crate) async fn insert_request(
+    work: &mut Work<'_>,
     agent_id: Uuid,
     agent_name: &str,
     scope_id: Uuid,
     scope_name: &str,
     reason: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    let org_id = caller.org_id();
+    let org_id = work.org_id();
     let id = Uuid::new_v4();
     // language=PostgreSQL
     sqlx::query!(
@@ -46,99 +42,87 @@ pub(super) async fn insert_request(
         agent_id,
         scope_id,
         reason,
-        caller.actor().label(),
-        now
+        work.actor().label(),
+        work.now()
     )
-    .execute(&mut *conn)
+    .execute(work.conn())
     .await
     .on_constraint("scope_requests_live_key", || {
         DomainError::Conflict(format!("{agent_name} already has {scope_name} approved or waiting for a decision"))
     })?;
-    audit::record(
-        conn,
-        NewEvent::new(org_id, caller.actor(), "scope.requested")
-            .target("agent", agent_id, agent_name)
-            .details(json!({ "scope": scope_name, "request_id": id, "reason": reason })),
-        meta,
-        now,
-    )
-    .await?;
+    let event = work
+        .event("scope.requested")
+        .target("agent", agent_id, agent_name)
+        .details(json!({ "scope": scope_name, "request_id": id, "reason": reason }));
+    work.record(event).await?;
     Ok(id)
 }
 
 /// An agent asks for one more scope.
 pub async fn request(
     pool: &PgPool,
-    caller: Caller<'_>,
+    call: Call<'_>,
     agent_id: Uuid,
     scope: &str,
     reason: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageAgents)?;
     let reason = reason.trim();
     if reason.chars().count() > 1000 {
         return Err(DomainError::invalid("The reason must be at most 1000 characters"));
     }
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let agent =
         sqlx::query!("select name, status from agents where org_id = $1 and id = $2 for update", org_id, agent_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(work.conn())
             .await?
             .ok_or(DomainError::NotFound)?;
     if agent.status != "active" {
         return Err(DomainError::Conflict(format!("{} is revoked and cannot request scopes", agent.name)));
     }
-    let scope_id = scopes::resolve(&mut tx, org_id, scope, false, now).await?;
-    let id = insert_request(&mut tx, caller, agent_id, &agent.name, scope_id, scope.trim(), reason, meta, now).await?;
-    tx.commit().await?;
+    let scope_id = scopes::resolve(work.conn(), org_id, scope, false, call.now).await?;
+    let id = insert_request(&mut work, agent_id, &agent.name, scope_id, scope.trim(), reason).await?;
+    work.commit().await?;
     Ok(id)
 }
 
-/// Approves a pending request inside the caller's transaction (rules checked here too).
-pub(super) async fn approve_in(
-    conn: &mut PgConnection,
+/// Approves a pending request inside the caller's unit of work (rules checked here too).
+pub(crate) async fn approve_in(
+    work: &mut Work<'_>,
     caller: Caller<'_>,
     request_id: Uuid,
     until: Option<OffsetDateTime>,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    decide_in(conn, caller, request_id, Decision::Approve { until, note: String::new() }, meta, now).await
+    decide_in(work, caller, request_id, Decision::Approve { until, note: String::new() }).await
 }
 
 /// Decides a pending request. Returns the agent's id.
 pub async fn decide(
     pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
+    cache: &Mandates,
+    call: Call<'_>,
     request_id: Uuid,
     decision: Decision,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    caller.require(Permission::ApproveScopes)?;
-    let mut tx = pool.begin().await?;
-    let agent_id = decide_in(&mut tx, caller, request_id, decision, meta, now).await?;
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Agent { org_id: caller.org_id(), agent_id }).await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    call.require(Permission::ApproveScopes)?;
+    let mut work = call.begin(pool).await?;
+    let agent_id = decide_in(&mut work, call.caller, request_id, decision).await?;
+    work.announce(cache, Change::Agent { org_id: call.org_id(), agent_id }).await?;
+    work.commit().await?;
     Ok(agent_id)
 }
 
+/// Decides a pending request inside a unit of work. `caller` is who decides: the high-risk rule
+/// looks at who they are.
 async fn decide_in(
-    conn: &mut PgConnection,
+    work: &mut Work<'_>,
     caller: Caller<'_>,
     request_id: Uuid,
     decision: Decision,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    let org_id = caller.org_id();
+    let (org_id, now) = (work.org_id(), work.now());
     // language=PostgreSQL
     let request = sqlx::query!(
         "select r.status, r.agent_id, a.name as agent_name, a.owner_id, a.status as agent_status, s.name as scope, s.risk
@@ -150,7 +134,7 @@ async fn decide_in(
         org_id,
         request_id
     )
-    .fetch_optional(&mut *conn)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     if request.status != "pending" {
@@ -191,7 +175,7 @@ async fn decide_in(
     if request.agent_status != "active" {
         return Err(DomainError::Conflict(format!("{} is revoked.", request.agent_name)));
     }
-    let actor = caller.actor();
+    let actor = work.actor().clone();
     // language=PostgreSQL
     sqlx::query!(
         "update scope_requests set status = $3, decided_by_type = $4, decided_by_id = $5, decided_by_label = $6,
@@ -207,31 +191,24 @@ async fn decide_in(
         note,
         until
     )
-    .execute(&mut *conn)
+    .execute(work.conn())
     .await?;
-    audit::record(
-        conn,
-        NewEvent::new(org_id, actor, action).target("agent", request.agent_id, &request.agent_name).details(details),
-        meta,
-        now,
-    )
-    .await?;
+    let event = work.event(action).target("agent", request.agent_id, &request.agent_name).details(details);
+    work.record(event).await?;
     Ok(request.agent_id)
 }
 
 /// Withdraws an approval: the scope leaves the mandate and every live token at once.
 pub async fn withdraw(
     pool: &PgPool,
-    mandates: &Mandates,
-    caller: Caller<'_>,
+    cache: &Mandates,
+    call: Call<'_>,
     request_id: Uuid,
     reason: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    caller.require(Permission::ApproveScopes)?;
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    call.require(Permission::ApproveScopes)?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "update scope_requests r set status = 'withdrawn', decision_note = nullif($3, ''), decided_at = $4
@@ -242,24 +219,18 @@ pub async fn withdraw(
         org_id,
         request_id,
         reason.trim(),
-        now
+        call.now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    let mut changes = Changes::default();
-    changes.add(&mut tx, Change::Agent { org_id, agent_id: row.agent_id }).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "scope.withdrawn")
-            .target("agent", row.agent_id, &row.agent_name)
-            .details(json!({ "scope": row.scope, "request_id": request_id, "reason": reason.trim() })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    changes.apply_to(mandates);
+    work.announce(cache, Change::Agent { org_id, agent_id: row.agent_id }).await?;
+    let event = work
+        .event("scope.withdrawn")
+        .target("agent", row.agent_id, &row.agent_name)
+        .details(json!({ "scope": row.scope, "request_id": request_id, "reason": reason.trim() }));
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }
 

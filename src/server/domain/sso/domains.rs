@@ -3,13 +3,14 @@
 //! with an address at that domain go through the organization's connection. Consumer mail
 //! domains are refused: nobody owns gmail.com's people.
 
-use super::actor::{Caller, RequestMeta};
-use super::audit::{self, NewEvent};
-use super::dns::TxtResolver;
-use super::error::ResultExt;
-use super::{validate, DomainError};
 use crate::model::connections::{DomainRow, PasswordSignIn};
 use crate::model::Permission;
+use crate::server::domain::actor::{Caller, RequestMeta};
+use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::error::ResultExt;
+use crate::server::domain::sso::dns::TxtResolver;
+use crate::server::domain::Call;
+use crate::server::domain::{validate, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -91,36 +92,30 @@ pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<DomainRow>, D
 }
 
 /// Claims a domain (unverified until its TXT record is found).
-pub async fn add(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    domain: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<String, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+pub async fn add(pool: &PgPool, call: Call<'_>, domain: &str) -> Result<String, DomainError> {
+    call.require(Permission::ManageAgents)?;
     let domain = validate::domain(domain)?;
     if CONSUMER_DOMAINS.contains(&domain.as_str()) {
         return Err(DomainError::invalid(format!(
             "{domain} is a public mail provider: claim your organization's own domain instead"
         )));
     }
-    let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let taken = sqlx::query_scalar!(
         r#"select exists (select 1 from organization_domains where domain = $1 and verified_at is not null and org_id <> $2) as "taken!""#,
         domain,
         org_id
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(work.conn())
     .await?;
     if taken {
         return Err(DomainError::Conflict(format!("{domain} is already verified by another organization")));
     }
     // language=PostgreSQL
     let count = sqlx::query_scalar!(r#"select count(*) as "n!" from organization_domains where org_id = $1"#, org_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(work.conn())
         .await?;
     if count >= MAX_DOMAINS {
         return Err(DomainError::NotAllowed(format!("An organization can claim at most {MAX_DOMAINS} domains")));
@@ -130,34 +125,21 @@ pub async fn add(
         "insert into organization_domains (org_id, domain, created_at) values ($1, $2, $3)",
         org_id,
         domain,
-        now
+        call.now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await
     .on_constraint("organization_domains_pkey", || DomainError::Conflict(format!("{domain} is already on the list")))?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "domain.added").target("domain", &domain, &domain),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    work.record(work.event("domain.added").target("domain", &domain, &domain)).await?;
+    work.commit().await?;
     Ok(domain)
 }
 
 /// Looks up the domain's TXT record now; marks it verified when the expected value is there.
 /// Returns whether it is verified; what went wrong is kept on the row for the portal to show.
-pub async fn verify(
-    pool: &PgPool,
-    dns: &TxtResolver,
-    caller: Caller<'_>,
-    domain: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<bool, DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
+pub async fn verify(pool: &PgPool, dns: &TxtResolver, call: Call<'_>, domain: &str) -> Result<bool, DomainError> {
+    call.require(Permission::ManageAgents)?;
+    let org_id = call.org_id();
     let domain = validate::domain(domain)?;
     // language=PostgreSQL
     let row = sqlx::query!(
@@ -181,24 +163,32 @@ pub async fn verify(
         Ok(values) => Some(format!("{name} has {} TXT record(s), none with the value {expected}.", values.len())),
         Err(err) => Some(err),
     };
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     if let Some(problem) = &problem {
         // language=PostgreSQL
         sqlx::query!(
             "update organization_domains set last_checked_at = $3, last_check_error = $4 where org_id = $1 and domain = $2",
             org_id,
             domain,
-            now,
+            call.now,
             problem
         )
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
-        tx.commit().await?;
+        work.commit().await?;
         return Ok(false);
     }
-    mark_verified(&mut tx, caller.actor(), org_id, &domain, json!({ "method": "dns_txt", "record": name }), meta, now)
-        .await?;
-    tx.commit().await?;
+    mark_verified(
+        work.conn(),
+        call.caller.actor(),
+        org_id,
+        &domain,
+        json!({ "method": "dns_txt", "record": name }),
+        call.meta,
+        call.now,
+    )
+    .await?;
+    work.commit().await?;
     Ok(true)
 }
 
@@ -213,7 +203,16 @@ pub async fn verify_by_operator(
 ) -> Result<(), DomainError> {
     let domain = validate::domain(domain)?;
     let mut tx = pool.begin().await?;
-    mark_verified(&mut tx, super::Actor::Operator, org_id, &domain, json!({ "method": "operator" }), meta, now).await?;
+    mark_verified(
+        &mut tx,
+        crate::server::domain::Actor::Operator,
+        org_id,
+        &domain,
+        json!({ "method": "operator" }),
+        meta,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -222,7 +221,7 @@ pub async fn verify_by_operator(
 /// left as it is, one verified by another organization is a conflict.
 async fn mark_verified(
     tx: &mut sqlx::PgConnection,
-    actor: super::Actor,
+    actor: crate::server::domain::Actor,
     org_id: uuid::Uuid,
     domain: &str,
     how: serde_json::Value,
@@ -256,17 +255,11 @@ async fn mark_verified(
 
 /// Gives up a domain. With password sign-in off, the last verified domain stays (nobody could
 /// reach the IdP otherwise).
-pub async fn remove(
-    pool: &PgPool,
-    caller: Caller<'_>,
-    domain: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
-    caller.require(Permission::ManageAgents)?;
-    let org_id = caller.org_id();
+pub async fn remove(pool: &PgPool, call: Call<'_>, domain: &str) -> Result<(), DomainError> {
+    call.require(Permission::ManageAgents)?;
+    let org_id = call.org_id();
     let domain = validate::domain(domain)?;
-    let mut tx = pool.begin().await?;
+    let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let guard = sqlx::query!(
         r#"select o.password_sign_in,
@@ -275,7 +268,7 @@ pub async fn remove(
         org_id,
         domain
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(work.conn())
     .await?;
     // language=PostgreSQL
     let verified_at = sqlx::query_scalar!(
@@ -283,7 +276,7 @@ pub async fn remove(
         org_id,
         domain
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     if verified_at.is_some()
@@ -294,14 +287,8 @@ pub async fn remove(
             "This is your last verified domain and password sign-in is off: admins could not sign in. Turn password sign-in back on first".into(),
         ));
     }
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, caller.actor(), "domain.removed").target("domain", &domain, &domain),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    work.record(work.event("domain.removed").target("domain", &domain, &domain)).await?;
+    work.commit().await?;
     Ok(())
 }
 

@@ -2,10 +2,10 @@
 //! before it is handed out; `GroupCommit` writes whatever has queued in one transaction (one
 //! multi-row insert for tokens, one per organization for audit events).
 
-use super::actor::RequestMeta;
-use super::audit::{self, NewEvent};
-use super::group_commit::GroupCommit;
-use super::DomainError;
+use crate::server::domain::actor::RequestMeta;
+use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::group_commit::GroupCommit;
+use crate::server::domain::DomainError;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -1,0 +1,77 @@
+//! The one leaver rule. A person leaves when their directory says so (SCIM `active=false` by PUT
+//! or PATCH, or a SCIM DELETE) or when an admin deactivates them in the portal; every one of
+//! those paths calls `leave`, inside the unit of work that records the path's own audit event.
+//! In that one transaction the person becomes inactive, every agent acting for them is revoked
+//! (so every token they carry is inactive at the next introspection on every node), their
+//! pending scope requests are cancelled and their portal sessions stop being honoured (the
+//! session guard loads the person fresh on every request). Coming back (`rejoin`) reactivates
+//! the person only: revoked agents stay revoked.
+
+use crate::server::domain::agents::change_bus::Change;
+use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::agents::revocation::{end_agents_of_person, EndedAgents};
+use crate::server::domain::{DomainError, Work};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The reason recorded on each agent a leaver's departure revoked.
+pub const REASON: &str = "owner left the directory";
+
+/// What a person's departure ended.
+pub struct Departure {
+    pub ended: EndedAgents,
+    /// Whether the person held a portal role (their sessions are no longer honoured).
+    pub was_admin: bool,
+}
+
+impl Departure {
+    /// The counts for the audit event that records the departure.
+    pub fn details(&self) -> Value {
+        json!({
+            "revoked_agents": self.ended.agents_json(),
+            "revoked_tokens": self.ended.live_tokens,
+            "cancelled_requests": self.ended.cancelled_requests,
+            "portal_access_ended": self.was_admin,
+        })
+    }
+}
+
+/// Ends everything a person's authority carried, inside `work`. The caller has locked the
+/// person's row and knows they are active; it records the one audit event (with `details()`).
+pub async fn leave<'a>(work: &mut Work<'a>, cache: &'a Mandates, person_id: Uuid) -> Result<Departure, DomainError> {
+    let (org_id, now) = (work.org_id(), work.now());
+    // language=PostgreSQL
+    sqlx::query!(
+        "update people set active = false, deactivated_at = $3 where org_id = $1 and id = $2",
+        org_id,
+        person_id,
+        now
+    )
+    .execute(work.conn())
+    .await?;
+    let ended = end_agents_of_person(work, cache, person_id, REASON).await?;
+    // language=PostgreSQL
+    let was_admin = sqlx::query_scalar!(
+        r#"select exists(select 1 from admins where org_id = $1 and person_id = $2) as "admin!""#,
+        org_id,
+        person_id
+    )
+    .fetch_one(work.conn())
+    .await?;
+    work.announce(cache, Change::Person { org_id, person_id }).await?;
+    Ok(Departure { ended, was_admin })
+}
+
+/// A person comes back: active again, agents still revoked.
+pub async fn rejoin<'a>(work: &mut Work<'a>, cache: &'a Mandates, person_id: Uuid) -> Result<(), DomainError> {
+    let org_id = work.org_id();
+    // language=PostgreSQL
+    sqlx::query!(
+        "update people set active = true, deactivated_at = null where org_id = $1 and id = $2",
+        org_id,
+        person_id
+    )
+    .execute(work.conn())
+    .await?;
+    work.announce(cache, Change::Person { org_id, person_id }).await
+}
