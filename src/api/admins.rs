@@ -8,7 +8,7 @@ use uuid::Uuid;
 use {
     super::context::{call, now},
     crate::model::Role,
-    crate::server::domain,
+    crate::server::domain::{self, Call, Caller},
 };
 
 #[server(prefix = "/rpc", endpoint = "admins/list")]
@@ -24,9 +24,14 @@ pub async fn invite_admin(email: String, role: String) -> Result<CreatedInvitati
     let call = call().await?;
     let admin = call.admin().await?;
     let role: Role = role.parse().map_err(|e: String| call.request_error(AppError::invalid(e)))?;
-    let invitation = domain::org::admins::invite(&call.state.pool, &admin, &email, role, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))?;
+    let invitation = domain::org::admins::invite(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        &email,
+        role,
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     Ok(CreatedInvitation {
         email: email.trim().to_lowercase(),
         role,
@@ -40,16 +45,25 @@ pub async fn change_admin_role(admin_id: Uuid, role: String) -> Result<(), AppEr
     let call = call().await?;
     let admin = call.admin().await?;
     let role: Role = role.parse().map_err(|e: String| call.request_error(AppError::invalid(e)))?;
-    domain::org::admins::change_role(&call.state.pool, &admin, admin_id, role, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    domain::org::admins::change_role(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        admin_id,
+        role,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "admins/revoke-invitation")]
 pub async fn revoke_invitation(invitation_id: Uuid) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::org::admins::revoke_invitation(&call.state.pool, &admin, invitation_id, &call.meta, now())
-        .await
-        .map_err(|e| call.fail(e))
+    domain::org::admins::revoke_invitation(
+        &call.state.pool,
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        invitation_id,
+    )
+    .await
+    .map_err(|e| call.fail(e))
 }

@@ -9,7 +9,7 @@ use super::domain::agents::approvals::{self, Decision};
 use super::domain::agents::mandate::Mandates;
 use super::domain::agents::registry::{self, NewAgent, Owner};
 use super::domain::agents::scopes::{self, NewScope};
-use super::domain::directory::{self, groups, users, ChangeError, Directory, DirectoryCall};
+use super::domain::directory::{self, groups, users, ChangeError, Directory, DirectoryCall, FeedEntry};
 use super::domain::{
     crypto::secrets, org::admins, org::api_keys, org::login, org::organizations, sso::connections, sso::domains,
     sso::oidc, sso::saml, AdminSession, Caller, DomainError, RequestMeta,
@@ -51,7 +51,7 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
         ("lee@acme.example", "Lee Chen", Role::Auditor, "10.0.0.23"),
     ];
     for (email, name, role, ip) in team {
-        let invitation = admins::operator_invite(pool, org_id, email, role, &meta, now).await?;
+        let invitation = admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), email, role).await?;
         let password = secrets::generate("demo-");
         admins::accept_invitation(pool, &invitation.token, name, &password, &demo_meta(ip), now).await?;
         let session = login::password_login(pool, email, &password, &demo_meta(ip), now).await?;
@@ -62,7 +62,8 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
     // A mistyped password, as every real trail has.
     let _ =
         login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta("203.0.113.7"), now).await;
-    admins::operator_invite(pool, org_id, "jordan@acme.example", Role::Approver, &meta, now).await?;
+    admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), "jordan@acme.example", Role::Approver)
+        .await?;
     api_keys::create(pool, Call::new(Caller::Operator { org_id }, &meta, now), "ci-pipeline").await?;
     seed_agents(pool, config, org_id).await?;
     seed_sso(pool, config, org_id).await?;
@@ -84,8 +85,13 @@ async fn refresh_owner_link(
     if admins::has_joined(pool, org_id, DEMO_OWNER_EMAIL).await? {
         return Ok(json!({ "org_id": org_id, "owner_email": DEMO_OWNER_EMAIL, "setup_url": null }));
     }
-    let invitation =
-        admins::operator_invite(pool, org_id, DEMO_OWNER_EMAIL, Role::Owner, &demo_meta("10.0.0.10"), now).await?;
+    let invitation = admins::invite(
+        pool,
+        Call::new(Caller::Operator { org_id }, &demo_meta("10.0.0.10"), now),
+        DEMO_OWNER_EMAIL,
+        Role::Owner,
+    )
+    .await?;
     Ok(json!({
         "org_id": org_id,
         "owner_email": DEMO_OWNER_EMAIL,
@@ -186,15 +192,15 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         let user = users::create_user(pool, &mandates, okta_call, input).await?;
         directory::record_event(
             pool,
-            &okta,
-            "POST",
-            &format!("/scim/v2/{}/Users", okta.id),
-            "user.created",
-            Some(("User", user.id.to_string())),
-            201,
-            "",
-            &okta_meta,
-            now,
+            okta_call,
+            FeedEntry {
+                method: "POST",
+                path: &format!("/scim/v2/{}/Users", okta.id),
+                event: "user.created",
+                resource: Some(("User", user.id.to_string())),
+                status: 201,
+                detail: "",
+            },
         )
         .await?;
         user_ids.push((user_name, user.id, user.person_id));
@@ -216,15 +222,15 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
             let group = groups::create_group(pool, mandates, call, input).await?;
             directory::record_event(
                 pool,
-                &okta,
-                "POST",
-                &format!("/scim/v2/{}/Groups", okta.id),
-                "group.created",
-                Some(("Group", group.id.to_string())),
-                201,
-                "",
-                &okta_meta,
-                now,
+                call,
+                FeedEntry {
+                    method: "POST",
+                    path: &format!("/scim/v2/{}/Groups", okta.id),
+                    event: "group.created",
+                    resource: Some(("Group", group.id.to_string())),
+                    status: 201,
+                    detail: "",
+                },
             )
             .await?;
             Ok::<Uuid, DomainError>(group.id)
@@ -351,15 +357,15 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     })?;
     directory::record_event(
         pool,
-        &okta,
-        "PATCH",
-        &format!("/scim/v2/{}/Users/{}", okta.id, left.id),
-        "user.deactivated",
-        Some(("User", left.id.to_string())),
-        200,
-        "",
-        &okta_meta,
-        now,
+        okta_call,
+        FeedEntry {
+            method: "PATCH",
+            path: &format!("/scim/v2/{}/Users/{}", okta.id, left.id),
+            event: "user.deactivated",
+            resource: Some(("User", left.id.to_string())),
+            status: 200,
+            detail: "",
+        },
     )
     .await?;
     Ok(())

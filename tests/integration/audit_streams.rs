@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use mandate::model::Role;
 use mandate::server::domain::audit::streams::{delivery, StreamHttp};
-use mandate::server::domain::audit::{self, NewEvent};
-use mandate::server::domain::Actor;
+use mandate::server::domain::audit::NewEvent;
+use mandate::server::domain::{Actor, Work};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -96,7 +96,7 @@ async fn head(app: &TestApp, org_id: Uuid) -> i64 {
 
 async fn record_events(app: &TestApp, org_id: Uuid, count: usize) {
     for i in 0..count {
-        audit::record_alone(
+        Work::record_alone(
             &app.pool,
             NewEvent::new(org_id, Actor::Operator, "test.ping").details(json!({ "i": i })),
             &meta(),

@@ -106,9 +106,14 @@ impl TestApp {
     /// Adds an admin with `role` (password `PASSWORD`) to an organization; returns the email.
     pub async fn add_admin(&self, org_id: Uuid, local: &str, role: Role) -> String {
         let email = format!("{local}@{}.example", &org_id.to_string()[..8]);
-        let invitation = admins::operator_invite(&self.pool, org_id, &email, role, &meta(), OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        let invitation = admins::invite(
+            &self.pool,
+            Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
+            &email,
+            role,
+        )
+        .await
+        .unwrap();
         admins::accept_invitation(&self.pool, &invitation.token, local, PASSWORD, &meta(), OffsetDateTime::now_utc())
             .await
             .unwrap();

@@ -11,7 +11,7 @@ use super::saml as saml_protocol;
 use super::session;
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
 use crate::server::domain::sso::attempts::{self, Purpose};
-use crate::server::domain::sso::identity::{self, Refusal, SsoError, SsoIdentity};
+use crate::server::domain::sso::identity::{self, Refusal, SignInAt, SsoError, SsoIdentity};
 use crate::server::domain::sso::oidc::{self as oidc_connections, OidcSettings, OIDC_CALLBACK_PATH};
 use crate::server::domain::sso::routing::{self, Target};
 use crate::server::domain::sso::saml;
@@ -238,9 +238,7 @@ async fn send_to_idp(
         (Err(refusal), None) => {
             if let Err(err) = identity::record_failure(
                 &state.pool,
-                target.org_id,
-                target.connection_id,
-                "oidc",
+                SignInAt { org_id: target.org_id, connection_id: target.connection_id, method: "oidc" },
                 &refusal,
                 None,
                 meta,
@@ -378,9 +376,15 @@ async fn handle_callback(
                 Ok(identity) => identity,
                 Err(refusal) => {
                     let (org_id, connection_id) = (attempt.org_id, attempt.connection_id);
-                    if let Err(err) =
-                        identity::record_failure(&state.pool, org_id, connection_id, "oidc", &refusal, None, meta, now)
-                            .await
+                    if let Err(err) = identity::record_failure(
+                        &state.pool,
+                        SignInAt { org_id, connection_id, method: "oidc" },
+                        &refusal,
+                        None,
+                        meta,
+                        now,
+                    )
+                    .await
                     {
                         return internal_error(err, meta);
                     }
@@ -471,7 +475,16 @@ async fn saml_acs(
         let pool = state.pool.clone();
         let meta = meta.clone();
         async move {
-            match identity::record_failure(&pool, org_id, connection_id, "saml", &refusal, None, &meta, now).await {
+            match identity::record_failure(
+                &pool,
+                SignInAt { org_id, connection_id, method: "saml" },
+                &refusal,
+                None,
+                &meta,
+                now,
+            )
+            .await
+            {
                 Ok(()) => failure_page(refusal.failure, &meta),
                 Err(err) => internal_error(err, &meta),
             }

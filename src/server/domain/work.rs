@@ -82,9 +82,11 @@ impl<'a> Work<'a> {
         })
     }
 
-    /// Begins a unit of work for a change that belongs to no organization (the token signing
-    /// keys). It has no audit chain to record on: `record` refuses.
-    pub async fn global(pool: &PgPool, now: OffsetDateTime) -> Result<Work<'static>, DomainError> {
+    /// Begins a unit of work for Mandate's own bookkeeping rather than an organization's change:
+    /// the token signing keys, sign-in attempts being used up, batched logs, checkpoints,
+    /// delivery cursors. It has no audit chain of its own: `record` refuses (batches that carry
+    /// audit events append them with `audit::record_many` on `conn()`).
+    pub async fn system(pool: &PgPool, now: OffsetDateTime) -> Result<Work<'static>, DomainError> {
         static NO_REQUEST: RequestMeta = RequestMeta { ip: None, user_agent: None, request_id: None };
         Work::begin(pool, Uuid::nil(), Actor::Operator, &NO_REQUEST, now).await
     }
@@ -118,7 +120,7 @@ impl<'a> Work<'a> {
     /// Appends an audit event in this transaction; returns its sequence number.
     pub async fn record(&mut self, event: NewEvent) -> Result<i64, DomainError> {
         if self.org_id.is_nil() {
-            return Err(DomainError::Internal("a change outside any organization has no audit chain".into()));
+            return Err(DomainError::Internal("Mandate's own bookkeeping has no audit chain".into()));
         }
         audit::record(&mut self.tx, event, self.meta, self.now).await
     }
@@ -137,6 +139,20 @@ impl<'a> Work<'a> {
     pub fn tokens_revoked(&mut self, cache: &'a Mandates, tokens: Vec<(Uuid, OffsetDateTime)>) {
         self.cache = Some(cache);
         self.revoked_tokens.extend(tokens);
+    }
+
+    /// Records one event in a transaction of its own (events that accompany no other change,
+    /// such as a failed sign-in or a sign-out).
+    pub async fn record_alone(
+        pool: &PgPool,
+        event: NewEvent,
+        meta: &RequestMeta,
+        now: OffsetDateTime,
+    ) -> Result<i64, DomainError> {
+        let mut work = Work::begin(pool, event.org_id, event.actor.clone(), meta, now).await?;
+        let seq = work.record(event).await?;
+        work.commit().await?;
+        Ok(seq)
     }
 
     /// Commits, then brings this node's cache up to date before returning.

@@ -20,7 +20,7 @@ pub mod resource;
 pub mod schema;
 pub mod users;
 
-use super::domain::directory::{self, ChangeError, Directory, DirectoryCall};
+use super::domain::directory::{self, ChangeError, Directory, DirectoryCall, FeedEntry};
 use super::domain::RequestMeta;
 use super::middleware::request_meta::from_parts;
 use super::state::AppState;
@@ -130,15 +130,8 @@ impl ScimCaller {
         let now = OffsetDateTime::now_utc();
         if let Err(err) = directory::record_event(
             &state.pool,
-            &self.directory,
-            self.method.as_str(),
-            &self.path,
-            event,
-            resource,
-            status,
-            detail,
-            &self.meta,
-            now,
+            self.call(now),
+            FeedEntry { method: self.method.as_str(), path: &self.path, event, resource, status, detail },
         )
         .await
         {

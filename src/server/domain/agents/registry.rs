@@ -162,7 +162,8 @@ pub async fn list(
     if status.as_deref().is_some_and(|s| s != "active" && s != "revoked") {
         return Err(DomainError::invalid("The status filter must be active or revoked"));
     }
-    load_rows(pool, caller.org_id(), None, search, owner, status, text(&filter.scope), now).await
+    let rows = RowFilter { agent_id: None, search, owner, status, scope: text(&filter.scope) };
+    load_rows(pool, caller.org_id(), rows, now).await
 }
 
 /// One agent with its history.
@@ -174,11 +175,8 @@ pub async fn detail(
 ) -> Result<AgentDetail, DomainError> {
     caller.require(Permission::ViewPortal)?;
     let org_id = caller.org_id();
-    let agent = load_rows(pool, org_id, Some(agent_id), None, None, None, None, now)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(DomainError::NotFound)?;
+    let one = RowFilter { agent_id: Some(agent_id), ..RowFilter::default() };
+    let agent = load_rows(pool, org_id, one, now).await?.into_iter().next().ok_or(DomainError::NotFound)?;
     // language=PostgreSQL
     let extra = sqlx::query!(
         "select created_by, revoked_at, revoked_reason from agents where org_id = $1 and id = $2",
@@ -197,17 +195,24 @@ pub async fn detail(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn load_rows(
-    pool: &PgPool,
-    org_id: Uuid,
+/// Which agents `load_rows` reads (every field narrows; none reads them all).
+#[derive(Default)]
+struct RowFilter {
     agent_id: Option<Uuid>,
+    /// A `LIKE` pattern, already escaped.
     search: Option<String>,
     owner: Option<Uuid>,
     status: Option<String>,
     scope: Option<String>,
+}
+
+async fn load_rows(
+    pool: &PgPool,
+    org_id: Uuid,
+    filter: RowFilter,
     now: OffsetDateTime,
 ) -> Result<Vec<AgentRow>, DomainError> {
+    let RowFilter { agent_id, search, owner, status, scope } = filter;
     // language=PostgreSQL
     let rows = sqlx::query!(
         r#"select a.id, a.name, a.description, a.client_id, a.status, a.last_active_at, a.created_at,

@@ -183,7 +183,7 @@ async fn ensure_active_key(
 
 /// Retires the active key and makes a new one active. Returns the new key id.
 pub async fn rotate(pool: &PgPool, keys: &SigningKeys, now: OffsetDateTime) -> Result<String, DomainError> {
-    let mut work = Work::global(pool, now).await?;
+    let mut work = Work::system(pool, now).await?;
     // language=PostgreSQL
     sqlx::query!("update signing_keys set retired_at = $1 where retired_at is null", now).execute(work.conn()).await?;
     let kid = insert_key(work.conn(), &keys.master, now).await?;

@@ -6,6 +6,7 @@ use crate::server::domain::actor::RequestMeta;
 use crate::server::domain::audit::{self, NewEvent};
 use crate::server::domain::group_commit::GroupCommit;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -75,7 +76,7 @@ async fn write_batch(pool: PgPool, batch: Vec<Entry>) -> Result<Vec<()>, DomainE
         issued.push(t.issued_at);
         expires.push(t.expires_at);
     }
-    let mut tx = pool.begin().await?;
+    let mut work = Work::system(&pool, OffsetDateTime::now_utc()).await?;
     // language=PostgreSQL
     sqlx::query!(
         "insert into access_tokens (org_id, jti, agent_id, owner_id, delegates, parent_jti, scopes, approval_ids, issued_at, expires_at)
@@ -93,7 +94,7 @@ async fn write_batch(pool: PgPool, batch: Vec<Entry>) -> Result<Vec<()>, DomainE
         &issued,
         &expires
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     let mut active_agents: Vec<Uuid> =
         batch.iter().flat_map(|(t, _, _)| std::iter::once(t.agent_id).chain(t.delegates.iter().copied())).collect();
@@ -105,11 +106,11 @@ async fn write_batch(pool: PgPool, batch: Vec<Entry>) -> Result<Vec<()>, DomainE
         &active_agents,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
     let count = batch.len();
     let events = batch.into_iter().map(|(_, event, meta)| (event, meta)).collect();
-    audit::record_many(&mut tx, events, now).await?;
-    tx.commit().await?;
+    audit::record_many(work.conn(), events, now).await?;
+    work.commit().await?;
     Ok(vec![(); count])
 }

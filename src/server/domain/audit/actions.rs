@@ -13,6 +13,7 @@ use crate::server::domain::agents::tokens::{mandate_id, ActiveToken};
 use crate::server::domain::group_commit::GroupCommit;
 use crate::server::domain::org::api_keys::ApiKeyPrincipal;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use time::format_description::well_known::Rfc3339;
@@ -109,11 +110,11 @@ async fn write_batch(
     for (org_id, indexes) in by_org {
         let events: Vec<_> = indexes.iter().filter_map(|&i| slots[i].take()).collect();
         let written = async {
-            let mut tx = pool.begin().await?;
+            let mut work = Work::system(&pool, OffsetDateTime::now_utc()).await?;
             // language=PostgreSQL
-            sqlx::query!("set local lock_timeout = '5s'").execute(&mut *tx).await?;
-            let seqs = record_many(&mut tx, events, OffsetDateTime::now_utc()).await?;
-            tx.commit().await?;
+            sqlx::query!("set local lock_timeout = '5s'").execute(work.conn()).await?;
+            let seqs = record_many(work.conn(), events, OffsetDateTime::now_utc()).await?;
+            work.commit().await?;
             Ok::<_, DomainError>(seqs)
         }
         .await;

@@ -14,6 +14,7 @@ use crate::model::audit::{Checkpoint, ConsistencyProof, InclusionProof};
 use crate::server::domain::audit::merkle::{self, Frontier, Hash, Tree};
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -86,17 +87,17 @@ impl AuditKeys {
     }
 
     async fn load_with(pool: &PgPool, master: &MasterKey, create: bool) -> Result<AuditKeys, DomainError> {
-        let mut tx = pool.begin().await?;
+        let mut work = Work::system(pool, OffsetDateTime::now_utc()).await?;
         // One node creates the first key; the others wait here and then read it.
         // language=PostgreSQL
         sqlx::query!("select pg_advisory_xact_lock(hashtextextended('audit_signing_keys', 0))")
-            .execute(&mut *tx)
+            .execute(work.conn())
             .await?;
         // language=PostgreSQL
         let rows = sqlx::query!(
             "select id, public_key, private_key_encrypted from audit_signing_keys order by created_at, id"
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(work.conn())
         .await?;
         let mut keys = AuditKeys { signer: None, trusted: HashMap::new(), signed: Default::default() };
         for row in rows {
@@ -127,12 +128,12 @@ impl AuditKeys {
                 public.as_bytes().as_slice(),
                 sealed
             )
-            .execute(&mut *tx)
+            .execute(work.conn())
             .await?;
             keys.trusted.insert(id.clone(), signing.verifying_key());
             keys.signer = Some((id, signing));
         }
-        tx.commit().await?;
+        work.commit().await?;
         Ok(keys)
     }
 
@@ -373,11 +374,11 @@ pub async fn checkpoint_org(
     org_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<Option<i64>, DomainError> {
-    let mut tx = pool.begin().await?;
+    let mut work = Work::system(pool, now).await?;
     // language=PostgreSQL
     let locked =
         sqlx::query_scalar!("select pg_try_advisory_xact_lock(hashtextextended($1::text, 7))", org_id.to_string())
-            .fetch_one(&mut *tx)
+            .fetch_one(work.conn())
             .await?;
     if locked != Some(true) {
         return Ok(None);
@@ -400,7 +401,7 @@ pub async fn checkpoint_org(
             (last.frontier, last.last_hash)
         }
         None => {
-            let base = base(&mut tx, org_id).await?;
+            let base = base(work.conn(), org_id).await?;
             (base.frontier, base.last_hash)
         }
     };
@@ -446,9 +447,9 @@ pub async fn checkpoint_org(
         key_id,
         signature
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     keys.remember(org_id, size, &root);
     Ok(Some(size))
 }

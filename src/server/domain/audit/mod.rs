@@ -370,20 +370,6 @@ impl EventRows {
     }
 }
 
-/// Records one event in its own transaction (for events that accompany no other change, such as
-/// a failed sign-in).
-pub async fn record_alone(
-    pool: &PgPool,
-    event: NewEvent,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<i64, DomainError> {
-    let mut tx = pool.begin().await?;
-    let seq = record(&mut tx, event, meta, now).await?;
-    tx.commit().await?;
-    Ok(seq)
-}
-
 /// JSON with object keys sorted at every depth and no insignificant spaces. Sorted by hand:
 /// serde_json's map keeps insertion order when any crate in the build enables `preserve_order`.
 pub fn canonical_json(value: &serde_json::Value) -> String {

@@ -7,6 +7,7 @@
 use super::{record, NewEvent};
 use crate::server::domain::actor::{Actor, RequestMeta};
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use serde_json::json;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
@@ -62,7 +63,8 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
     .fetch_one(pool)
     .await?;
     let Some(boundary) = boundary else { return Ok(None) };
-    let mut tx = pool.begin().await?;
+    let housekeeping = RequestMeta::default();
+    let mut work = Work::begin(pool, org_id, Actor::Operator, &housekeeping, now).await?;
     // The event first: it locks the chain head, so no append interleaves with the pruning.
     let event = NewEvent::new(org_id, Actor::Operator, "audit.retention_applied").details(json!({
         "retention_days": org.audit_retention_days,
@@ -71,25 +73,25 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
         "events_removed": boundary - org.pruned_through,
         "anchor": format!("checkpoint {boundary}"),
     }));
-    record(&mut tx, event, &RequestMeta::default(), now).await?;
+    record(work.conn(), event, &RequestMeta::default(), now).await?;
     // Under the head lock now: another node may have pruned since we looked.
     // language=PostgreSQL
     let current = sqlx::query_scalar!("select pruned_through from audit_chain_heads where org_id = $1", org_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(work.conn())
         .await?;
     if current != org.pruned_through {
         return Ok(None);
     }
     // language=PostgreSQL
     sqlx::query!("update audit_chain_heads set pruned_through = $2 where org_id = $1", org_id, boundary)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     // language=PostgreSQL
     let removed = sqlx::query!("delete from audit_events where org_id = $1 and seq <= $2", org_id, boundary)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?
         .rows_affected() as i64;
-    tx.commit().await?;
+    work.commit().await?;
     tracing::info!(%org_id, pruned_through = boundary, removed, "audit retention applied");
     Ok(Some(Applied { org_id, pruned_through: boundary, events_removed: removed }))
 }
@@ -107,19 +109,19 @@ pub async fn set_days(
         return Err(DomainError::invalid("retention must be between 30 and 36500 days"));
     }
     let org_id = caller.org_id();
-    let mut tx = pool.begin().await?;
+    let mut work = Work::begin(pool, org_id, caller.actor(), meta, now).await?;
     // language=PostgreSQL
     let previous =
         sqlx::query_scalar!("select audit_retention_days from organizations where id = $1 for update", org_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(work.conn())
             .await?;
     // language=PostgreSQL
     sqlx::query!("update organizations set audit_retention_days = $2 where id = $1", org_id, days)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     let event = NewEvent::new(org_id, caller.actor(), "audit.retention_changed")
         .details(json!({ "from_days": previous, "to_days": days }));
-    record(&mut tx, event, meta, now).await?;
-    tx.commit().await?;
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }

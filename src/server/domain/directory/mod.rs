@@ -190,20 +190,25 @@ async fn rows(pool: &PgPool, org_id: Uuid, id: Option<Uuid>) -> Result<Vec<Direc
     .await?)
 }
 
+/// One SCIM request's outcome, for the directory's events feed.
+pub struct FeedEntry<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// What happened, e.g. `user.deactivated`.
+    pub event: &'a str,
+    /// The resource type and id the request was about, if known.
+    pub resource: Option<(&'a str, String)>,
+    pub status: u16,
+    /// Why a refused request was refused.
+    pub detail: &'a str,
+}
+
 /// Records one SCIM request's outcome in the feed (writes and refusals; reads are not kept).
-#[allow(clippy::too_many_arguments)]
-pub async fn record_event(
-    pool: &PgPool,
-    directory: &Directory,
-    method: &str,
-    path: &str,
-    event: &str,
-    resource: Option<(&str, String)>,
-    status: u16,
-    detail: &str,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
+/// The feed is the directory's own operational log, not the audit chain: the changes it
+/// describes are audited by the domain when they happen.
+pub async fn record_event(pool: &PgPool, call: DirectoryCall<'_>, entry: FeedEntry<'_>) -> Result<(), DomainError> {
+    let FeedEntry { method, path, event, resource, status, detail } = entry;
+    let (directory, meta, now) = (call.directory, call.meta, call.now);
     let (resource_type, resource_id) = match resource {
         Some((kind, id)) => (Some(kind.to_string()), Some(id)),
         None => (None, None),

@@ -4,10 +4,10 @@
 use crate::model::admins::{AdminRow, AdminsOverview, InvitationRow};
 use crate::model::session::InvitationPreview;
 use crate::model::{Permission, Role};
-use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
-use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::actor::{Actor, AdminSession, Caller, RequestMeta};
+use crate::server::domain::audit::NewEvent;
 use crate::server::domain::error::ResultExt;
-use crate::server::domain::{crypto::passwords, crypto::secrets, validate, DomainError};
+use crate::server::domain::{crypto::passwords, crypto::secrets, validate, Call, DomainError, Work};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
@@ -36,18 +36,14 @@ pub fn setup_path(token: &str) -> String {
     format!("/setup/{token}")
 }
 
-/// Inserts an invitation and its audit event inside the caller's transaction.
-#[allow(clippy::too_many_arguments)]
+/// Inserts an invitation and its audit event inside the caller's unit of work.
 pub(crate) async fn create_invitation(
-    conn: &mut PgConnection,
-    org_id: Uuid,
-    actor: &Actor,
+    work: &mut Work<'_>,
     invited_by: Option<Uuid>,
     email: &str,
     role: Role,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
 ) -> Result<NewInvitation, DomainError> {
+    let (org_id, now) = (work.org_id(), work.now());
     let id = Uuid::new_v4();
     let token = secrets::generate(secrets::INVITATION_PREFIX);
     let expires_at = now + INVITATION_LIFETIME;
@@ -64,68 +60,36 @@ pub(crate) async fn create_invitation(
         expires_at,
         now
     )
-    .execute(&mut *conn)
+    .execute(work.conn())
     .await?;
-    audit::record(
-        conn,
-        NewEvent::new(org_id, actor.clone(), "admin.invited")
-            .target("invitation", id, email)
-            .details(json!({ "role": role.as_str(), "expires_at": expires_at.unix_timestamp() })),
-        meta,
-        now,
-    )
-    .await?;
+    let event = work
+        .event("admin.invited")
+        .target("invitation", id, email)
+        .details(json!({ "role": role.as_str(), "expires_at": expires_at.unix_timestamp() }));
+    work.record(event).await?;
     Ok(NewInvitation { id, token, expires_at })
 }
 
-/// An owner invites someone to become an admin with `role`.
-pub async fn invite(
-    pool: &PgPool,
-    admin: &AdminSession,
-    email: &str,
-    role: Role,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<NewInvitation, DomainError> {
-    admin.require(Permission::ManageAdmins)?;
-    let email = validate::email(email)?;
-    let mut tx = pool.begin().await?;
-    let invitation =
-        issue(&mut tx, admin.org_id, &Actor::admin(admin), Some(admin.admin_id), &email, role, meta, now).await?;
-    tx.commit().await?;
-    Ok(invitation)
+/// Admin changes are made by a person (an owner) or the platform operator, never an API key.
+fn admin_or_operator(call: &Call<'_>) -> Result<Option<Uuid>, DomainError> {
+    call.require(Permission::ManageAdmins)?;
+    match call.caller {
+        Caller::Admin(admin) => Ok(Some(admin.admin_id)),
+        Caller::Operator { .. } => Ok(None),
+        Caller::ApiKey(_) => Err(DomainError::Forbidden("admins are managed by owners in the portal, not by API keys")),
+    }
 }
 
-/// The platform operator invites an admin (the CLI and the demo use this).
-pub async fn operator_invite(
-    pool: &PgPool,
-    org_id: Uuid,
-    email: &str,
-    role: Role,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<NewInvitation, DomainError> {
+/// An owner (or the platform operator) invites someone to become an admin with `role`
+/// (permission: admins). Refuses addresses that already belong to an admin, withdraws any
+/// pending link for the same address (only one link is live per address) and creates the new
+/// one.
+pub async fn invite(pool: &PgPool, call: Call<'_>, email: &str, role: Role) -> Result<NewInvitation, DomainError> {
+    let invited_by = admin_or_operator(&call)?;
     let email = validate::email(email)?;
-    let mut tx = pool.begin().await?;
-    let invitation = issue(&mut tx, org_id, &Actor::Operator, None, &email, role, meta, now).await?;
-    tx.commit().await?;
-    Ok(invitation)
-}
-
-/// Refuses addresses that already belong to an admin, withdraws any pending link for the same
-/// address (only one link is live per address) and creates the new one.
-#[allow(clippy::too_many_arguments)]
-async fn issue(
-    conn: &mut PgConnection,
-    org_id: Uuid,
-    actor: &Actor,
-    invited_by: Option<Uuid>,
-    email: &str,
-    role: Role,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<NewInvitation, DomainError> {
-    if has_joined(&mut *conn, org_id, email).await? {
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
+    if has_joined(work.conn(), org_id, &email).await? {
         return Err(DomainError::Conflict(format!(
             "{email} is already an admin of this organization; change their role instead"
         )));
@@ -136,11 +100,13 @@ async fn issue(
          where org_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
         org_id,
         email,
-        now
+        call.now
     )
-    .execute(&mut *conn)
+    .execute(work.conn())
     .await?;
-    create_invitation(conn, org_id, actor, invited_by, email, role, meta, now).await
+    let invitation = create_invitation(&mut work, invited_by, &email, role).await?;
+    work.commit().await?;
+    Ok(invitation)
 }
 
 /// Whether `email` is already an admin of the organization.
@@ -252,8 +218,12 @@ pub async fn accept_invitation(
     passwords::check_policy(password)?;
     let password_hash = passwords::hash(password.to_string()).await?;
 
-    let mut tx = pool.begin().await?;
-    let record = find_invitation(&mut tx, token, true).await?;
+    // The invitation names the organization and the new admin the work is done as; it is read
+    // again under a lock inside the work.
+    let org_id = find_invitation(&mut *pool.acquire().await?, token, false).await?.org_id;
+    let admin_id = Uuid::new_v4();
+    let mut work = Work::begin(pool, org_id, Actor::Anonymous, meta, now).await?;
+    let record = find_invitation(work.conn(), token, true).await?;
     let role = check_usable(&record, now)?;
     // language=PostgreSQL
     let person_id = sqlx::query_scalar!(
@@ -266,9 +236,8 @@ pub async fn accept_invitation(
         display_name,
         now
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(work.conn())
     .await?;
-    let admin_id = Uuid::new_v4();
     // language=PostgreSQL
     sqlx::query!(
         "insert into admins (org_id, id, person_id, role, password_hash, created_at) values ($1, $2, $3, $4, $5, $6)",
@@ -279,7 +248,7 @@ pub async fn accept_invitation(
         password_hash,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await
     .on_constraint("admins_person_key", || {
         DomainError::Conflict(format!("{} is already an admin; sign in instead", record.email))
@@ -291,18 +260,13 @@ pub async fn accept_invitation(
         record.id,
         now
     )
-    .execute(&mut *tx)
+    .execute(work.conn())
     .await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(record.org_id, Actor::Admin { admin_id, label: record.email.clone() }, "admin.joined")
-            .target("admin", admin_id, &record.email)
-            .details(json!({ "role": role.as_str(), "invitation_id": record.id })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let event = NewEvent::new(record.org_id, Actor::Admin { admin_id, label: record.email.clone() }, "admin.joined")
+        .target("admin", admin_id, &record.email)
+        .details(json!({ "role": role.as_str(), "invitation_id": record.id }));
+    work.record(event).await?;
+    work.commit().await?;
     Ok(record.email)
 }
 
@@ -385,30 +349,23 @@ pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) 
 }
 
 /// Changes another admin's role. The last owner cannot be demoted.
-pub async fn change_role(
-    pool: &PgPool,
-    admin: &AdminSession,
-    target_admin_id: Uuid,
-    role: Role,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
-    admin.require(Permission::ManageAdmins)?;
-    let mut tx = pool.begin().await?;
+pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, role: Role) -> Result<(), DomainError> {
+    admin_or_operator(&call)?;
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
     // Lock the organization's owners so two concurrent demotions cannot remove the last one.
     // language=PostgreSQL
-    let owners =
-        sqlx::query_scalar!("select id from admins where org_id = $1 and role = 'owner' for update", admin.org_id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let owners = sqlx::query_scalar!("select id from admins where org_id = $1 and role = 'owner' for update", org_id)
+        .fetch_all(work.conn())
+        .await?;
     // language=PostgreSQL
     let target = sqlx::query!(
         "select a.role, p.email from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
          where a.org_id = $1 and a.id = $2 for update of a",
-        admin.org_id,
+        org_id,
         target_admin_id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
     let from: Role = target.role.parse().map_err(DomainError::Internal)?;
@@ -421,60 +378,37 @@ pub async fn change_role(
         ));
     }
     // language=PostgreSQL
-    sqlx::query!(
-        "update admins set role = $3 where org_id = $1 and id = $2",
-        admin.org_id,
-        target_admin_id,
-        role.as_str()
-    )
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(admin.org_id, Actor::admin(admin), "admin.role_changed")
-            .target("admin", target_admin_id, &target.email)
-            .details(json!({ "from": from.as_str(), "to": role.as_str() })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    sqlx::query!("update admins set role = $3 where org_id = $1 and id = $2", org_id, target_admin_id, role.as_str())
+        .execute(work.conn())
+        .await?;
+    let event = work
+        .event("admin.role_changed")
+        .target("admin", target_admin_id, &target.email)
+        .details(json!({ "from": from.as_str(), "to": role.as_str() }));
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }
 
 /// Withdraws a pending invitation so its link stops working.
-pub async fn revoke_invitation(
-    pool: &PgPool,
-    admin: &AdminSession,
-    invitation_id: Uuid,
-    meta: &RequestMeta,
-    now: OffsetDateTime,
-) -> Result<(), DomainError> {
-    admin.require(Permission::ManageAdmins)?;
-    let mut tx = pool.begin().await?;
+pub async fn revoke_invitation(pool: &PgPool, call: Call<'_>, invitation_id: Uuid) -> Result<(), DomainError> {
+    admin_or_operator(&call)?;
+    let mut work = call.begin(pool).await?;
+    let (org_id, now) = (work.org_id(), call.now);
     // language=PostgreSQL
     let email = sqlx::query_scalar!(
         "update admin_invitations set revoked_at = $3
          where org_id = $1 and id = $2 and accepted_at is null and revoked_at is null
          returning email",
-        admin.org_id,
+        org_id,
         invitation_id,
         now
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(admin.org_id, Actor::admin(admin), "admin.invitation_revoked").target(
-            "invitation",
-            invitation_id,
-            email,
-        ),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let event = work.event("admin.invitation_revoked").target("invitation", invitation_id, email);
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }

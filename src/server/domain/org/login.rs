@@ -6,7 +6,8 @@
 use crate::model::connections::{PasswordSignIn, SignInSettings};
 use crate::model::Permission;
 use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
-use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::audit::NewEvent;
+use crate::server::domain::Work;
 use crate::server::domain::{crypto::passwords, org::admins, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
@@ -118,7 +119,7 @@ pub async fn password_login(
                     .target("admin", candidate.admin_id, email.as_str())
                     .failed()
                     .details(json!({ "method": "password", "reason": reason }));
-                audit::record_alone(pool, event, meta, now).await?;
+                Work::record_alone(pool, event, meta, now).await?;
             }
             Ok::<(), DomainError>(())
         }
@@ -153,23 +154,19 @@ pub async fn password_login(
     };
 
     let session = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
-    let mut tx = pool.begin().await?;
+    let mut work = Work::begin(pool, org_id, Actor::admin(&session), meta, now).await?;
     // language=PostgreSQL
-    sqlx::query!("delete from login_throttle where bucket = $1", account).execute(&mut *tx).await?;
+    sqlx::query!("delete from login_throttle where bucket = $1", account).execute(work.conn()).await?;
     // language=PostgreSQL
     sqlx::query!("update admins set last_login_at = $3 where org_id = $1 and id = $2", org_id, admin_id, now)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, Actor::admin(&session), "login.succeeded")
-            .target("admin", admin_id, &session.email)
-            .details(json!({ "method": "password" })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let event = work
+        .event("login.succeeded")
+        .target("admin", admin_id, &session.email)
+        .details(json!({ "method": "password" }));
+    work.record(event).await?;
+    work.commit().await?;
     Ok(session)
 }
 
@@ -182,7 +179,7 @@ pub async fn logout(
 ) -> Result<(), DomainError> {
     let event =
         NewEvent::new(admin.org_id, Actor::admin(admin), "logout").target("admin", admin.admin_id, &admin.email);
-    audit::record_alone(pool, event, meta, now).await?;
+    Work::record_alone(pool, event, meta, now).await?;
     Ok(())
 }
 
@@ -223,8 +220,8 @@ pub async fn set_password_sign_in(
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
     admin.require(Permission::ManageAdmins)?;
-    let mut tx = pool.begin().await?;
-    if policy != PasswordSignIn::All && !sso_ready(&mut *tx, admin.org_id).await? {
+    let mut work = Work::begin(pool, admin.org_id, Actor::admin(admin), meta, now).await?;
+    if policy != PasswordSignIn::All && !sso_ready(work.conn(), admin.org_id).await? {
         return Err(DomainError::NotAllowed(
             "Set up single sign-on first: an enabled connection and a verified domain".into(),
         ));
@@ -241,17 +238,13 @@ pub async fn set_password_sign_in(
         admin.org_id,
         policy.as_str()
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(work.conn())
     .await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(admin.org_id, Actor::admin(admin), "settings.password_sign_in_changed")
-            .target("organization", admin.org_id, &admin.org_name)
-            .details(json!({ "from": previous, "to": policy.as_str() })),
-        meta,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let event = work
+        .event("settings.password_sign_in_changed")
+        .target("organization", admin.org_id, &admin.org_name)
+        .details(json!({ "from": previous, "to": policy.as_str() }));
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use crate::model::Role;
 use crate::server::domain::actor::{Actor, RequestMeta};
-use crate::server::domain::audit::{self, NewEvent};
-use crate::server::domain::{org::admins, validate, DomainError};
+use crate::server::domain::audit;
+use crate::server::domain::{org::admins, validate, DomainError, Work};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -36,21 +36,15 @@ pub async fn create(
     let domain = domain.map(validate::domain).transpose()?;
     let org_id = Uuid::new_v4();
 
-    let mut tx = pool.begin().await?;
+    let mut work = Work::begin(pool, org_id, Actor::Operator, meta, now).await?;
     // language=PostgreSQL
     sqlx::query!("insert into organizations (id, name, created_at) values ($1, $2, $3)", org_id, name, now)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
-    audit::start_chain(&mut tx, org_id).await?;
-    audit::record(
-        &mut tx,
-        NewEvent::new(org_id, Actor::Operator, "organization.created")
-            .target("organization", org_id, &name)
-            .details(json!({ "domain": domain })),
-        meta,
-        now,
-    )
-    .await?;
+    audit::start_chain(work.conn(), org_id).await?;
+    let event =
+        work.event("organization.created").target("organization", org_id, &name).details(json!({ "domain": domain }));
+    work.record(event).await?;
     if let Some(domain) = &domain {
         // language=PostgreSQL
         sqlx::query!(
@@ -59,13 +53,11 @@ pub async fn create(
             domain,
             now
         )
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     }
-    let invitation =
-        admins::create_invitation(&mut tx, org_id, &Actor::Operator, None, &admin_email, Role::Owner, meta, now)
-            .await?;
-    tx.commit().await?;
+    let invitation = admins::create_invitation(&mut work, None, &admin_email, Role::Owner).await?;
+    work.commit().await?;
     Ok(CreatedOrganization { org_id, setup_token: invitation.token })
 }
 

@@ -6,9 +6,10 @@
 use crate::model::connections::{SsoFailure, TestStep};
 use crate::server::domain::actor::RequestMeta;
 use crate::server::domain::crypto::secrets;
-use crate::server::domain::sso::identity::{record_failure, Refusal, SsoError, SsoIdentity};
+use crate::server::domain::sso::identity::{record_failure, Refusal, SignInAt, SsoError, SsoIdentity};
 use crate::server::domain::sso::routing::Target;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
@@ -100,23 +101,23 @@ pub async fn take_attempt(
     if state.is_empty() || state.len() > 200 {
         return Err(Refusal::new(SsoFailure::UnknownState, "no state parameter").into());
     }
-    let mut tx = pool.begin().await?;
+    let mut work = Work::system(pool, now).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select id, org_id, connection_id, binding_hash, nonce, purpose, next_path, test_id, expires_at, used_at
          from sso_attempts where state_hash = $1 for update",
         secrets::digest(state)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?;
     let Some(row) = row else {
         return Err(Refusal::new(SsoFailure::UnknownState, "the state is not one Mandate issued").into());
     };
     // language=PostgreSQL
     sqlx::query!("update sso_attempts set used_at = $2 where id = $1 and used_at is null", row.id, now)
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
-    tx.commit().await?;
+    work.commit().await?;
 
     let refusal = if row.used_at.is_some() {
         Some(Refusal::new(SsoFailure::StateReplayed, "the state was already used"))
@@ -131,7 +132,15 @@ pub async fn take_attempt(
         None
     };
     if let Some(refusal) = refusal {
-        record_failure(pool, row.org_id, row.connection_id, "oidc", &refusal, None, meta, now).await?;
+        record_failure(
+            pool,
+            SignInAt { org_id: row.org_id, connection_id: row.connection_id, method: "oidc" },
+            &refusal,
+            None,
+            meta,
+            now,
+        )
+        .await?;
         return Err(refusal.into());
     }
     Ok(Attempt {
@@ -170,7 +179,7 @@ pub async fn take_saml_attempt(
     now: OffsetDateTime,
 ) -> Result<Attempt, SsoError> {
     let state = request_id.strip_prefix('_').unwrap_or("");
-    let mut tx = pool.begin().await?;
+    let mut work = Work::system(pool, now).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select id, org_id, connection_id, nonce, purpose, next_path, test_id, expires_at, used_at
@@ -178,7 +187,7 @@ pub async fn take_saml_attempt(
         secrets::digest(state),
         connection_id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?;
     let refusal = match &row {
         None => Some(Refusal::new(
@@ -196,12 +205,12 @@ pub async fn take_saml_attempt(
     if let Some(row) = &row {
         // language=PostgreSQL
         sqlx::query!("update sso_attempts set used_at = $2 where id = $1 and used_at is null", row.id, now)
-            .execute(&mut *tx)
+            .execute(work.conn())
             .await?;
     }
-    tx.commit().await?;
+    work.commit().await?;
     if let Some(refusal) = refusal {
-        record_failure(pool, org_id, connection_id, "saml", &refusal, None, meta, now).await?;
+        record_failure(pool, SignInAt { org_id, connection_id, method: "saml" }, &refusal, None, meta, now).await?;
         return Err(refusal.into());
     }
     let row = row.ok_or_else(|| SsoError::Internal(DomainError::Internal("attempt vanished".into())))?;
@@ -317,7 +326,15 @@ pub async fn take_hand_over(
         None
     };
     if let Some(refusal) = refusal {
-        record_failure(pool, row.org_id, row.connection_id, "saml", &refusal, None, meta, now).await?;
+        record_failure(
+            pool,
+            SignInAt { org_id: row.org_id, connection_id: row.connection_id, method: "saml" },
+            &refusal,
+            None,
+            meta,
+            now,
+        )
+        .await?;
         return Err(refusal.into());
     }
     let identity =

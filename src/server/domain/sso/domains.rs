@@ -10,6 +10,7 @@ use crate::server::domain::audit::{self, NewEvent};
 use crate::server::domain::error::ResultExt;
 use crate::server::domain::sso::dns::TxtResolver;
 use crate::server::domain::Call;
+use crate::server::domain::Work;
 use crate::server::domain::{validate, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
@@ -202,9 +203,9 @@ pub async fn verify_by_operator(
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
     let domain = validate::domain(domain)?;
-    let mut tx = pool.begin().await?;
+    let mut work = Work::begin(pool, org_id, crate::server::domain::Actor::Operator, meta, now).await?;
     mark_verified(
-        &mut tx,
+        work.conn(),
         crate::server::domain::Actor::Operator,
         org_id,
         &domain,
@@ -213,7 +214,7 @@ pub async fn verify_by_operator(
         now,
     )
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     Ok(())
 }
 

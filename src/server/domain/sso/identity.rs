@@ -3,8 +3,9 @@
 
 use crate::model::connections::SsoFailure;
 use crate::server::domain::actor::{Actor, RequestMeta};
-use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::audit::NewEvent;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -59,18 +60,25 @@ impl From<Refusal> for SsoError {
     }
 }
 
+/// Where a sign-in was attempted: the connection (and its organization) and the protocol.
+#[derive(Clone, Copy, Debug)]
+pub struct SignInAt<'a> {
+    pub org_id: Uuid,
+    pub connection_id: Uuid,
+    /// `oidc` or `saml`.
+    pub method: &'a str,
+}
+
 /// Audits a refused sign-in in the connection's organization.
-#[allow(clippy::too_many_arguments)]
 pub async fn record_failure(
     pool: &PgPool,
-    org_id: Uuid,
-    connection_id: Uuid,
-    method: &str,
+    at: SignInAt<'_>,
     refusal: &Refusal,
     email: Option<&str>,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
+    let SignInAt { org_id, connection_id, method } = at;
     let detail: String = refusal.detail.chars().take(500).collect();
     let event = NewEvent::new(org_id, Actor::Anonymous, "login.failed")
         .target("connection", connection_id, email.unwrap_or("unknown person"))
@@ -82,6 +90,6 @@ pub async fn record_failure(
             "detail": detail,
             "email": email,
         }));
-    audit::record_alone(pool, event, meta, now).await?;
+    Work::record_alone(pool, event, meta, now).await?;
     Ok(())
 }

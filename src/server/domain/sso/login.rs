@@ -6,10 +6,11 @@
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
 use crate::model::Role;
 use crate::server::domain::actor::{Actor, RequestMeta};
-use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::audit::NewEvent;
 use crate::server::domain::sso::attempts::Attempt;
 use crate::server::domain::sso::fields::role_mappings;
-use crate::server::domain::sso::identity::{record_failure, Refusal, SsoError, SsoIdentity};
+use crate::server::domain::sso::identity::{record_failure, Refusal, SignInAt, SsoError, SsoIdentity};
+use crate::server::domain::Work;
 use crate::server::domain::{directory::people, org::admins, sso::domains, AdminSession, DomainError};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -178,9 +179,7 @@ pub async fn complete_login(
         Err(SsoError::Refused(refusal)) => {
             record_failure(
                 pool,
-                attempt.org_id,
-                attempt.connection_id,
-                method,
+                SignInAt { org_id: attempt.org_id, connection_id: attempt.connection_id, method },
                 &refusal,
                 identity.email.as_deref(),
                 meta,
@@ -202,24 +201,24 @@ async fn apply_login(
     now: OffsetDateTime,
 ) -> Result<AdminSession, SsoError> {
     let (org_id, connection_id) = (attempt.org_id, attempt.connection_id);
-    let mut tx = pool.begin().await?;
+    let mut work = Work::begin(pool, org_id, Actor::Anonymous, meta, now).await?;
     // language=PostgreSQL
     let enabled = sqlx::query_scalar!(
         "select enabled from connections where org_id = $1 and id = $2 for share",
         org_id,
         connection_id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?;
     if enabled != Some(true) {
         return Err(Refusal::new(SsoFailure::ConnectionDisabled, "the connection is turned off or deleted").into());
     }
-    let plan = plan(&mut tx, org_id, connection_id, identity).await?;
+    let plan = plan(work.conn(), org_id, connection_id, identity).await?;
     let role = plan.role();
     let (person_id, previous_role) = match &plan {
         Plan::Existing { person_id, admin, .. } => (*person_id, admin.map(|(_, role)| role)),
         Plan::NewPerson { email, name, .. } => {
-            (people::find_or_create(&mut tx, org_id, email, name.as_deref(), now).await?, None)
+            (people::find_or_create(work.conn(), org_id, email, name.as_deref(), now).await?, None)
         }
     };
     let linked = matches!(plan, Plan::Existing { linked: true, .. });
@@ -232,7 +231,7 @@ async fn apply_login(
             identity.subject,
             now
         )
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     } else {
         // language=PostgreSQL
@@ -244,7 +243,7 @@ async fn apply_login(
             person_id,
             now
         )
-        .execute(&mut *tx)
+        .execute(work.conn())
         .await?;
     }
     // language=PostgreSQL
@@ -258,11 +257,10 @@ async fn apply_login(
         role.as_str(),
         now
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(work.conn())
     .await?;
     let email = identity.email.clone().unwrap_or_default();
-    audit::record(
-        &mut tx,
+    work.record(
         NewEvent::new(org_id, Actor::Admin { admin_id, label: email.clone() }, "login.succeeded")
             .target("admin", admin_id, &email)
             .details(json!({
@@ -274,11 +272,9 @@ async fn apply_login(
                 "first_sign_in": !linked,
                 "groups": identity.groups,
             })),
-        meta,
-        now,
     )
     .await?;
-    tx.commit().await?;
+    work.commit().await?;
     admins::load_session(pool, org_id, admin_id)
         .await?
         .ok_or_else(|| SsoError::Internal(DomainError::Internal("the admin vanished while signing in".into())))

@@ -4,9 +4,10 @@
 use crate::model::connections::{StepStatus, TestStep};
 use crate::model::Permission;
 use crate::server::domain::actor::{Actor, Caller, RequestMeta};
-use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::audit::NewEvent;
 use crate::server::domain::directory::people;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -53,7 +54,7 @@ pub async fn finish_test(
 ) -> Result<(), DomainError> {
     let succeeded = !steps.is_empty() && steps.iter().all(|s| s.status == StepStatus::Ok);
     let failed_step = steps.iter().find(|s| s.status == StepStatus::Failed).map(|s| s.step.clone());
-    let mut tx = pool.begin().await?;
+    let mut work = Work::begin(pool, org_id, Actor::Anonymous, meta, now).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "update connection_tests t set finished_at = $3, succeeded = $4, steps = $5
@@ -67,10 +68,10 @@ pub async fn finish_test(
         succeeded,
         serde_json::to_value(steps).map_err(|e| DomainError::Internal(e.to_string()))?
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    let person = people::get(&mut *tx, org_id, row.person_id).await?;
+    let person = people::get(work.conn(), org_id, row.person_id).await?;
     let mut event =
         NewEvent::new(org_id, Actor::Admin { admin_id: row.started_by, label: person.email }, "connection.tested")
             .target("connection", row.connection_id, &row.name)
@@ -78,7 +79,7 @@ pub async fn finish_test(
     if !succeeded {
         event = event.failed();
     }
-    audit::record(&mut tx, event, meta, now).await?;
-    tx.commit().await?;
+    work.record(event).await?;
+    work.commit().await?;
     Ok(())
 }

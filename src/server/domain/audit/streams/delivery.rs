@@ -3,7 +3,7 @@
 //! synthetic event the same way without storing anything. (The module above explains the
 //! outbox and the at-least-once guarantee.)
 
-use super::formats::{build_request, Outgoing};
+use super::formats::{build_request, Batch, Outgoing};
 use super::{
     decrypt_secret, StreamHttp, BASE_BACKOFF, BATCH_SIZE, ERROR_BODY_CHARS, MAX_BACKOFF, TEST_ACTION, TIMEOUT_SECONDS,
 };
@@ -14,6 +14,7 @@ use crate::server::domain::actor::{Actor, Caller};
 use crate::server::domain::audit::{self, StoredEvent};
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::DomainError;
+use crate::server::domain::Work;
 use rand::Rng;
 use serde_json::json;
 use sqlx::PgPool;
@@ -47,7 +48,12 @@ pub async fn send_test(
     let secret = decrypt_secret(master, stream_id, &row.secret_encrypted)?;
     let event = test_event(&caller.actor(), stream_id, &row.name, now);
     let key = format!("{stream_id}:test-{}", event.id);
-    let request = build_request(kind, &secret, org_id, stream_id, &http.host, &[event], &key, now)?;
+    let request = build_request(
+        kind,
+        &secret,
+        Batch { org_id, stream_id, host: &http.host, events: &[event], idempotency_key: &key },
+        now,
+    )?;
     let started = std::time::Instant::now();
     let attempt = send(http, &row.url, request).await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -101,7 +107,7 @@ pub async fn deliver_due(
     let mut visited: Vec<Uuid> = Vec::new();
     let mut acknowledged = 0;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut work = Work::system(pool, now).await?;
         // Only the stream row is locked (`of s`): appending events must never wait on delivery.
         // language=PostgreSQL
         let Some(stream) = sqlx::query!(
@@ -114,7 +120,7 @@ pub async fn deliver_due(
             now,
             &visited
         )
-        .fetch_optional(&mut *tx)
+        .fetch_optional(work.conn())
         .await?
         else {
             break;
@@ -131,8 +137,18 @@ pub async fn deliver_due(
                 (Ok(kind), Ok(secret)) => {
                     let views: Vec<AuditEventView> = events.into_iter().map(audit::view).collect();
                     let key = idempotency_key(stream.id, first, last);
-                    let request =
-                        build_request(kind, &secret, stream.org_id, stream.id, &http.host, &views, &key, now)?;
+                    let request = build_request(
+                        kind,
+                        &secret,
+                        Batch {
+                            org_id: stream.org_id,
+                            stream_id: stream.id,
+                            host: &http.host,
+                            events: &views,
+                            idempotency_key: &key,
+                        },
+                        now,
+                    )?;
                     send(http, &stream.url, request).await
                 }
                 (Err(err), _) => Attempt::Failed { status: None, reason: err },
@@ -159,7 +175,7 @@ pub async fn deliver_due(
                     count as i64,
                     now
                 )
-                .execute(&mut *tx)
+                .execute(work.conn())
                 .await?;
                 acknowledged += count;
             }
@@ -178,11 +194,11 @@ pub async fn deliver_due(
                     now,
                     next
                 )
-                .execute(&mut *tx)
+                .execute(work.conn())
                 .await?;
             }
         }
-        tx.commit().await?;
+        work.commit().await?;
     }
     Ok(acknowledged)
 }

@@ -69,18 +69,24 @@ struct DatadogLog<'a> {
     timestamp: i64,
 }
 
+/// One batch of events for one stream.
+pub(super) struct Batch<'a> {
+    pub org_id: Uuid,
+    pub stream_id: Uuid,
+    /// The host events name as their origin (Mandate's public host).
+    pub host: &'a str,
+    pub events: &'a [AuditEventView],
+    pub idempotency_key: &'a str,
+}
+
 /// The request of one batch for a destination kind (see the module documentation).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn build_request(
     kind: StreamKind,
     secret: &Secret,
-    org_id: Uuid,
-    stream_id: Uuid,
-    host: &str,
-    events: &[AuditEventView],
-    idempotency_key: &str,
+    batch: Batch<'_>,
     now: OffsetDateTime,
 ) -> Result<Outgoing, DomainError> {
+    let Batch { org_id, stream_id, host, events, idempotency_key } = batch;
     let encode = |err: serde_json::Error| DomainError::Internal(format!("could not encode a log stream batch: {err}"));
     let mut headers = vec![
         ("Content-Type", "application/json".to_string(), false),
@@ -184,8 +190,14 @@ mod tests {
     fn build(kind: StreamKind, events: &[AuditEventView]) -> Outgoing {
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_100).unwrap();
         let secret = Secret("tok-123".into());
-        build_request(kind, &secret, Uuid::from_u128(1), Uuid::from_u128(2), "mandate.example", events, "k:1-2", now)
-            .unwrap()
+        let batch = Batch {
+            org_id: Uuid::from_u128(1),
+            stream_id: Uuid::from_u128(2),
+            host: "mandate.example",
+            events,
+            idempotency_key: "k:1-2",
+        };
+        build_request(kind, &secret, batch, now).unwrap()
     }
 
     #[test]
