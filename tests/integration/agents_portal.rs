@@ -185,7 +185,7 @@ async fn revocation_from_the_portal_previews_and_counts_its_impact(pool: sqlx::P
 }
 
 #[sqlx::test]
-async fn deactivating_a_person_stops_their_tokens_and_reactivation_does_not_revive_revoked_agents(pool: sqlx::PgPool) {
+async fn deactivating_a_person_in_the_portal_is_the_leaver_rule_and_reactivation_revives_no_agent(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let (org_id, owner) = app.org_with_owner("Acme").await;
     let key = app.api_key(org_id).await;
@@ -199,16 +199,29 @@ async fn deactivating_a_person_stops_their_tokens_and_reactivation_does_not_revi
     assert_eq!(stopped, 1);
     assert_eq!(app.introspect(&key, &token).await, inactive());
     assert_eq!(app.request_token(&agent, None).await.status(), 401, "its agents cannot mint either");
+    // The agent itself was revoked, with the leaver's reason, as a SCIM deactivation does.
+    let detail: Value =
+        admin.rpc("agents/detail", &[("agent_id", &agent.agent_id.to_string())]).await.json().await.unwrap();
+    assert_eq!(detail["agent"]["status"], "revoked", "{detail}");
+    assert_eq!(detail["revoked_reason"], "owner left the organization", "{detail}");
+    let details: String =
+        sqlx::query_scalar("select details from audit_events where action = 'person.deactivated' and org_id = $1")
+            .bind(org_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(details.contains("Ledger") && details.contains("\"revoked_tokens\":1"), "{details}");
     let me = person_id(&app, &owner).await;
     let self_deactivate = admin.rpc("people/set-active", &[("person_id", &me), ("active", "false")]).await;
     assert_eq!(self_deactivate.status(), 409);
 
-    // Reactivated, the agent (never revoked) works again; a revoked one would not.
+    // Reactivated, the person is back but the agent stays revoked.
     assert_eq!(admin.rpc("people/set-active", &[("person_id", &sam), ("active", "true")]).await.status(), 200);
-    assert_eq!(app.request_token(&agent, None).await.status(), 200);
+    assert_eq!(app.request_token(&agent, None).await.status(), 401, "reactivation never revives an agent");
     let people: Vec<Value> = admin.rpc("people/list", &[]).await.json().await.unwrap();
     let sam_row = people.iter().find(|p| p["person"]["email"] == "sam@acme.example").unwrap();
-    assert_eq!(sam_row["active_agents"], 1);
+    assert_eq!(sam_row["person"]["active"], true);
+    assert_eq!(sam_row["active_agents"], 0);
     let actions = audit_actions(&app.pool, org_id).await;
     assert!(actions.contains(&"person.deactivated".to_string()) && actions.contains(&"person.reactivated".to_string()));
 }

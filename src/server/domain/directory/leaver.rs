@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 /// The reason recorded on each agent a leaver's departure revoked.
-pub const REASON: &str = "owner left the directory";
+pub const REASON: &str = "owner left the organization";
 
 /// What a person's departure ended.
 pub struct Departure {
