@@ -172,7 +172,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
 
     // People and groups arrive the way they do in production: over SCIM from the IdP.
     let created = directory::create(pool, Call::new(operator, &meta, now), "Okta (demo)", "okta").await?;
-    let okta = Directory { org_id, id: created.directory_id, name: "Okta (demo)".into() };
+    let okta = Directory::for_operator(pool, org_id, created.directory_id).await?;
     let okta_meta = demo_meta("198.51.100.20");
     let okta_call = DirectoryCall { directory: &okta, meta: &okta_meta, now };
     let mut user_ids = Vec::new();
@@ -195,7 +195,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
             okta_call,
             FeedEntry {
                 method: "POST",
-                path: &format!("/scim/v2/{}/Users", okta.id),
+                path: &format!("/scim/v2/{}/Users", okta.id()),
                 event: "user.created",
                 resource: Some(("User", user.id.to_string())),
                 status: 201,
@@ -225,7 +225,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
                 call,
                 FeedEntry {
                     method: "POST",
-                    path: &format!("/scim/v2/{}/Groups", okta.id),
+                    path: &format!("/scim/v2/{}/Groups", okta.id()),
                     event: "group.created",
                     resource: Some(("Group", group.id.to_string())),
                     status: 201,
@@ -360,7 +360,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         okta_call,
         FeedEntry {
             method: "PATCH",
-            path: &format!("/scim/v2/{}/Users/{}", okta.id, left.id),
+            path: &format!("/scim/v2/{}/Users/{}", okta.id(), left.id),
             event: "user.deactivated",
             resource: Some(("User", left.id.to_string())),
             status: 200,
@@ -495,7 +495,7 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
         .fetch_optional(pool)
         .await?;
     if let (Some(key), Some(jti)) = (key, resource_server_jti) {
-        let principal = super::domain::org::api_keys::ApiKeyPrincipal { org_id, key_id: key.id, name: key.name };
+        let principal = super::domain::ApiKeyPrincipal::for_operator(org_id, key.id, key.name);
         let action = report(
             "crm.account.read",
             ("account", "acc-0042", "Globex Corporation"),

@@ -69,7 +69,7 @@ async fn portal_audit_export(
     };
     let result = admin
         .require(Permission::ViewAudit)
-        .and_then(|()| audit_export(&state, admin.org_id, &query.filter, query.format.as_deref()));
+        .and_then(|()| audit_export(&state, admin.org_id(), &query.filter, query.format.as_deref()));
     match result {
         Ok(response) => response,
         Err(err) => {

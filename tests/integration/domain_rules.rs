@@ -43,9 +43,8 @@ impl Rules {
         let state = AppState::new(pool.clone(), config).await.unwrap();
         let now = OffsetDateTime::now_utc();
         let created = organizations::create(&pool, "Acme", "owner@acme.example", None, &meta(), now).await.unwrap();
-        let email = admins::accept_invitation(&pool, &created.setup_token, "Owner", PASSWORD, &meta(), now)
-            .await
-            .unwrap();
+        let email =
+            admins::accept_invitation(&pool, &created.setup_token, "Owner", PASSWORD, &meta(), now).await.unwrap();
         let owner = session_of(&pool, created.org_id, &email).await;
         Rules { pool, state, org_id: created.org_id, owner, now, meta: meta() }
     }
@@ -73,14 +72,8 @@ impl Rules {
     /// Registers an agent for `owner` requesting `wanted`; returns (agent id, client id).
     async fn agent(&self, owner: &str, name: &str, wanted: &[&str], approve: bool) -> (Uuid, String) {
         let wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
-        let agent = NewAgent {
-            name,
-            description: "",
-            owner: Owner::Email(owner),
-            scopes: &wanted,
-            reason: "rules",
-            approve,
-        };
+        let agent =
+            NewAgent { name, description: "", owner: Owner::Email(owner), scopes: &wanted, reason: "rules", approve };
         let created = registry::register(&self.pool, self.operator(), agent).await.unwrap();
         (created.agent_id, created.client_id)
     }
@@ -143,7 +136,7 @@ impl Rules {
 
     async fn directory(&self) -> Directory {
         let created = directory::create(&self.pool, self.operator(), "Okta", "okta").await.unwrap();
-        Directory::authenticated(self.org_id, created.directory_id, "Okta")
+        Directory::for_operator(&self.pool, self.org_id, created.directory_id).await.unwrap()
     }
 }
 
@@ -268,13 +261,16 @@ async fn a_high_risk_scope_needs_a_person_other_than_the_owner(pool: PgPool) {
     let cache = rules.state.mandates();
     let approver = rules.admin("jordan", Role::Approver).await;
     // The owner of the agent is an admin too: they may not approve its high-risk scope.
-    let owner_email = rules.owner.email.clone();
+    let owner_email = rules.owner.email().to_string();
     let (agent_id, _) = rules.agent(&owner_email, "Exporter", &["finance.export"], false).await;
     let request_id = rules.pending_request(agent_id).await;
     let approve = || Decision::Approve { until: None, note: String::new() };
 
     let own = approvals::decide(&rules.pool, cache, rules.as_admin(&rules.owner), request_id, approve()).await;
-    assert!(matches!(own, Err(DomainError::NotAllowed(ref m)) if m.contains("other than the agent's owner")), "{own:?}");
+    assert!(
+        matches!(own, Err(DomainError::NotAllowed(ref m)) if m.contains("other than the agent's owner")),
+        "{own:?}"
+    );
 
     let key = api_keys::create(&rules.pool, rules.as_admin(&rules.owner), "robot").await.unwrap();
     let principal = api_keys::authenticate(&rules.pool, &key, rules.now).await.unwrap().unwrap();
@@ -302,18 +298,20 @@ async fn a_group_ceiling_bounds_the_mandate_and_follows_the_group(pool: PgPool) 
 
     let (priya_agent, _) = rules.agent("priya@acme.example", "Ledger", &["finance.read"], true).await;
     let (sam_agent, _) = rules.agent("sam@acme.example", "Books", &["finance.read"], true).await;
-    let holds = |agent_id: Uuid| async move {
-        let state = cache.agent(&rules.pool, agent_id).await.unwrap().unwrap();
-        state.grant("finance.read", rules.now).is_some()
-    };
-    assert!(holds(priya_agent).await, "a member of the ceiling's group holds the scope");
-    assert!(!holds(sam_agent).await, "an approval does not lift the ceiling for a non-member");
+    assert!(holds(&rules, priya_agent).await, "a member of the ceiling's group holds the scope");
+    assert!(!holds(&rules, sam_agent).await, "an approval does not lift the ceiling for a non-member");
 
     // The group goes away: the ceiling names no group any more, and nobody holds the scope
     // through it (no fallback to "everyone").
     groups::delete_group(&rules.pool, cache, scim, finance.id, None).await.unwrap();
-    assert!(!holds(priya_agent).await, "deleting the ceiling's group does not open the scope to its members");
-    assert!(!holds(sam_agent).await, "nor to anyone else");
+    assert!(!holds(&rules, priya_agent).await, "deleting the ceiling's group does not open the scope to its members");
+    assert!(!holds(&rules, sam_agent).await, "nor to anyone else");
+}
+
+/// Whether the agent's live mandate holds `finance.read` now.
+async fn holds(rules: &Rules, agent_id: Uuid) -> bool {
+    let state = rules.state.mandates().agent(&rules.pool, agent_id).await.unwrap().unwrap();
+    state.grant("finance.read", rules.now).is_some()
 }
 
 #[sqlx::test]
@@ -339,18 +337,19 @@ async fn token_exchange_only_narrows(pool: PgPool) {
 #[sqlx::test]
 async fn the_last_owner_cannot_be_demoted(pool: PgPool) {
     let rules = Rules::new(pool).await;
-    let only = admins::change_role(&rules.pool, rules.as_admin(&rules.owner), rules.owner.admin_id, Role::Admin).await;
+    let only =
+        admins::change_role(&rules.pool, rules.as_admin(&rules.owner), rules.owner.admin_id(), Role::Admin).await;
     assert!(matches!(only, Err(DomainError::Conflict(ref m)) if m.contains("at least one owner")), "{only:?}");
 
     let second = rules.admin("dana", Role::Owner).await;
-    admins::change_role(&rules.pool, rules.as_admin(&second), rules.owner.admin_id, Role::Admin).await.unwrap();
-    let last = admins::change_role(&rules.pool, rules.as_admin(&second), second.admin_id, Role::Admin).await;
+    admins::change_role(&rules.pool, rules.as_admin(&second), rules.owner.admin_id(), Role::Admin).await.unwrap();
+    let last = admins::change_role(&rules.pool, rules.as_admin(&second), second.admin_id(), Role::Admin).await;
     assert!(matches!(last, Err(DomainError::Conflict(_))), "{last:?}");
 
     // An API key never manages admins.
     let key = api_keys::create(&rules.pool, rules.as_admin(&second), "robot").await.unwrap();
     let principal = api_keys::authenticate(&rules.pool, &key, rules.now).await.unwrap().unwrap();
     let keyed = Call::new(Caller::ApiKey(&principal), &rules.meta, rules.now);
-    let promoted = admins::change_role(&rules.pool, keyed, rules.owner.admin_id, Role::Owner).await;
+    let promoted = admins::change_role(&rules.pool, keyed, rules.owner.admin_id(), Role::Owner).await;
     assert!(matches!(promoted, Err(DomainError::Forbidden(_))), "{promoted:?}");
 }

@@ -6,6 +6,7 @@ mod agents_portal;
 mod audit_chain;
 mod audit_proofs;
 mod audit_streams;
+mod domain_rules;
 mod isolation;
 mod login;
 mod oauth;

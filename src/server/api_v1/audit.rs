@@ -80,7 +80,7 @@ async fn list(
     params: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let params = query(&caller, params)?;
-    let page = audit::list(&state.pool, caller.principal.org_id, &params.filter(), params.limit.unwrap_or(100))
+    let page = audit::list(&state.pool, caller.principal.org_id(), &params.filter(), params.limit.unwrap_or(100))
         .await
         .map_err(|err| caller.problem(err))?;
     Ok(Json(json!({ "events": page.events, "next_before_seq": page.next_before_seq })).into_response())
@@ -93,7 +93,7 @@ async fn export_events(
     params: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let params = query(&caller, params)?;
-    downloads::audit_export(&state, caller.principal.org_id, &params.filter(), params.format.as_deref())
+    downloads::audit_export(&state, caller.principal.org_id(), &params.filter(), params.format.as_deref())
         .map_err(|err| caller.problem(err))
 }
 
@@ -216,7 +216,7 @@ async fn checkpoint(
     params: Result<Query<SizeQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let params = query(&caller, params)?;
-    let org_id = caller.principal.org_id;
+    let org_id = caller.principal.org_id();
     let found = match params.size {
         Some(size) => checkpoints::at_size(&state.pool, org_id, size).await,
         None => checkpoints::latest(&state.pool, org_id).await,
@@ -238,7 +238,7 @@ async fn proof(
 ) -> Result<Response, Problem> {
     let params = query(&caller, params)?;
     let seq = seq.parse::<i64>().map_err(|_| caller.problem(DomainError::NotFound))?;
-    let proof = checkpoints::inclusion(&state.pool, caller.principal.org_id, seq, params.size)
+    let proof = checkpoints::inclusion(&state.pool, caller.principal.org_id(), seq, params.size)
         .await
         .map_err(|err| caller.problem(err))?;
     Ok(Json(proof).into_response())
@@ -258,7 +258,7 @@ async fn consistency(
     params: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let params = query(&caller, params)?;
-    let proof = checkpoints::consistency(&state.pool, caller.principal.org_id, params.from, params.to)
+    let proof = checkpoints::consistency(&state.pool, caller.principal.org_id(), params.from, params.to)
         .await
         .map_err(|err| caller.problem(err))?;
     Ok(Json(proof).into_response())

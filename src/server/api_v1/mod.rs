@@ -9,8 +9,8 @@ mod context;
 mod directories;
 mod streams;
 
-use super::domain::org::api_keys::{self, ApiKeyPrincipal};
-use super::domain::{Caller, DomainError};
+use super::domain::org::api_keys;
+use super::domain::{ApiKeyPrincipal, Caller, DomainError};
 use super::errors::Problem;
 use super::middleware::request_meta::from_parts;
 use super::state::AppState;
@@ -94,8 +94,8 @@ async fn not_found(parts: Parts) -> Response {
 
 /// `GET /api/v1/organization`: the organization the key belongs to.
 async fn organization(State(state): State<AppState>, caller: ApiCaller) -> Response {
-    match super::domain::org::organizations::name(&state.pool, caller.principal.org_id).await {
-        Ok(Some(name)) => Json(serde_json::json!({ "id": caller.principal.org_id, "name": name })).into_response(),
+    match super::domain::org::organizations::name(&state.pool, caller.principal.org_id()).await {
+        Ok(Some(name)) => Json(serde_json::json!({ "id": caller.principal.org_id(), "name": name })).into_response(),
         Ok(None) => {
             Problem::from_domain(super::domain::DomainError::NotFound, caller.request_id.as_deref()).into_response()
         }

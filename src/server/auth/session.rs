@@ -38,8 +38,8 @@ pub async fn sign_in(
     session.clear().await;
     session.cycle_id().await.map_err(session_error)?;
     let identity = SessionIdentity {
-        org_id: admin.org_id,
-        admin_id: admin.admin_id,
+        org_id: admin.org_id(),
+        admin_id: admin.admin_id(),
         signed_in_at: now.unix_timestamp(),
         method: method.to_string(),
     };
@@ -81,9 +81,13 @@ pub async fn sign_out(session: &Session) {
 
 pub fn me(admin: &AdminSession) -> Me {
     Me {
-        person: MePerson { id: admin.person_id, email: admin.email.clone(), display_name: admin.display_name.clone() },
-        organization: MeOrganization { id: admin.org_id, name: admin.org_name.clone() },
-        role: admin.role,
-        admin_id: admin.admin_id,
+        person: MePerson {
+            id: admin.person_id(),
+            email: admin.email().to_string(),
+            display_name: admin.display_name().to_string(),
+        },
+        organization: MeOrganization { id: admin.org_id(), name: admin.org_name().to_string() },
+        role: admin.role(),
+        admin_id: admin.admin_id(),
     }
 }

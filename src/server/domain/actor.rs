@@ -1,24 +1,68 @@
-//! Who is acting, and from where. An `AdminSession` is the proof that a signed-in admin with a
-//! role is calling; domain operations take it and check the permission they need first.
+//! Who is acting, and from where. The proofs of who is calling — `AdminSession` (a signed-in
+//! admin with a role), `ApiKeyPrincipal` (a live platform API key) and, in `directory`, the
+//! `Directory` a SCIM token proves — have private fields: only the domain builds them, where it
+//! authenticates the caller, and the platform operator (CLI, demo seeder) through constructors
+//! named `for_operator`. Domain operations take them and check the permission they need first.
 
 use crate::model::{Permission, Role};
 use crate::server::domain::DomainError;
 use uuid::Uuid;
 
 /// A signed-in admin, loaded fresh from the database on every request (so a role change or a
-/// deactivation takes effect at once).
+/// deactivation takes effect at once). Built only by `org::admins::load_session`.
 #[derive(Clone, Debug)]
 pub struct AdminSession {
-    pub org_id: Uuid,
-    pub org_name: String,
-    pub admin_id: Uuid,
-    pub person_id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub role: Role,
+    org_id: Uuid,
+    org_name: String,
+    admin_id: Uuid,
+    person_id: Uuid,
+    email: String,
+    display_name: String,
+    role: Role,
 }
 
 impl AdminSession {
+    /// The proof, once the session's admin was loaded and found active.
+    pub(in crate::server::domain) fn authenticated(
+        org_id: Uuid,
+        org_name: String,
+        admin_id: Uuid,
+        person_id: Uuid,
+        email: String,
+        display_name: String,
+        role: Role,
+    ) -> AdminSession {
+        AdminSession { org_id, org_name, admin_id, person_id, email, display_name, role }
+    }
+
+    pub fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+
+    pub fn org_name(&self) -> &str {
+        &self.org_name
+    }
+
+    pub fn admin_id(&self) -> Uuid {
+        self.admin_id
+    }
+
+    pub fn person_id(&self) -> Uuid {
+        self.person_id
+    }
+
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
     /// Fails unless this admin's role grants `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
         if self.role.can(permission) {
@@ -35,11 +79,49 @@ impl AdminSession {
     }
 }
 
+/// The organization an API key acts for. Built only by `org::api_keys::authenticate` (and, for
+/// the platform operator, `for_operator`).
+#[derive(Clone, Debug)]
+pub struct ApiKeyPrincipal {
+    org_id: Uuid,
+    key_id: Uuid,
+    name: String,
+}
+
+impl ApiKeyPrincipal {
+    /// The proof, once a presented key matched a live one.
+    pub(in crate::server::domain) fn authenticated(org_id: Uuid, key_id: Uuid, name: String) -> ApiKeyPrincipal {
+        ApiKeyPrincipal { org_id, key_id, name }
+    }
+
+    /// The platform operator acting through one of an organization's keys (the demo seeder's
+    /// resource server). Never reachable from a request.
+    pub fn for_operator(org_id: Uuid, key_id: Uuid, name: String) -> ApiKeyPrincipal {
+        ApiKeyPrincipal { org_id, key_id, name }
+    }
+
+    pub fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+
+    pub fn key_id(&self) -> Uuid {
+        self.key_id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::ApiKey { key_id: self.key_id, label: format!("API key {}", self.name) }
+    }
+}
+
 /// Who asks for an operation that admins, API keys and the operator can all perform.
 #[derive(Clone, Copy, Debug)]
 pub enum Caller<'a> {
     Admin(&'a AdminSession),
-    ApiKey(&'a crate::server::domain::org::api_keys::ApiKeyPrincipal),
+    ApiKey(&'a ApiKeyPrincipal),
     /// The platform operator through the CLI, acting in one organization.
     Operator {
         org_id: Uuid,

@@ -35,6 +35,6 @@ pub mod sso;
 pub mod validate;
 pub mod work;
 
-pub use actor::{Actor, AdminSession, Caller, RequestMeta};
+pub use actor::{Actor, AdminSession, ApiKeyPrincipal, Caller, RequestMeta};
 pub use error::DomainError;
 pub use work::{Call, Work};

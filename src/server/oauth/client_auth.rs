@@ -5,7 +5,8 @@
 use super::{Form, OAuthError};
 use crate::server::domain::agents::mandate::AgentState;
 use crate::server::domain::agents::tokens::TokenError;
-use crate::server::domain::org::api_keys::{self, ApiKeyPrincipal};
+use crate::server::domain::org::api_keys;
+use crate::server::domain::ApiKeyPrincipal;
 use crate::server::state::AppState;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
@@ -23,7 +24,7 @@ impl Client {
     pub fn org_id(&self) -> Uuid {
         match self {
             Client::Agent(agent) => agent.org_id,
-            Client::ApiKey(key) => key.org_id,
+            Client::ApiKey(key) => key.org_id(),
         }
     }
 }

@@ -87,10 +87,10 @@ impl FromRequestParts<AppState> for ScimCaller {
             .map(|uri| uri.path().to_string())
             .unwrap_or_else(|| parts.uri.path().to_string());
         let named = full_path.strip_prefix("/scim/v2/").and_then(|rest| rest.split('/').next()).unwrap_or_default();
-        if named != directory.id.to_string() {
+        if named != directory.id().to_string() {
             return Err(ScimError::not_found("no such directory for this token"));
         }
-        let base = state.config.url(&directory::scim_base_path(directory.id));
+        let base = state.config.url(&directory::scim_base_path(directory.id()));
         Ok(ScimCaller { directory, meta, base, method: parts.method.clone(), path: full_path })
     }
 }

@@ -11,7 +11,7 @@ use crate::server::domain::actor::{Actor, RequestMeta};
 use crate::server::domain::agents::mandate::Mandates;
 use crate::server::domain::agents::tokens::{mandate_id, ActiveToken};
 use crate::server::domain::group_commit::GroupCommit;
-use crate::server::domain::org::api_keys::ApiKeyPrincipal;
+use crate::server::domain::ApiKeyPrincipal;
 use crate::server::domain::DomainError;
 use crate::server::domain::Work;
 use serde_json::{json, Value};
@@ -346,7 +346,7 @@ pub async fn record_by_jti(
          join people p on p.org_id = t.org_id and p.id = t.owner_id
          join agents a on a.org_id = t.org_id and a.id = t.agent_id
          where t.org_id = $1 and t.jti = $2",
-        key.org_id,
+        key.org_id(),
         jti
     )
     .fetch_optional(pool)
@@ -363,7 +363,7 @@ pub async fn record_by_jti(
         "select r.id, s.name, r.decided_by_label, r.decided_at, r.expires_at
          from scope_requests r join scopes s on s.org_id = r.org_id and s.id = r.scope_id
          where r.org_id = $1 and r.id = any($2)",
-        key.org_id,
+        key.org_id(),
         &token.approval_ids
     )
     .fetch_all(pool)
@@ -371,7 +371,7 @@ pub async fn record_by_jti(
     // language=PostgreSQL
     let chain = sqlx::query!(
         "select id, name, client_id from agents where org_id = $1 and id = any($2)",
-        key.org_id,
+        key.org_id(),
         &token.delegates
     )
     .fetch_all(pool)
@@ -400,7 +400,7 @@ pub async fn record_by_jti(
         "active"
     };
     let authority = Authority {
-        org_id: key.org_id,
+        org_id: key.org_id(),
         person_id: token.owner_id,
         person_email: token.email,
         person_name: token.display_name,
@@ -422,7 +422,7 @@ pub async fn record_by_jti(
             })
             .collect(),
     };
-    let reported_by = json!({ "type": "api_key", "id": key.key_id, "name": key.name });
+    let reported_by = json!({ "type": "api_key", "id": key.key_id(), "name": key.name() });
     log.append(event(authority, report, reported_by)?, meta).await
 }
 

@@ -483,7 +483,7 @@ pub async fn verify_for_admin(
     admin: &AdminSession,
 ) -> Result<ChainStatus, DomainError> {
     admin.require(Permission::ViewAudit)?;
-    verify(pool, keys, admin.org_id).await
+    verify(pool, keys, admin.org_id()).await
 }
 
 /// The log's size, newest checkpoint and retention, for the Audit page's integrity panel.
@@ -493,13 +493,13 @@ pub async fn integrity(pool: &PgPool, admin: &AdminSession) -> Result<AuditInteg
     let row = sqlx::query!(
         "select h.last_seq, h.pruned_through, o.audit_retention_days
          from audit_chain_heads h join organizations o on o.id = h.org_id where h.org_id = $1",
-        admin.org_id
+        admin.org_id()
     )
     .fetch_one(pool)
     .await?;
     Ok(AuditIntegrity {
         events: row.last_seq,
-        checkpoint: checkpoints::latest(pool, admin.org_id).await?.map(|c| c.checkpoint),
+        checkpoint: checkpoints::latest(pool, admin.org_id()).await?.map(|c| c.checkpoint),
         pruned_through: row.pruned_through,
         retention_days: row.audit_retention_days,
     })
@@ -513,7 +513,7 @@ pub async fn proof_for_admin(
     seq: i64,
 ) -> Result<(InclusionProof, bool), DomainError> {
     admin.require(Permission::ViewAudit)?;
-    let proof = checkpoints::inclusion(pool, admin.org_id, seq, None).await?;
+    let proof = checkpoints::inclusion(pool, admin.org_id(), seq, None).await?;
     let verified = checkpoints::inclusion_verifies(&proof, keys);
     Ok((proof, verified))
 }
@@ -689,12 +689,14 @@ pub async fn list_for_admin(
     filter: &AuditFilter,
 ) -> Result<AuditPage, DomainError> {
     admin.require(Permission::ViewAudit)?;
-    let mut page = list(pool, admin.org_id, filter, PAGE_SIZE).await?;
+    let mut page = list(pool, admin.org_id(), filter, PAGE_SIZE).await?;
     // language=PostgreSQL
-    page.actions =
-        sqlx::query_scalar!("select distinct action from audit_events where org_id = $1 order by action", admin.org_id)
-            .fetch_all(pool)
-            .await?;
+    page.actions = sqlx::query_scalar!(
+        "select distinct action from audit_events where org_id = $1 order by action",
+        admin.org_id()
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(page)
 }
 
@@ -718,7 +720,7 @@ pub async fn about(pool: &PgPool, org_id: Uuid, subject: &str, limit: i64) -> Re
 /// One event of the caller's organization by id (another organization's id is "not found").
 pub async fn get(pool: &PgPool, admin: &AdminSession, id: Uuid) -> Result<AuditEventView, DomainError> {
     admin.require(Permission::ViewAudit)?;
-    get_in(pool, admin.org_id, id).await
+    get_in(pool, admin.org_id(), id).await
 }
 
 /// One event of an organization by id.

@@ -73,8 +73,8 @@ async fn people_of(
     // language=PostgreSQL
     let rows = sqlx::query!(
         "select id, person_id, user_name from directory_users where org_id = $1 and directory_id = $2 and id = any($3)",
-        directory.org_id,
-        directory.id,
+        directory.org_id(),
+        directory.id(),
         &unique
     )
     .fetch_all(&mut *conn)
@@ -100,8 +100,8 @@ async fn members_of(
         r#"select m.group_id, u.id as user_id, coalesce(u.display_name, u.user_name) as "display!"
            from group_members m join directory_users u on u.org_id = m.org_id and u.person_id = m.person_id and u.directory_id = $2
            where m.org_id = $1 and m.group_id = any($3) order by u.user_name"#,
-        directory.org_id,
-        directory.id,
+        directory.org_id(),
+        directory.id(),
         group_ids
     )
     .fetch_all(executor)
@@ -164,7 +164,7 @@ pub async fn create_group(
 ) -> Result<GroupRecord, DomainError> {
     check(&input)?;
     let (directory, now) = (call.directory, call.now);
-    let org_id = directory.org_id;
+    let org_id = directory.org_id();
     let mut work = call.begin(pool).await?;
     let people = people_of(work.conn(), directory, &input.members).await?;
     let id = Uuid::new_v4();
@@ -175,7 +175,7 @@ pub async fn create_group(
         org_id,
         id,
         input.display_name.trim(),
-        directory.id,
+        directory.id(),
         input.external_id,
         now
     )
@@ -222,9 +222,9 @@ async fn load(
         let mut query = sqlx::QueryBuilder::new(select);
         query
             .push(" from groups r where r.org_id = ")
-            .push_bind(directory.org_id)
+            .push_bind(directory.org_id())
             .push(" and r.directory_id = ")
-            .push_bind(directory.id);
+            .push_bind(directory.id());
         if let Some(id) = id {
             query.push(" and r.id = ").push_bind(id);
         }
@@ -277,14 +277,14 @@ pub async fn modify_group<E>(
     change: impl FnOnce(&GroupRecord) -> Result<GroupInput, E>,
 ) -> Result<GroupRecord, ChangeError<E>> {
     let (directory, now) = (call.directory, call.now);
-    let org_id = directory.org_id;
+    let org_id = directory.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select display_name, external_id, version, created_at, updated_at from groups
          where org_id = $1 and directory_id = $2 and id = $3 for update",
         org_id,
-        directory.id,
+        directory.id(),
         id
     )
     .fetch_optional(work.conn())
@@ -339,13 +339,13 @@ pub async fn delete_group(
     if_match: Option<i64>,
 ) -> Result<(), DomainError> {
     let directory = call.directory;
-    let org_id = directory.org_id;
+    let org_id = directory.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select display_name, version from groups where org_id = $1 and directory_id = $2 and id = $3 for update",
         org_id,
-        directory.id,
+        directory.id(),
         id
     )
     .fetch_optional(work.conn())

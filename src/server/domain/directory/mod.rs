@@ -27,15 +27,40 @@ use uuid::Uuid;
 pub const TOKEN_PREFIX: &str = "mnd_scim_";
 pub const PROVIDERS: [&str; 5] = ["okta", "entra", "google", "jumpcloud", "generic"];
 
-/// A directory, as proven by its bearer token.
+/// A directory, as proven by its bearer token. Built only by `authenticate` (and, for the
+/// platform operator, `for_operator`).
 #[derive(Clone, Debug)]
 pub struct Directory {
-    pub org_id: Uuid,
-    pub id: Uuid,
-    pub name: String,
+    org_id: Uuid,
+    id: Uuid,
+    name: String,
 }
 
 impl Directory {
+    /// The platform operator acting as one of an organization's directories (the demo seeder
+    /// provisions people the way an IdP would). Never reachable from a request.
+    pub async fn for_operator(pool: &PgPool, org_id: Uuid, directory_id: Uuid) -> Result<Directory, DomainError> {
+        // language=PostgreSQL
+        let name =
+            sqlx::query_scalar!("select name from directories where org_id = $1 and id = $2", org_id, directory_id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+        Ok(Directory { org_id, id: directory_id, name })
+    }
+
+    pub fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::Directory { directory_id: self.id, label: format!("directory {}", self.name) }
     }
@@ -52,7 +77,7 @@ pub struct DirectoryCall<'a> {
 impl<'a> DirectoryCall<'a> {
     /// Begins a unit of work in the directory's organization, audited as the directory.
     pub async fn begin(&self, pool: &PgPool) -> Result<Work<'a>, DomainError> {
-        Work::begin(pool, self.directory.org_id, self.directory.actor(), self.meta, self.now).await
+        Work::begin(pool, self.directory.org_id(), self.directory.actor(), self.meta, self.now).await
     }
 }
 
@@ -219,8 +244,8 @@ pub async fn record_event(pool: &PgPool, call: DirectoryCall<'_>, entry: FeedEnt
     sqlx::query!(
         "insert into directory_events (org_id, directory_id, id, occurred_at, method, path, event, resource_type, resource_id, status, detail, request_id)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        directory.org_id,
-        directory.id,
+        directory.org_id(),
+        directory.id(),
         Uuid::new_v4(),
         now,
         method,

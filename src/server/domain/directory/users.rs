@@ -86,7 +86,7 @@ pub async fn create_user(
     input: UserInput,
 ) -> Result<UserRecord, DomainError> {
     check(&input)?;
-    let (org_id, now) = (call.directory.org_id, call.now);
+    let (org_id, now) = (call.directory.org_id(), call.now);
     let mut work = call.begin(pool).await?;
     let email = input.email.to_lowercase();
     // language=PostgreSQL
@@ -139,7 +139,7 @@ pub async fn create_user(
                                       version, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
         org_id,
-        call.directory.id,
+        call.directory.id(),
         id,
         person_id,
         input.user_name,
@@ -220,14 +220,14 @@ pub async fn get_user(pool: &PgPool, directory: &Directory, id: Uuid) -> Result<
         Row,
         "select id, person_id, resource, active, version, created_at, updated_at from directory_users
          where org_id = $1 and directory_id = $2 and id = $3",
-        directory.org_id,
-        directory.id,
+        directory.org_id(),
+        directory.id(),
         id
     )
     .fetch_optional(pool)
     .await?
     .ok_or(DomainError::NotFound)?;
-    let groups = groups_of(pool, directory.org_id, directory.id, &[row.person_id]).await?;
+    let groups = groups_of(pool, directory.org_id(), directory.id(), &[row.person_id]).await?;
     Ok(record(row, &groups))
 }
 
@@ -240,7 +240,7 @@ pub async fn list_users(
     count: i64,
 ) -> Result<(i64, Vec<UserRecord>), DomainError> {
     let mut query = sqlx::QueryBuilder::new("select count(*) from directory_users r where r.org_id = ");
-    query.push_bind(directory.org_id).push(" and r.directory_id = ").push_bind(directory.id);
+    query.push_bind(directory.org_id()).push(" and r.directory_id = ").push_bind(directory.id());
     if let Some(filter) = filter {
         query.push(" and (");
         push_sql(&mut query, filter, user_columns).map_err(|e| DomainError::InvalidFilter(e.0))?;
@@ -252,7 +252,7 @@ pub async fn list_users(
     }
     let mut query =
         sqlx::QueryBuilder::new("select id, person_id, resource, active, version, created_at, updated_at from directory_users r where r.org_id = ");
-    query.push_bind(directory.org_id).push(" and r.directory_id = ").push_bind(directory.id);
+    query.push_bind(directory.org_id()).push(" and r.directory_id = ").push_bind(directory.id());
     if let Some(filter) = filter {
         query.push(" and (");
         push_sql(&mut query, filter, user_columns).map_err(|e| DomainError::InvalidFilter(e.0))?;
@@ -274,7 +274,7 @@ pub async fn list_users(
         })
         .collect();
     let people: Vec<Uuid> = rows.iter().map(|r| r.person_id).collect();
-    let groups = groups_of(pool, directory.org_id, directory.id, &people).await?;
+    let groups = groups_of(pool, directory.org_id(), directory.id(), &people).await?;
     Ok((total, rows.into_iter().map(|r| record(r, &groups)).collect()))
 }
 
@@ -299,7 +299,7 @@ pub async fn modify_user<E>(
     change: impl FnOnce(&UserRecord) -> Result<UserInput, E>,
 ) -> Result<(UserRecord, Modified), ChangeError<E>> {
     let (directory, now) = (call.directory, call.now);
-    let org_id = directory.org_id;
+    let org_id = directory.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query_as!(
@@ -307,7 +307,7 @@ pub async fn modify_user<E>(
         "select id, person_id, resource, active, version, created_at, updated_at from directory_users
          where org_id = $1 and directory_id = $2 and id = $3 for update",
         org_id,
-        directory.id,
+        directory.id(),
         id
     )
     .fetch_optional(work.conn())
@@ -316,7 +316,7 @@ pub async fn modify_user<E>(
     if if_match.is_some_and(|v| v != row.version) {
         return Err(DomainError::PreconditionFailed.into());
     }
-    let groups = groups_of(work.conn(), org_id, directory.id, &[row.person_id]).await?;
+    let groups = groups_of(work.conn(), org_id, directory.id(), &[row.person_id]).await?;
     let current = record(row, &groups);
     let input = change(&current).map_err(ChangeError::Refused)?;
     check(&input)?;
@@ -398,7 +398,7 @@ pub async fn delete_user(
     if_match: Option<i64>,
 ) -> Result<(), DomainError> {
     let directory = call.directory;
-    let org_id = directory.org_id;
+    let org_id = directory.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL
     let row = sqlx::query!(
@@ -406,7 +406,7 @@ pub async fn delete_user(
          join people p on p.org_id = u.org_id and p.id = u.person_id
          where u.org_id = $1 and u.directory_id = $2 and u.id = $3 for update of u, p",
         org_id,
-        directory.id,
+        directory.id(),
         id
     )
     .fetch_optional(work.conn())
@@ -427,7 +427,7 @@ pub async fn delete_user(
          where m.org_id = $1 and m.person_id = $2 and g.org_id = m.org_id and g.id = m.group_id and g.directory_id = $3",
         org_id,
         row.person_id,
-        directory.id
+        directory.id()
     )
     .execute(work.conn())
     .await?;

@@ -74,7 +74,7 @@ pub(crate) async fn create_invitation(
 fn admin_or_operator(call: &Call<'_>) -> Result<Option<Uuid>, DomainError> {
     call.require(Permission::ManageAdmins)?;
     match call.caller {
-        Caller::Admin(admin) => Ok(Some(admin.admin_id)),
+        Caller::Admin(admin) => Ok(Some(admin.admin_id())),
         Caller::Operator { .. } => Ok(None),
         Caller::ApiKey(_) => Err(DomainError::Forbidden("admins are managed by owners in the portal, not by API keys")),
     }
@@ -285,15 +285,15 @@ pub async fn load_session(pool: &PgPool, org_id: Uuid, admin_id: Uuid) -> Result
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(AdminSession {
+    Ok(Some(AdminSession::authenticated(
         org_id,
-        org_name: row.org_name,
+        row.org_name,
         admin_id,
-        person_id: row.person_id,
-        email: row.email,
-        display_name: row.display_name,
-        role: row.role.parse().map_err(DomainError::Internal)?,
-    }))
+        row.person_id,
+        row.email,
+        row.display_name,
+        row.role.parse().map_err(DomainError::Internal)?,
+    )))
 }
 
 /// Admins and pending invitations of the caller's organization.
@@ -305,7 +305,7 @@ pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) 
          from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
          where a.org_id = $1
          order by case a.role when 'owner' then 0 when 'admin' then 1 when 'approver' then 2 else 3 end, p.email",
-        admin.org_id
+        admin.org_id()
     )
     .fetch_all(pool)
     .await?
@@ -329,7 +329,7 @@ pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) 
          left join people p on p.org_id = a.org_id and p.id = a.person_id
          where i.org_id = $1 and i.accepted_at is null and i.revoked_at is null
          order by i.created_at desc",
-        admin.org_id
+        admin.org_id()
     )
     .fetch_all(pool)
     .await?

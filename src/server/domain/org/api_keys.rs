@@ -3,27 +3,13 @@
 
 use crate::model::api_keys::ApiKeyRow;
 use crate::model::Permission;
-use crate::server::domain::actor::{Actor, Caller};
+use crate::server::domain::actor::{ApiKeyPrincipal, Caller};
 use crate::server::domain::Call;
 use crate::server::domain::{crypto::secrets, validate, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// The organization an API key acts for.
-#[derive(Clone, Debug)]
-pub struct ApiKeyPrincipal {
-    pub org_id: Uuid,
-    pub key_id: Uuid,
-    pub name: String,
-}
-
-impl ApiKeyPrincipal {
-    pub fn actor(&self) -> Actor {
-        Actor::ApiKey { key_id: self.key_id, label: format!("API key {}", self.name) }
-    }
-}
 
 /// Creates a key for an organization; returns the key, which is never shown again.
 pub async fn create(pool: &PgPool, call: Call<'_>, name: &str) -> Result<String, DomainError> {
@@ -82,7 +68,7 @@ pub async fn authenticate(
             .execute(pool)
             .await?;
     }
-    Ok(Some(ApiKeyPrincipal { org_id: row.org_id, key_id: row.id, name: row.name }))
+    Ok(Some(ApiKeyPrincipal::authenticated(row.org_id, row.id, row.name)))
 }
 
 /// The organization's keys (never the keys themselves).

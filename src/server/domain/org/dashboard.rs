@@ -25,15 +25,15 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
              (select count(*) from scope_requests where org_id = $1 and status = 'pending') as "pending_approvals!",
              (select count(*) from directories where org_id = $1) as "directories!",
              (select count(*) from connections where org_id = $1 and enabled) as "connections!""#,
-        admin.org_id,
+        admin.org_id(),
         now,
         now - Duration::hours(24)
     )
     .fetch_one(pool)
     .await?;
-    let recent = audit::list(pool, admin.org_id, &AuditFilter::default(), 6).await?;
+    let recent = audit::list(pool, admin.org_id(), &AuditFilter::default(), 6).await?;
     Ok(DashboardData {
-        organization_name: admin.org_name.clone(),
+        organization_name: admin.org_name().to_string(),
         admins: counts.admins,
         pending_invitations: counts.pending_invitations,
         people: counts.people,
@@ -45,6 +45,7 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
         failed_logins_24h: counts.failed_logins_24h,
         api_keys: counts.api_keys,
         recent_events: recent.events,
-        expiring_certificates: crate::server::domain::sso::saml::expiring_certificates(pool, admin.org_id, now).await?,
+        expiring_certificates: crate::server::domain::sso::saml::expiring_certificates(pool, admin.org_id(), now)
+            .await?,
     })
 }

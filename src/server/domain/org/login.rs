@@ -163,7 +163,7 @@ pub async fn password_login(
         .await?;
     let event = work
         .event("login.succeeded")
-        .target("admin", admin_id, &session.email)
+        .target("admin", admin_id, session.email())
         .details(json!({ "method": "password" }));
     work.record(event).await?;
     work.commit().await?;
@@ -178,7 +178,7 @@ pub async fn logout(
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
     let event =
-        NewEvent::new(admin.org_id, Actor::admin(admin), "logout").target("admin", admin.admin_id, &admin.email);
+        NewEvent::new(admin.org_id(), Actor::admin(admin), "logout").target("admin", admin.admin_id(), admin.email());
     Work::record_alone(pool, event, meta, now).await?;
     Ok(())
 }
@@ -199,12 +199,12 @@ async fn sso_ready(executor: impl sqlx::PgExecutor<'_>, org_id: Uuid) -> Result<
 pub async fn sign_in_settings(pool: &PgPool, admin: &AdminSession) -> Result<SignInSettings, DomainError> {
     admin.require(Permission::ViewPortal)?;
     // language=PostgreSQL
-    let policy = sqlx::query_scalar!("select password_sign_in from organizations where id = $1", admin.org_id)
+    let policy = sqlx::query_scalar!("select password_sign_in from organizations where id = $1", admin.org_id())
         .fetch_one(pool)
         .await?;
     Ok(SignInSettings {
         password_sign_in: PasswordSignIn::parse(&policy).unwrap_or(PasswordSignIn::All),
-        sso_ready: sso_ready(pool, admin.org_id).await?,
+        sso_ready: sso_ready(pool, admin.org_id()).await?,
     })
 }
 
@@ -220,8 +220,8 @@ pub async fn set_password_sign_in(
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
     admin.require(Permission::ManageAdmins)?;
-    let mut work = Work::begin(pool, admin.org_id, Actor::admin(admin), meta, now).await?;
-    if policy != PasswordSignIn::All && !sso_ready(work.conn(), admin.org_id).await? {
+    let mut work = Work::begin(pool, admin.org_id(), Actor::admin(admin), meta, now).await?;
+    if policy != PasswordSignIn::All && !sso_ready(work.conn(), admin.org_id()).await? {
         return Err(DomainError::NotAllowed(
             "Set up single sign-on first: an enabled connection and a verified domain".into(),
         ));
@@ -235,14 +235,14 @@ pub async fn set_password_sign_in(
     let previous = sqlx::query_scalar!(
         "update organizations o set password_sign_in = $2 from organizations old
          where o.id = $1 and old.id = o.id returning old.password_sign_in",
-        admin.org_id,
+        admin.org_id(),
         policy.as_str()
     )
     .fetch_one(work.conn())
     .await?;
     let event = work
         .event("settings.password_sign_in_changed")
-        .target("organization", admin.org_id, &admin.org_name)
+        .target("organization", admin.org_id(), admin.org_name())
         .details(json!({ "from": previous, "to": policy.as_str() }));
     work.record(event).await?;
     work.commit().await?;

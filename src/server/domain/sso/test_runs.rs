@@ -29,10 +29,10 @@ pub async fn start_test(
     let inserted = sqlx::query!(
         "insert into connection_tests (org_id, id, connection_id, started_by, started_at)
          select $1, $2, $3, $4, $5 where exists (select 1 from connections where org_id = $1 and id = $3)",
-        admin.org_id,
+        admin.org_id(),
         id,
         connection_id,
-        admin.admin_id,
+        admin.admin_id(),
         now
     )
     .execute(pool)
