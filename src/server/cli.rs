@@ -237,7 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::from_env()?;
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Serve = command {
-        super::serve(config).await?;
+        super::serve(config.for_serving()?).await?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Audit { command: AuditCommand::Verify { export: Some(export), checkpoint, public_key, .. } } =

@@ -1,6 +1,7 @@
 //! Configuration from the environment, validated once at start-up.
 
 use anyhow::{bail, Context};
+use std::path::Path;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mandate";
 
@@ -62,6 +63,16 @@ impl Config {
         Ok(config)
     }
 
+    /// What serving needs: a master key. On a loopback public URL without one, the development
+    /// key in `.mandate/master.key` (generated the first time, with a warning), as `scripts/run`
+    /// does; `from_env` has already refused any other URL without a key.
+    pub fn for_serving(mut self) -> anyhow::Result<Config> {
+        if self.master_key.is_none() {
+            self.master_key = Some(development_master_key(Path::new(DEVELOPMENT_KEY_FILE))?);
+        }
+        Ok(self)
+    }
+
     pub fn new(
         database_url: String,
         public_url: &str,
@@ -118,6 +129,35 @@ impl Config {
     }
 }
 
+/// Where a loopback-only (development) node keeps the master key it generated, as
+/// `scripts/run` does.
+pub const DEVELOPMENT_KEY_FILE: &str = ".mandate/master.key";
+
+/// The development master key in `file`, generated (readable by this user only) the first
+/// time. Only for a loopback public URL: anyone who can read the file can decrypt the secrets.
+fn development_master_key(file: &Path) -> anyhow::Result<[u8; 32]> {
+    if let Ok(existing) = std::fs::read_to_string(file) {
+        return parse_master_key(&existing).with_context(|| format!("{} is not a valid master key", file.display()));
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(file).with_context(|| format!("could not create {}", file.display()))?;
+    std::io::Write::write_all(&mut out, hex::encode(key).as_bytes())?;
+    eprintln!(
+        "WARNING: MANDATE_MASTER_KEY is not set; generated a development key into {} (loopback URL only). \
+         Set MANDATE_MASTER_KEY before serving anywhere else.",
+        file.display()
+    );
+    Ok(key)
+}
+
 fn parse_master_key(value: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(value.trim()).context("MANDATE_MASTER_KEY must be 64 hexadecimal characters")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("MANDATE_MASTER_KEY must be 32 bytes (64 hexadecimal characters)"))
@@ -145,6 +185,22 @@ mod tests {
         let mut c = config("http://127.0.0.1:3000");
         c.database_url = "postgres://app:s3cret@db:5432/mandate".into();
         assert_eq!(c.database_url_for_logs(), "postgres://app@db:5432/mandate");
+    }
+
+    #[test]
+    fn a_development_key_is_generated_once_and_then_reused() {
+        let dir = std::env::temp_dir().join(format!("mandate-key-{}", std::process::id()));
+        let file = dir.join("master.key");
+        let first = development_master_key(&file).unwrap();
+        assert_eq!(development_master_key(&file).unwrap(), first, "the second start reads the same key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::write(&file, "not hex").unwrap();
+        assert!(development_master_key(&file).is_err(), "a damaged key file is an error, not silently replaced");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
