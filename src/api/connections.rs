@@ -79,7 +79,7 @@ pub async fn create_saml_connection(input: SamlConnectionInput) -> Result<Uuid, 
     let admin = call.admin().await?;
     let state = &call.state;
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
-    admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
+    admin.require(crate::model::Permission::ManageSso).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
     let id = domain::sso::saml::create(
         &state.pool,
@@ -102,7 +102,7 @@ pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionIn
     let admin = call.admin().await?;
     let state = &call.state;
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
-    admin.require(crate::model::Permission::ManageAgents).map_err(|e| call.fail(e))?;
+    admin.require(crate::model::Permission::ManageSso).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
     domain::sso::saml::update(
         &state.pool,

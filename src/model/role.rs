@@ -14,19 +14,69 @@ pub enum Role {
     Auditor,
 }
 
-/// Something an admin may be allowed to do.
+/// Something an admin may be allowed to do: one permission per resource, so each domain
+/// operation names exactly what it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Permission {
     /// See the portal: dashboard, lists, settings pages.
     ViewPortal,
-    /// Read the audit trail and check its integrity.
-    ViewAudit,
-    /// Invite admins, change roles, revoke invitations.
-    ManageAdmins,
-    /// Register, change and revoke agents; manage connections and directories.
+    /// Read the audit trail, export it and check its integrity.
+    ReadAudit,
+    /// Register agents, rotate their secrets, request scopes for them, revoke them.
     ManageAgents,
-    /// Approve or deny scope requests.
-    ApproveScopes,
+    /// Approve, deny or withdraw scope requests.
+    DecideApprovals,
+    /// The scope catalog and its group ceilings.
+    ManageScopes,
+    /// SSO connections and email domains.
+    ManageSso,
+    /// SCIM directories and their tokens.
+    ManageDirectories,
+    /// Audit log streams.
+    ManageStreams,
+    /// People: deactivate, reactivate, group membership by hand.
+    ManagePeople,
+    /// Invite admins, change roles, withdraw invitations.
+    ManageAdmins,
+    /// Platform API keys.
+    ManageApiKeys,
+    /// Organization settings: audit retention, password sign-in policy.
+    ManageOrganization,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 12] = [
+        Permission::ViewPortal,
+        Permission::ReadAudit,
+        Permission::ManageAgents,
+        Permission::DecideApprovals,
+        Permission::ManageScopes,
+        Permission::ManageSso,
+        Permission::ManageDirectories,
+        Permission::ManageStreams,
+        Permission::ManagePeople,
+        Permission::ManageAdmins,
+        Permission::ManageApiKeys,
+        Permission::ManageOrganization,
+    ];
+
+    /// Why a role without this permission is refused, in words an admin can act on.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Permission::ViewPortal => "viewing the portal",
+            Permission::ReadAudit => "reading the audit trail",
+            Permission::ManageAgents => "managing agents needs the owner or admin role",
+            Permission::DecideApprovals => "deciding scope requests needs the approver role or higher",
+            Permission::ManageScopes => "managing the scope catalog needs the owner or admin role",
+            Permission::ManageSso => "managing single sign-on needs the owner or admin role",
+            Permission::ManageDirectories => "managing directories needs the owner or admin role",
+            Permission::ManageStreams => "managing log streams needs the owner or admin role",
+            Permission::ManagePeople => "managing people needs the owner or admin role",
+            Permission::ManageAdmins => "only owners manage admins",
+            Permission::ManageApiKeys => "only owners manage API keys",
+            Permission::ManageOrganization => "only owners change organization settings",
+        }
+    }
 }
 
 impl Role {
@@ -59,14 +109,27 @@ impl Role {
         }
     }
 
-    /// The permission table. Owners can do everything; auditors only read.
+    /// The permission table. Owners can do everything; admins run the organization's
+    /// integrations and agents but not its admins, keys or settings; approvers decide scope
+    /// requests; auditors only read.
     pub fn can(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Admin => matches!(permission, ViewPortal | ViewAudit | ManageAgents | ApproveScopes),
-            Role::Approver => matches!(permission, ViewPortal | ViewAudit | ApproveScopes),
-            Role::Auditor => matches!(permission, ViewPortal | ViewAudit),
+            Role::Admin => matches!(
+                permission,
+                ViewPortal
+                    | ReadAudit
+                    | ManageAgents
+                    | DecideApprovals
+                    | ManageScopes
+                    | ManageSso
+                    | ManageDirectories
+                    | ManageStreams
+                    | ManagePeople
+            ),
+            Role::Approver => matches!(permission, ViewPortal | ReadAudit | DecideApprovals),
+            Role::Auditor => matches!(permission, ViewPortal | ReadAudit),
         }
     }
 }
@@ -95,12 +158,24 @@ mod tests {
     #[test]
     fn permission_table_is_pinned() {
         use Permission::*;
-        let all = [ViewPortal, ViewAudit, ManageAdmins, ManageAgents, ApproveScopes];
-        let allowed = |role: Role| all.iter().filter(|p| role.can(**p)).copied().collect::<Vec<_>>();
-        assert_eq!(allowed(Role::Owner), all.to_vec());
-        assert_eq!(allowed(Role::Admin), vec![ViewPortal, ViewAudit, ManageAgents, ApproveScopes]);
-        assert_eq!(allowed(Role::Approver), vec![ViewPortal, ViewAudit, ApproveScopes]);
-        assert_eq!(allowed(Role::Auditor), vec![ViewPortal, ViewAudit]);
+        let allowed = |role: Role| Permission::ALL.iter().filter(|p| role.can(**p)).copied().collect::<Vec<_>>();
+        assert_eq!(allowed(Role::Owner), Permission::ALL.to_vec());
+        assert_eq!(
+            allowed(Role::Admin),
+            vec![
+                ViewPortal,
+                ReadAudit,
+                ManageAgents,
+                DecideApprovals,
+                ManageScopes,
+                ManageSso,
+                ManageDirectories,
+                ManageStreams,
+                ManagePeople
+            ]
+        );
+        assert_eq!(allowed(Role::Approver), vec![ViewPortal, ReadAudit, DecideApprovals]);
+        assert_eq!(allowed(Role::Auditor), vec![ViewPortal, ReadAudit]);
     }
 
     #[test]

@@ -143,7 +143,7 @@ fn AgentView(
                 view! {
                     <ul class="divide-y divide-slate-100" role="list" data-testid="agent-scopes">
                         {agent.scopes.clone().into_iter().map(|scope| view! {
-                            <ScopeItem scope can_withdraw=active && can(Permission::ApproveScopes) withdraw/>
+                            <ScopeItem scope can_withdraw=active && can(Permission::DecideApprovals) withdraw/>
                         }).collect_view()}
                     </ul>
                 }.into_any()

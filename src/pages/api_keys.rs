@@ -30,7 +30,7 @@ pub fn ApiKeysTab() -> impl IntoView {
         </div>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAdmins));
+                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageApiKeys));
                 match keys.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(keys) => view! {

@@ -73,7 +73,7 @@ fn RequestCard(
     approve: ServerAction<ApproveScopeRequest>,
     deny: ServerAction<DenyScopeRequest>,
 ) -> impl IntoView {
-    let can_decide = row.status == "pending" && me.as_ref().is_some_and(|m| m.role.can(Permission::ApproveScopes));
+    let can_decide = row.status == "pending" && me.as_ref().is_some_and(|m| m.role.can(Permission::DecideApprovals));
     let own_high_risk = row.risk == "high" && me.as_ref().is_some_and(|m| m.person.id == row.owner.id);
     let id = row.id.to_string();
     view! {

@@ -42,7 +42,7 @@ pub fn ConnectionPage() -> impl IntoView {
         <Title text="Connection"/>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageSso));
                 match detail.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(detail) => view! { <ConnectionView detail can_manage update update_saml set_enabled delete/> }.into_any(),

@@ -29,7 +29,7 @@ pub fn ConnectionsPage() -> impl IntoView {
         <PageHeader title="Connections" description="Admins sign in through your identity provider. Connect it with OpenID Connect, test it live, and verify your email domains.">
             <Transition>
                 {move || Suspend::new(async move {
-                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageSso));
                     can_manage.then(|| view! {
                         <div class="flex gap-3">
                             <button type="button" class=BUTTON_SECONDARY aria-haspopup="dialog" on:click=move |_| saml_open.set(true)>"New SAML connection"</button>
@@ -246,7 +246,7 @@ fn DomainsSection() -> impl IntoView {
             </div>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageSso));
                     match domains.await {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(rows) => view! {

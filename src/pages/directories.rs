@@ -29,7 +29,7 @@ pub fn DirectoriesPage() -> impl IntoView {
         <PageHeader title="Directories" description="Your IdP provisions people and groups here over SCIM 2.0. When someone leaves, every agent acting for them stops at once.">
             <Transition>
                 {move || Suspend::new(async move {
-                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageDirectories));
                     can_manage.then(|| view! {
                         <button type="button" class=BUTTON_PRIMARY aria-haspopup="dialog" on:click=move |_| dialog_open.set(true)>"Connect a directory"</button>
                     })
@@ -81,7 +81,7 @@ pub fn DirectoriesPage() -> impl IntoView {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
-                let can_manage = me.as_ref().is_some_and(|me| me.role.can(Permission::ManageAgents));
+                let can_manage = me.as_ref().is_some_and(|me| me.role.can(Permission::ManagePeople));
                 let my_id = me.map(|me| me.person.id);
                 match people.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),

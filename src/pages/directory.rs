@@ -37,7 +37,7 @@ pub fn DirectoryPage() -> impl IntoView {
         <p class="mb-4 text-sm"><a href="/directories" class="text-indigo-700 hover:underline">"← Directories"</a></p>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageDirectories));
                 match detail.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(detail) => view! { <DirectoryView detail can_manage rotate rotate_open/> }.into_any(),

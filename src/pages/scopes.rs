@@ -30,7 +30,7 @@ pub fn ScopesTab() -> impl IntoView {
         </div>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageScopes));
                 match catalog.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(catalog) => view! {

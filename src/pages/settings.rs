@@ -72,7 +72,7 @@ fn SignInTab() -> impl IntoView {
     view! {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let is_owner = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAdmins));
+                let is_owner = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageOrganization));
                 match settings.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(settings) => view! {

@@ -47,7 +47,7 @@ pub fn StreamsPage() -> impl IntoView {
         </div>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageAgents));
+                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageStreams));
                 match streams.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(streams) => view! {

@@ -68,7 +68,7 @@ async fn portal_audit_export(
             .into_response();
     };
     let result = admin
-        .require(Permission::ViewAudit)
+        .require(Permission::ReadAudit)
         .and_then(|()| audit_export(&state, admin.org_id(), &query.filter, query.format.as_deref()));
     match result {
         Ok(response) => response,

@@ -68,13 +68,7 @@ impl AdminSession {
         if self.role.can(permission) {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(match permission {
-                Permission::ViewPortal => "viewing the portal",
-                Permission::ViewAudit => "reading the audit trail",
-                Permission::ManageAdmins => "only owners manage admins",
-                Permission::ManageAgents => "managing agents needs the owner or admin role",
-                Permission::ApproveScopes => "approving scopes needs the approver role or higher",
-            }))
+            Err(DomainError::Forbidden(permission.refusal()))
         }
     }
 }

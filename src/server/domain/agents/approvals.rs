@@ -59,6 +59,7 @@ pub(crate) async fn insert_request(
 }
 
 /// An agent asks for one more scope.
+/// Permission: agents.
 pub async fn request(
     pool: &PgPool,
     call: Call<'_>,
@@ -99,6 +100,7 @@ pub(crate) async fn approve_in(
 }
 
 /// Decides a pending request. Returns the agent's id.
+/// Permission: approvals.
 pub async fn decide(
     pool: &PgPool,
     cache: &Mandates,
@@ -106,7 +108,7 @@ pub async fn decide(
     request_id: Uuid,
     decision: Decision,
 ) -> Result<Uuid, DomainError> {
-    call.require(Permission::ApproveScopes)?;
+    call.require(Permission::DecideApprovals)?;
     let mut work = call.begin(pool).await?;
     let agent_id = decide_in(&mut work, call.caller, request_id, decision).await?;
     work.announce(cache, Change::Agent { org_id: call.org_id(), agent_id }).await?;
@@ -199,6 +201,7 @@ async fn decide_in(
 }
 
 /// Withdraws an approval: the scope leaves the mandate and every live token at once.
+/// Permission: approvals.
 pub async fn withdraw(
     pool: &PgPool,
     cache: &Mandates,
@@ -206,7 +209,7 @@ pub async fn withdraw(
     request_id: Uuid,
     reason: &str,
 ) -> Result<(), DomainError> {
-    call.require(Permission::ApproveScopes)?;
+    call.require(Permission::DecideApprovals)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL
@@ -235,6 +238,7 @@ pub async fn withdraw(
 }
 
 /// Requests of the organization with a status (`pending` by default), oldest first.
+/// Permission: view portal.
 pub async fn list(pool: &PgPool, caller: Caller<'_>, status: &str) -> Result<Vec<ScopeRequestRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
     let status = if status.trim().is_empty() { "pending" } else { status.trim() };

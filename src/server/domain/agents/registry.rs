@@ -47,6 +47,7 @@ fn new_client_id() -> String {
     format!("agt_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Permission: agents.
 pub async fn register(pool: &PgPool, call: Call<'_>, agent: NewAgent<'_>) -> Result<AgentCredentials, DomainError> {
     call.require(Permission::ManageAgents)?;
     if agent.approve && !matches!(call.caller, Caller::Operator { .. }) {
@@ -113,6 +114,7 @@ pub async fn register(pool: &PgPool, call: Call<'_>, agent: NewAgent<'_>) -> Res
 }
 
 /// Replaces an agent's secret; the old one stops working at once.
+/// Permission: agents.
 pub async fn rotate_secret(
     pool: &PgPool,
     cache: &Mandates,
@@ -142,6 +144,7 @@ pub async fn rotate_secret(
 }
 
 /// Agents of the organization, newest first, filtered.
+/// Permission: view portal.
 pub async fn list(
     pool: &PgPool,
     caller: Caller<'_>,
@@ -167,6 +170,7 @@ pub async fn list(
 }
 
 /// One agent with its history.
+/// Permission: view portal.
 pub async fn detail(
     pool: &PgPool,
     caller: Caller<'_>,

@@ -183,6 +183,7 @@ pub(crate) async fn end_agents_of_person<'a>(
 }
 
 /// What revoking an agent would end.
+/// Permission: view portal.
 pub async fn impact(
     pool: &PgPool,
     caller: crate::server::domain::Caller<'_>,
@@ -211,6 +212,7 @@ pub async fn impact(
 }
 
 /// What revoking all of a person's agents (or the person leaving) would end.
+/// Permission: view portal.
 pub async fn person_impact(
     pool: &PgPool,
     caller: crate::server::domain::Caller<'_>,

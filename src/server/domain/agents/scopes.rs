@@ -48,8 +48,9 @@ pub struct NewScope<'a> {
     pub max_token_lifetime_seconds: i32,
 }
 
+/// Permission: scopes.
 pub async fn create(pool: &PgPool, call: Call<'_>, scope: NewScope<'_>) -> Result<Uuid, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageScopes)?;
     let name = check_name(scope.name)?;
     let risk = check_risk(scope.risk)?;
     if !(30..=300).contains(&scope.max_token_lifetime_seconds) {
@@ -128,6 +129,7 @@ pub async fn resolve(
 }
 
 /// The catalog with ceilings, and the groups that ceilings can name.
+/// Permission: view portal.
 pub async fn catalog(pool: &PgPool, caller: Caller<'_>) -> Result<ScopeCatalog, DomainError> {
     caller.require(Permission::ViewPortal)?;
     let org_id = caller.org_id();
@@ -168,6 +170,7 @@ pub async fn catalog(pool: &PgPool, caller: Caller<'_>) -> Result<ScopeCatalog, 
 }
 
 /// Sets which groups may hold a scope (empty: everyone). Live tokens follow at once.
+/// Permission: scopes.
 pub async fn set_ceiling(
     pool: &PgPool,
     cache: &Mandates,
@@ -175,7 +178,7 @@ pub async fn set_ceiling(
     scope_id: Uuid,
     group_ids: &[Uuid],
 ) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageScopes)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL

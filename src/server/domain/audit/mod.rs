@@ -477,18 +477,20 @@ pub async fn events_after(
 }
 
 /// Admin-facing integrity check.
+/// Permission: read audit.
 pub async fn verify_for_admin(
     pool: &PgPool,
     keys: &checkpoints::AuditKeys,
     admin: &AdminSession,
 ) -> Result<ChainStatus, DomainError> {
-    admin.require(Permission::ViewAudit)?;
+    admin.require(Permission::ReadAudit)?;
     verify(pool, keys, admin.org_id()).await
 }
 
 /// The log's size, newest checkpoint and retention, for the Audit page's integrity panel.
+/// Permission: read audit.
 pub async fn integrity(pool: &PgPool, admin: &AdminSession) -> Result<AuditIntegrity, DomainError> {
-    admin.require(Permission::ViewAudit)?;
+    admin.require(Permission::ReadAudit)?;
     // language=PostgreSQL
     let row = sqlx::query!(
         "select h.last_seq, h.pruned_through, o.audit_retention_days
@@ -506,13 +508,14 @@ pub async fn integrity(pool: &PgPool, admin: &AdminSession) -> Result<AuditInteg
 }
 
 /// An event's inclusion proof for the portal, checked here against the trusted keys.
+/// Permission: read audit.
 pub async fn proof_for_admin(
     pool: &PgPool,
     keys: &checkpoints::AuditKeys,
     admin: &AdminSession,
     seq: i64,
 ) -> Result<(InclusionProof, bool), DomainError> {
-    admin.require(Permission::ViewAudit)?;
+    admin.require(Permission::ReadAudit)?;
     let proof = checkpoints::inclusion(pool, admin.org_id(), seq, None).await?;
     let verified = checkpoints::inclusion_verifies(&proof, keys);
     Ok((proof, verified))
@@ -683,12 +686,13 @@ pub async fn filtered_in_order(
 }
 
 /// Admin-facing list, with the actions the filter can offer.
+/// Permission: read audit.
 pub async fn list_for_admin(
     pool: &PgPool,
     admin: &AdminSession,
     filter: &AuditFilter,
 ) -> Result<AuditPage, DomainError> {
-    admin.require(Permission::ViewAudit)?;
+    admin.require(Permission::ReadAudit)?;
     let mut page = list(pool, admin.org_id(), filter, PAGE_SIZE).await?;
     // language=PostgreSQL
     page.actions = sqlx::query_scalar!(
@@ -718,8 +722,9 @@ pub async fn about(pool: &PgPool, org_id: Uuid, subject: &str, limit: i64) -> Re
 }
 
 /// One event of the caller's organization by id (another organization's id is "not found").
+/// Permission: read audit.
 pub async fn get(pool: &PgPool, admin: &AdminSession, id: Uuid) -> Result<AuditEventView, DomainError> {
-    admin.require(Permission::ViewAudit)?;
+    admin.require(Permission::ReadAudit)?;
     get_in(pool, admin.org_id(), id).await
 }
 

@@ -97,6 +97,7 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
 }
 
 /// Sets an organization's retention period.
+/// Permission: organization settings.
 pub async fn set_days(
     pool: &PgPool,
     caller: crate::server::domain::Caller<'_>,
@@ -104,7 +105,7 @@ pub async fn set_days(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    caller.require(crate::model::Permission::ManageAdmins)?;
+    caller.require(crate::model::Permission::ManageOrganization)?;
     if !(30..=36500).contains(&days) {
         return Err(DomainError::invalid("retention must be between 30 and 36500 days"));
     }

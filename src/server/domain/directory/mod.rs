@@ -112,13 +112,14 @@ pub fn scim_base_path(directory_id: Uuid) -> String {
     format!("/scim/v2/{directory_id}")
 }
 
+/// Permission: directories.
 pub async fn create(
     pool: &PgPool,
     call: Call<'_>,
     name: &str,
     provider: &str,
 ) -> Result<CreatedDirectory, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageDirectories)?;
     let name = validate::label("Directory name", name, 100)?;
     let provider = PROVIDERS
         .into_iter()
@@ -155,8 +156,9 @@ pub async fn create(
 }
 
 /// Replaces a directory's bearer token; the old one stops working at once.
+/// Permission: directories.
 pub async fn rotate_token(pool: &PgPool, call: Call<'_>, directory_id: Uuid) -> Result<String, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageDirectories)?;
     let org_id = call.org_id();
     let token = secrets::generate(TOKEN_PREFIX);
     let prefix = secrets::recognisable_part(&token, TOKEN_PREFIX);
@@ -193,6 +195,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Directory
     .await?)
 }
 
+/// Permission: view portal.
 pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<DirectoryRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
     rows(pool, caller.org_id(), None).await
@@ -263,6 +266,7 @@ pub async fn record_event(pool: &PgPool, call: DirectoryCall<'_>, entry: FeedEnt
 }
 
 /// The newest events of a directory.
+/// Permission: view portal.
 pub async fn events(
     pool: &PgPool,
     caller: Caller<'_>,
@@ -285,6 +289,7 @@ pub async fn events(
 
 /// A directory with its users, groups and newest events, for the portal (`base_url` is the
 /// public URL the SCIM base path hangs from).
+/// Permission: view portal.
 pub async fn detail(
     pool: &PgPool,
     caller: Caller<'_>,

@@ -57,6 +57,7 @@ pub async fn get(executor: impl sqlx::PgExecutor<'_>, org_id: Uuid, person_id: U
 }
 
 /// People with their groups, admin role and agents.
+/// Permission: view portal.
 pub async fn list(pool: &PgPool, caller: Caller<'_>, now: OffsetDateTime) -> Result<Vec<PersonRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
     // language=PostgreSQL
@@ -99,7 +100,7 @@ pub async fn set_active(
     person_id: Uuid,
     active: bool,
 ) -> Result<i64, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManagePeople)?;
     if !active && call.caller.person_id() == Some(person_id) {
         return Err(DomainError::Conflict("You cannot deactivate yourself.".into()));
     }
@@ -155,7 +156,7 @@ pub async fn set_membership(
     person_id: Uuid,
     member: bool,
 ) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManagePeople)?;
     let mut work = call.begin(pool).await?;
     let org_id = work.org_id();
     let person = get(work.conn(), org_id, person_id).await?;

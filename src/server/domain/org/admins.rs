@@ -297,6 +297,7 @@ pub async fn load_session(pool: &PgPool, org_id: Uuid, admin_id: Uuid) -> Result
 }
 
 /// Admins and pending invitations of the caller's organization.
+/// Permission: view portal.
 pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> Result<AdminsOverview, DomainError> {
     admin.require(Permission::ViewPortal)?;
     // language=PostgreSQL

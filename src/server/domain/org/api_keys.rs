@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Creates a key for an organization; returns the key, which is never shown again.
+/// Permission: API keys.
 pub async fn create(pool: &PgPool, call: Call<'_>, name: &str) -> Result<String, DomainError> {
-    call.require(Permission::ManageAdmins)?;
+    call.require(Permission::ManageApiKeys)?;
     let org_id = call.org_id();
     let name = validate::label("Key name", name, 100)?;
     let key = secrets::generate(secrets::API_KEY_PREFIX);
@@ -72,6 +73,7 @@ pub async fn authenticate(
 }
 
 /// The organization's keys (never the keys themselves).
+/// Permission: view portal.
 pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<ApiKeyRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
     // language=PostgreSQL
@@ -86,8 +88,9 @@ pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<ApiKeyRow>, D
 }
 
 /// Revokes a key: the next request with it is refused.
+/// Permission: API keys.
 pub async fn revoke(pool: &PgPool, call: Call<'_>, key_id: Uuid) -> Result<(), DomainError> {
-    call.require(Permission::ManageAdmins)?;
+    call.require(Permission::ManageApiKeys)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL

@@ -8,6 +8,7 @@ use crate::server::domain::{audit, DomainError};
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 
+/// Permission: view portal.
 pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> Result<DashboardData, DomainError> {
     admin.require(Permission::ViewPortal)?;
     // language=PostgreSQL

@@ -196,6 +196,7 @@ async fn sso_ready(executor: impl sqlx::PgExecutor<'_>, org_id: Uuid) -> Result<
     .await?)
 }
 
+/// Permission: view portal.
 pub async fn sign_in_settings(pool: &PgPool, admin: &AdminSession) -> Result<SignInSettings, DomainError> {
     admin.require(Permission::ViewPortal)?;
     // language=PostgreSQL
@@ -211,6 +212,7 @@ pub async fn sign_in_settings(pool: &PgPool, admin: &AdminSession) -> Result<Sig
 /// Changes who may sign in with a password (owners only). Restricting it needs working single
 /// sign-on; turning it off entirely needs the owner to have signed in through the IdP in this
 /// session, which proves the way in works.
+/// Permission: organization settings.
 pub async fn set_password_sign_in(
     pool: &PgPool,
     admin: &AdminSession,
@@ -219,7 +221,7 @@ pub async fn set_password_sign_in(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    admin.require(Permission::ManageAdmins)?;
+    admin.require(Permission::ManageOrganization)?;
     let mut work = Work::begin(pool, admin.org_id(), Actor::admin(admin), meta, now).await?;
     if policy != PasswordSignIn::All && !sso_ready(work.conn(), admin.org_id()).await? {
         return Err(DomainError::NotAllowed(

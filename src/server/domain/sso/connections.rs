@@ -38,8 +38,9 @@ async fn ensure_not_last_way_in(conn: &mut PgConnection, org_id: Uuid, connectio
 }
 
 /// Turns a connection on or off. Off: nobody signs in through it until it is turned back on.
+/// Permission: SSO.
 pub async fn set_enabled(pool: &PgPool, call: Call<'_>, connection_id: Uuid, enabled: bool) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     if !enabled {
@@ -63,8 +64,9 @@ pub async fn set_enabled(pool: &PgPool, call: Call<'_>, connection_id: Uuid, ena
 }
 
 /// Deletes a connection with its sign-in identities (people and admins stay).
+/// Permission: SSO.
 pub async fn delete(pool: &PgPool, call: Call<'_>, connection_id: Uuid) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     ensure_not_last_way_in(work.conn(), org_id, connection_id).await?;
@@ -88,6 +90,7 @@ pub async fn delete(pool: &PgPool, call: Call<'_>, connection_id: Uuid) -> Resul
     Ok(())
 }
 
+/// Permission: view portal.
 pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<ConnectionRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
     rows(pool, caller.org_id(), None).await
@@ -111,6 +114,7 @@ async fn rows(pool: &PgPool, org_id: Uuid, id: Option<Uuid>) -> Result<Vec<Conne
     .await?)
 }
 
+/// Permission: view portal.
 pub async fn detail(
     pool: &PgPool,
     master: &MasterKey,

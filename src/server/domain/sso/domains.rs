@@ -69,6 +69,7 @@ pub fn of_email(email: &str) -> Option<String> {
     validate::domain(domain).ok()
 }
 
+/// Permission: view portal.
 pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<DomainRow>, DomainError> {
     caller.require(Permission::ViewPortal)?;
     // language=PostgreSQL
@@ -93,8 +94,9 @@ pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<DomainRow>, D
 }
 
 /// Claims a domain (unverified until its TXT record is found).
+/// Permission: SSO.
 pub async fn add(pool: &PgPool, call: Call<'_>, domain: &str) -> Result<String, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let domain = validate::domain(domain)?;
     if CONSUMER_DOMAINS.contains(&domain.as_str()) {
         return Err(DomainError::invalid(format!(
@@ -138,8 +140,9 @@ pub async fn add(pool: &PgPool, call: Call<'_>, domain: &str) -> Result<String, 
 
 /// Looks up the domain's TXT record now; marks it verified when the expected value is there.
 /// Returns whether it is verified; what went wrong is kept on the row for the portal to show.
+/// Permission: SSO.
 pub async fn verify(pool: &PgPool, dns: &TxtResolver, call: Call<'_>, domain: &str) -> Result<bool, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let org_id = call.org_id();
     let domain = validate::domain(domain)?;
     // language=PostgreSQL
@@ -256,8 +259,9 @@ async fn mark_verified(
 
 /// Gives up a domain. With password sign-in off, the last verified domain stays (nobody could
 /// reach the IdP otherwise).
+/// Permission: SSO.
 pub async fn remove(pool: &PgPool, call: Call<'_>, domain: &str) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let org_id = call.org_id();
     let domain = validate::domain(domain)?;
     let mut work = call.begin(pool).await?;

@@ -104,13 +104,14 @@ fn check_oidc(input: &OidcConnectionInput, secret_required: bool) -> Result<Oidc
 }
 
 /// Creates an OIDC connection (enabled). Test it before relying on it.
+/// Permission: SSO.
 pub async fn create(
     pool: &PgPool,
     master: &MasterKey,
     call: Call<'_>,
     input: &OidcConnectionInput,
 ) -> Result<Uuid, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let fields = check_oidc(input, true)?;
     let org_id = call.org_id();
     let id = Uuid::new_v4();
@@ -152,6 +153,7 @@ pub async fn create(
 }
 
 /// Edits an OIDC connection; an empty client secret keeps the stored one.
+/// Permission: SSO.
 pub async fn update(
     pool: &PgPool,
     master: &MasterKey,
@@ -159,7 +161,7 @@ pub async fn update(
     connection_id: Uuid,
     input: &OidcConnectionInput,
 ) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let fields = check_oidc(input, false)?;
     let org_id = call.org_id();
     let secret = match &fields.client_secret {

@@ -239,6 +239,7 @@ async fn replace_certificates(
 }
 
 /// Creates a SAML connection (enabled) from checked IdP settings.
+/// Permission: SSO.
 pub async fn create(
     pool: &PgPool,
     master: &MasterKey,
@@ -246,7 +247,7 @@ pub async fn create(
     input: &SamlConnectionInput,
     idp: &IdpSettings,
 ) -> Result<Uuid, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let common = common_of(input)?;
     check_idp(idp)?;
     let org_id = call.org_id();
@@ -294,6 +295,7 @@ pub async fn create(
 
 /// Replaces a SAML connection's settings. Certificates given replace the pinned ones (rotation
 /// is "save with both, then with the new one"); none given keeps them.
+/// Permission: SSO.
 pub async fn update(
     pool: &PgPool,
     master: &MasterKey,
@@ -302,7 +304,7 @@ pub async fn update(
     input: &SamlConnectionInput,
     idp: &IdpSettings,
 ) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageSso)?;
     let common = common_of(input)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;

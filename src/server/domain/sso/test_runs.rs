@@ -14,13 +14,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Starts a Test connection run (the admin then goes through the IdP).
+/// Permission: SSO.
 pub async fn start_test(
     pool: &PgPool,
     caller: Caller<'_>,
     connection_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+    caller.require(Permission::ManageSso)?;
     let Caller::Admin(admin) = caller else {
         return Err(DomainError::NotAllowed("Test connection runs in an admin's browser".into()));
     };

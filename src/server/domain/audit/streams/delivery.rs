@@ -24,6 +24,7 @@ use uuid::Uuid;
 /// Prefix of the webhook signing secrets Mandate generates.
 /// Posts one synthetic `mandate.stream.test` event to the stream's destination now and says
 /// how it answered. Nothing is stored: neither an audit event nor the stream's status.
+/// Permission: log streams.
 #[tracing::instrument(skip_all)]
 pub async fn send_test(
     pool: &PgPool,
@@ -33,7 +34,7 @@ pub async fn send_test(
     stream_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<StreamTestResult, DomainError> {
-    caller.require(Permission::ManageAgents)?;
+    caller.require(Permission::ManageStreams)?;
     let org_id = caller.org_id();
     // language=PostgreSQL
     let row = sqlx::query!(

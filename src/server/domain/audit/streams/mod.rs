@@ -122,6 +122,7 @@ impl StreamHttp {
 
 /// Creates a stream. For a webhook the answer carries the generated signing secret, which is
 /// never shown again.
+/// Permission: log streams.
 #[tracing::instrument(skip_all)]
 pub async fn create(
     pool: &PgPool,
@@ -129,7 +130,7 @@ pub async fn create(
     call: Call<'_>,
     input: NewStream<'_>,
 ) -> Result<CreatedStream, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageStreams)?;
     let org_id = call.org_id();
     let name = validate::label("Stream name", input.name, 100)?;
     let kind: StreamKind = input.kind.parse().map_err(DomainError::Invalid)?;
@@ -188,14 +189,16 @@ pub async fn create(
 }
 
 /// The organization's streams with their delivery status (never their secrets).
+/// Permission: read audit.
 pub async fn list(pool: &PgPool, caller: Caller<'_>) -> Result<Vec<StreamRow>, DomainError> {
-    caller.require(Permission::ViewAudit)?;
+    caller.require(Permission::ReadAudit)?;
     rows(pool, caller.org_id(), None).await
 }
 
 /// One stream of the caller's organization.
+/// Permission: read audit.
 pub async fn get(pool: &PgPool, caller: Caller<'_>, stream_id: Uuid) -> Result<StreamRow, DomainError> {
-    caller.require(Permission::ViewAudit)?;
+    caller.require(Permission::ReadAudit)?;
     rows(pool, caller.org_id(), Some(stream_id)).await?.into_iter().next().ok_or(DomainError::NotFound)
 }
 
@@ -238,8 +241,9 @@ async fn rows(pool: &PgPool, org_id: Uuid, stream_id: Option<Uuid>) -> Result<Ve
 
 /// Turns a stream on or off. Turning it on retries at once (failures reset); it resumes at its
 /// cursor, so it catches up on what was recorded meanwhile.
+/// Permission: log streams.
 pub async fn set_enabled(pool: &PgPool, call: Call<'_>, stream_id: Uuid, enabled: bool) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageStreams)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     // Waits for a delivery in flight to this stream (at most its request timeout).
@@ -275,8 +279,9 @@ pub async fn set_enabled(pool: &PgPool, call: Call<'_>, stream_id: Uuid, enabled
 }
 
 /// Deletes a stream; events not yet delivered to it are not sent.
+/// Permission: log streams.
 pub async fn delete(pool: &PgPool, call: Call<'_>, stream_id: Uuid) -> Result<(), DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageStreams)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
     // language=PostgreSQL
@@ -300,6 +305,7 @@ pub async fn delete(pool: &PgPool, call: Call<'_>, stream_id: Uuid) -> Result<()
 
 /// Replaces a webhook's signing secret; returns the new one (shown once). Requests signed with
 /// the old secret stop at once, so update the receiver right after.
+/// Permission: log streams.
 #[tracing::instrument(skip_all)]
 pub async fn rotate_secret(
     pool: &PgPool,
@@ -307,7 +313,7 @@ pub async fn rotate_secret(
     call: Call<'_>,
     stream_id: Uuid,
 ) -> Result<String, DomainError> {
-    call.require(Permission::ManageAgents)?;
+    call.require(Permission::ManageStreams)?;
     let org_id = call.org_id();
     let secret = secrets::generate(WEBHOOK_SECRET_PREFIX);
     let sealed = master.encrypt(secret.as_bytes(), &secret_context(stream_id))?;
