@@ -253,157 +253,164 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(report_status(checkpoint.org_id, status));
     }
     let pool = super::connect_and_migrate(&config).await?;
-    let now = OffsetDateTime::now_utc();
+    let op = Operator { pool, config, meta: operator_meta(), now: OffsetDateTime::now_utc() };
     match command {
-        Command::Serve | Command::Migrate => {
-            eprintln!("migrations applied");
-        }
-        Command::Org { command: OrgCommand::Create { name, admin_email, domain } } => {
-            let created = domain::org::organizations::create(
-                &pool,
-                &name,
-                &admin_email,
-                domain.as_deref(),
-                &operator_meta(),
-                now,
-            )
+        Command::Serve | Command::Migrate => eprintln!("migrations applied"),
+        Command::Org { command } => org(&op, command).await?,
+        Command::ApiKey { command } => api_key(&op, command).await?,
+        Command::Directory { command } => directory(&op, command).await?,
+        Command::Connection { command } => connection(&op, command).await?,
+        Command::Agent { command } => agent(&op, command).await?,
+        Command::Keys { command } => keys(&op, command).await?,
+        Command::Audit { command } => return audit(&op, command).await,
+        Command::Demo { command } => demo(&op, command).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What every operator command runs with: the database, the configuration, and the request
+/// details and time its audit events carry.
+struct Operator {
+    pool: sqlx::PgPool,
+    config: Config,
+    meta: RequestMeta,
+    now: OffsetDateTime,
+}
+
+impl Operator {
+    /// A call into the domain as the platform operator, acting in one organization.
+    fn call(&self, org_id: Uuid) -> Call<'_> {
+        Call::new(domain::Caller::Operator { org_id }, &self.meta, self.now)
+    }
+}
+
+async fn org(op: &Operator, command: OrgCommand) -> anyhow::Result<()> {
+    let OrgCommand::Create { name, admin_email, domain } = command;
+    let created =
+        domain::org::organizations::create(&op.pool, &name, &admin_email, domain.as_deref(), &op.meta, op.now)
             .await
             .map_err(user_error)?;
-            print_json(json!({
-                "org_id": created.org_id,
-                "setup_url": config.url(&domain::org::admins::setup_path(&created.setup_token)),
-            }));
-        }
-        Command::ApiKey { command: ApiKeyCommand::Create { org, name } } => {
-            let key = domain::org::api_keys::create(
-                &pool,
-                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
-                &name,
-            )
-            .await
-            .map_err(user_error)?;
-            print_json(json!({ "api_key": key }));
-        }
-        Command::Directory { command: DirectoryCommand::Create { org, name, provider } } => {
-            let created = domain::directory::create(
-                &pool,
-                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
-                &name,
-                &provider,
-            )
-            .await
-            .map_err(user_error)?;
-            print_json(json!({
-                "directory_id": created.directory_id,
-                "scim_base_url": config.url(&domain::directory::scim_base_path(created.directory_id)),
-                "bearer_token": created.bearer_token,
-            }));
-        }
-        Command::Connection {
-            command:
-                ConnectionCommand::Create {
-                    org,
-                    kind,
-                    name,
-                    issuer,
-                    client_id,
-                    client_secret,
-                    scopes,
-                    role_mappings,
-                    domain,
-                    metadata_url,
-                    metadata_file,
-                    allow_idp_initiated,
-                },
-        } => {
-            let caller = domain::Caller::Operator { org_id: org };
-            let mut out = match kind.as_str() {
-                "saml" => {
-                    let input = crate::model::connections::SamlConnectionInput {
-                        name: if name.trim().is_empty() { "SAML".into() } else { name },
-                        metadata_url: metadata_url.unwrap_or_default(),
-                        metadata_xml: match metadata_file {
-                            Some(path) => std::fs::read_to_string(&path)
-                                .with_context(|| format!("could not read {}", path.display()))?,
-                            None => String::new(),
-                        },
-                        role_mappings: role_mappings.join("\n"),
-                        allow_idp_initiated,
-                        ..Default::default()
-                    };
-                    if input.metadata_url.is_empty() && input.metadata_xml.is_empty() {
-                        anyhow::bail!("--metadata-url or --metadata-file is required for a SAML connection");
+    print_json(json!({
+        "org_id": created.org_id,
+        "setup_url": op.config.url(&domain::org::admins::setup_path(&created.setup_token)),
+    }));
+    Ok(())
+}
+
+async fn api_key(op: &Operator, command: ApiKeyCommand) -> anyhow::Result<()> {
+    let ApiKeyCommand::Create { org, name } = command;
+    let key = domain::org::api_keys::create(&op.pool, op.call(org), &name).await.map_err(user_error)?;
+    print_json(json!({ "api_key": key }));
+    Ok(())
+}
+
+async fn directory(op: &Operator, command: DirectoryCommand) -> anyhow::Result<()> {
+    let DirectoryCommand::Create { org, name, provider } = command;
+    let created = domain::directory::create(&op.pool, op.call(org), &name, &provider).await.map_err(user_error)?;
+    print_json(json!({
+        "directory_id": created.directory_id,
+        "scim_base_url": op.config.url(&domain::directory::scim_base_path(created.directory_id)),
+        "bearer_token": created.bearer_token,
+    }));
+    Ok(())
+}
+
+async fn connection(op: &Operator, command: ConnectionCommand) -> anyhow::Result<()> {
+    let ConnectionCommand::Create {
+        org,
+        kind,
+        name,
+        issuer,
+        client_id,
+        client_secret,
+        scopes,
+        role_mappings,
+        domain,
+        metadata_url,
+        metadata_file,
+        allow_idp_initiated,
+    } = command;
+    let caller = domain::Caller::Operator { org_id: org };
+    let mut out = match kind.as_str() {
+        "saml" => {
+            let input = crate::model::connections::SamlConnectionInput {
+                name: if name.trim().is_empty() { "SAML".into() } else { name },
+                metadata_url: metadata_url.unwrap_or_default(),
+                metadata_xml: match metadata_file {
+                    Some(path) => {
+                        std::fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?
                     }
-                    let http = super::outbound::OutboundHttp::new()?;
-                    let idp = super::auth::saml::idp_settings(&http, &input).await.map_err(user_error)?;
-                    let id = domain::sso::saml::create(
-                        &pool,
-                        &master_key(&config)?,
-                        Call::new(caller, &operator_meta(), now),
-                        &input,
-                        &idp,
-                    )
-                    .await
-                    .map_err(user_error)?;
-                    json!({
-                        "connection_id": id,
-                        "type": "saml",
-                        "sp_entity_id": domain::sso::saml::sp_entity_id(&config.public_url, id),
-                        "acs_url": domain::sso::saml::acs_url(&config.public_url, id),
-                        "metadata_url": domain::sso::saml::sp_entity_id(&config.public_url, id),
-                    })
-                }
-                "oidc" => {
-                    let master = master_key(&config)?;
-                    let input = crate::model::connections::OidcConnectionInput {
-                        name: if name.trim().is_empty() { "OpenID Connect".into() } else { name },
-                        issuer: issuer.context("--issuer is required for an OIDC connection")?,
-                        client_id: client_id.context("--client-id is required for an OIDC connection")?,
-                        client_secret: client_secret.context("--client-secret is required for an OIDC connection")?,
-                        scopes,
-                        role_mappings: role_mappings.join("\n"),
-                        ..Default::default()
-                    };
-                    let id =
-                        domain::sso::oidc::create(&pool, &master, Call::new(caller, &operator_meta(), now), &input)
-                            .await
-                            .map_err(user_error)?;
-                    json!({
-                        "connection_id": id,
-                        "type": "oidc",
-                        "redirect_uri": config.url(domain::sso::oidc::OIDC_CALLBACK_PATH),
-                    })
-                }
-                other => anyhow::bail!("--type must be oidc or saml (got {other:?})"),
+                    None => String::new(),
+                },
+                role_mappings: role_mappings.join("\n"),
+                allow_idp_initiated,
+                ..Default::default()
             };
-            if let Some(claimed) = domain {
-                let claimed =
-                    match domain::sso::domains::add(&pool, Call::new(caller, &operator_meta(), now), &claimed).await {
-                        Ok(added) => added,
-                        Err(domain::DomainError::Conflict(_)) => claimed.trim().to_lowercase(),
-                        Err(err) => return Err(user_error(err)),
-                    };
-                let dns = domain::sso::dns::TxtResolver::new(config.dns_resolver);
-                let verified =
-                    domain::sso::domains::verify(&pool, &dns, Call::new(caller, &operator_meta(), now), &claimed)
-                        .await
-                        .map_err(user_error)?;
-                let row = domain::sso::domains::list(&pool, caller)
-                    .await
-                    .map_err(user_error)?
-                    .into_iter()
-                    .find(|row| row.domain == claimed)
-                    .context("the domain vanished")?;
-                out["domain"] = json!({
-                    "domain": row.domain,
-                    "verified": verified,
-                    "txt_record_name": row.record_name,
-                    "txt_record_value": row.record_value,
-                });
+            if input.metadata_url.is_empty() && input.metadata_xml.is_empty() {
+                anyhow::bail!("--metadata-url or --metadata-file is required for a SAML connection");
             }
-            print_json(out);
+            let http = super::outbound::OutboundHttp::new()?;
+            let idp = super::auth::saml::idp_settings(&http, &input).await.map_err(user_error)?;
+            let id = domain::sso::saml::create(&op.pool, &master_key(&op.config)?, op.call(org), &input, &idp)
+                .await
+                .map_err(user_error)?;
+            json!({
+                "connection_id": id,
+                "type": "saml",
+                "sp_entity_id": domain::sso::saml::sp_entity_id(&op.config.public_url, id),
+                "acs_url": domain::sso::saml::acs_url(&op.config.public_url, id),
+                "metadata_url": domain::sso::saml::sp_entity_id(&op.config.public_url, id),
+            })
         }
-        Command::Agent { command: AgentCommand::Create { org, owner, name, scopes, description, approve } } => {
+        "oidc" => {
+            let master = master_key(&op.config)?;
+            let input = crate::model::connections::OidcConnectionInput {
+                name: if name.trim().is_empty() { "OpenID Connect".into() } else { name },
+                issuer: issuer.context("--issuer is required for an OIDC connection")?,
+                client_id: client_id.context("--client-id is required for an OIDC connection")?,
+                client_secret: client_secret.context("--client-secret is required for an OIDC connection")?,
+                scopes,
+                role_mappings: role_mappings.join("\n"),
+                ..Default::default()
+            };
+            let id = domain::sso::oidc::create(&op.pool, &master, op.call(org), &input).await.map_err(user_error)?;
+            json!({
+                "connection_id": id,
+                "type": "oidc",
+                "redirect_uri": op.config.url(domain::sso::oidc::OIDC_CALLBACK_PATH),
+            })
+        }
+        other => anyhow::bail!("--type must be oidc or saml (got {other:?})"),
+    };
+    if let Some(claimed) = domain {
+        let claimed = match domain::sso::domains::add(&op.pool, op.call(org), &claimed).await {
+            Ok(added) => added,
+            Err(domain::DomainError::Conflict(_)) => claimed.trim().to_lowercase(),
+            Err(err) => return Err(user_error(err)),
+        };
+        let dns = domain::sso::dns::TxtResolver::new(op.config.dns_resolver);
+        let verified =
+            domain::sso::domains::verify(&op.pool, &dns, op.call(org), &claimed).await.map_err(user_error)?;
+        let row = domain::sso::domains::list(&op.pool, caller)
+            .await
+            .map_err(user_error)?
+            .into_iter()
+            .find(|row| row.domain == claimed)
+            .context("the domain vanished")?;
+        out["domain"] = json!({
+            "domain": row.domain,
+            "verified": verified,
+            "txt_record_name": row.record_name,
+            "txt_record_value": row.record_value,
+        });
+    }
+    print_json(out);
+    Ok(())
+}
+
+async fn agent(op: &Operator, command: AgentCommand) -> anyhow::Result<()> {
+    match command {
+        AgentCommand::Create { org, owner, name, scopes, description, approve } => {
             let scopes: Vec<String> =
                 scopes.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
             let input = domain::agents::registry::NewAgent {
@@ -414,63 +421,66 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reason: "registered by the platform operator",
                 approve,
             };
-            let created = domain::agents::registry::register(
-                &pool,
-                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
-                input,
-            )
-            .await
-            .map_err(user_error)?;
+            let created =
+                domain::agents::registry::register(&op.pool, op.call(org), input).await.map_err(user_error)?;
             print_json(
                 json!({ "agent_id": created.agent_id, "client_id": created.client_id, "client_secret": created.client_secret }),
             );
         }
-        Command::Agent { command: AgentCommand::Revoke { org, agent, reason } } => {
+        AgentCommand::Revoke { org, agent, reason } => {
             // This process has no cache of its own; the announcement reaches every server.
             let mandates = domain::agents::mandate::Mandates::default();
-            let revoked = domain::agents::revocation::revoke(
-                &pool,
-                &mandates,
-                Call::new(domain::Caller::Operator { org_id: org }, &operator_meta(), now),
-                agent,
-                &reason,
-            )
-            .await
-            .map_err(user_error)?;
+            let revoked = domain::agents::revocation::revoke(&op.pool, &mandates, op.call(org), agent, &reason)
+                .await
+                .map_err(user_error)?;
             print_json(json!({ "revoked_tokens": revoked }));
         }
-        Command::Keys { command: KeysCommand::Rotate } => {
-            let master = master_key(&config)?;
-            let keys = domain::agents::signing::SigningKeys::load(&pool, master).await.map_err(user_error)?;
-            let kid = domain::agents::signing::rotate(&pool, &keys, now).await.map_err(user_error)?;
-            print_json(json!({ "active_kid": kid }));
-        }
-        Command::Audit { command: AuditCommand::Verify { org, checkpoint, public_key, .. } } => {
+    }
+    Ok(())
+}
+
+async fn keys(op: &Operator, command: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Rotate = command;
+    let master = master_key(&op.config)?;
+    let keys = domain::agents::signing::SigningKeys::load(&op.pool, master).await.map_err(user_error)?;
+    let kid = domain::agents::signing::rotate(&op.pool, &keys, op.now).await.map_err(user_error)?;
+    print_json(json!({ "active_kid": kid }));
+    Ok(())
+}
+
+async fn audit(op: &Operator, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify { org, checkpoint, public_key, .. } => {
             let org = org.context("--org is required")?;
-            let keys = audit_keys(&pool, &config, &public_key).await?;
+            let keys = audit_keys(&op.pool, &op.config, &public_key).await?;
             let external = checkpoint.as_deref().map(|path| read_checkpoint(Some(path))).transpose()?;
-            let status =
-                domain::audit::verify::verify_with(&pool, &keys, org, external.as_ref()).await.map_err(user_error)?;
+            let status = domain::audit::verify::verify_with(&op.pool, &keys, org, external.as_ref())
+                .await
+                .map_err(user_error)?;
             return Ok(report_status(org, status));
         }
-        Command::Audit { command: AuditCommand::Keys } => {
-            let keys = audit_keys(&pool, &config, &[]).await?;
+        AuditCommand::Keys => {
+            let keys = audit_keys(&op.pool, &op.config, &[]).await?;
             print_json(json!({ "keys": keys.public_keys() }));
         }
-        Command::Audit { command: AuditCommand::Checkpoint } => {
-            let keys =
-                domain::audit::checkpoints::AuditKeys::load(&pool, &master_key(&config)?).await.map_err(user_error)?;
-            let signed = domain::audit::checkpoints::run_once(&pool, &keys, now).await.map_err(user_error)?;
+        AuditCommand::Checkpoint => {
+            let keys = domain::audit::checkpoints::AuditKeys::load(&op.pool, &master_key(&op.config)?)
+                .await
+                .map_err(user_error)?;
+            let signed = domain::audit::checkpoints::run_once(&op.pool, &keys, op.now).await.map_err(user_error)?;
             let signed: Vec<_> =
                 signed.into_iter().map(|(org_id, size)| json!({ "org_id": org_id, "size": size })).collect();
             print_json(json!({ "checkpoints": signed }));
         }
-        Command::Demo { command: DemoCommand::Seed } => {
-            let seeded = super::demo::seed(&pool, &config).await.context("seeding the demo organization failed")?;
-            print_json(seeded);
-        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(op: &Operator, command: DemoCommand) -> anyhow::Result<()> {
+    let DemoCommand::Seed = command;
+    let seeded = super::demo::seed(&op.pool, &op.config).await.context("seeding the demo organization failed")?;
+    print_json(seeded);
+    Ok(())
 }
 
 /// Prints a verification result; exit code 2 when something does not verify.
