@@ -127,7 +127,15 @@ fn PersonItem(
                     {(!row.groups.is_empty()).then(|| format!(" · groups: {}", row.groups.join(", ")))}
                 </p>
             </div>
-            {can_manage.then(|| view! {
+            {can_manage.then(|| {
+                // Both dangerous actions show the same impact before they run: deactivation is the
+                // leaver rule, so it ends exactly what "Revoke all agents" ends, and more.
+                let impact = format!(
+                    "{} agent(s) acting for {} and {} live token(s)",
+                    row.active_agents, person.display_name, row.live_tokens
+                );
+                let (deactivate_id, reactivate_id) = (id.clone(), id.clone());
+                view! {
                 <div class="flex flex-wrap items-center gap-4">
                     {(row.active_agents > 0).then(|| {
                         let id = id.clone();
@@ -135,7 +143,7 @@ fn PersonItem(
                             <details class="text-right">
                                 <summary class=format!("cursor-pointer list-none {BUTTON_DANGER_LINK}")>"Revoke all agents…"</summary>
                                 <div class="mt-2 max-w-xs rounded-md bg-red-50 p-3 text-left text-xs text-red-900 ring-1 ring-red-200">
-                                    <p>{format!("This revokes {} agent(s) acting for {} and ends {} live token(s) at once.", row.active_agents, person.display_name, row.live_tokens)}</p>
+                                    <p>{format!("This revokes {impact} at once.")}</p>
                                     <ActionForm action=revoke_all attr:class="mt-2">
                                         <input type="hidden" name="person_id" value=id/>
                                         <button type="submit" class=BUTTON_SECONDARY>"Revoke all agents"</button>
@@ -144,17 +152,32 @@ fn PersonItem(
                             </details>
                         }
                     })}
-                    {(!is_me).then(|| view! {
-                    <ActionForm action=set_active>
-                        <input type="hidden" name="person_id" value=id.clone()/>
-                        <input type="hidden" name="active" value=(!person.active).to_string()/>
-                        <button type="submit" class=if person.active { BUTTON_DANGER_LINK } else { BUTTON_SECONDARY }>
-                            {if person.active { "Deactivate" } else { "Reactivate" }}
-                            <span class="sr-only">{format!(" {}", person.email)}</span>
-                        </button>
-                    </ActionForm>
+                    {(!is_me && person.active).then(|| view! {
+                        <details class="text-right">
+                            <summary class=format!("cursor-pointer list-none {BUTTON_DANGER_LINK}")>
+                                "Deactivate…"<span class="sr-only">{format!(" {}", person.email)}</span>
+                            </summary>
+                            <div class="mt-2 max-w-xs rounded-md bg-red-50 p-3 text-left text-xs text-red-900 ring-1 ring-red-200" data-testid="deactivate-impact">
+                                <p>{format!("Deactivating {} ends their portal access and revokes {impact} at once. Reactivating them later does not restore revoked agents.", person.email)}</p>
+                                <ActionForm action=set_active attr:class="mt-2">
+                                    <input type="hidden" name="person_id" value=deactivate_id/>
+                                    <input type="hidden" name="active" value="false"/>
+                                    <button type="submit" class=BUTTON_SECONDARY>"Deactivate"</button>
+                                </ActionForm>
+                            </div>
+                        </details>
+                    })}
+                    {(!is_me && !person.active).then(|| view! {
+                        <ActionForm action=set_active>
+                            <input type="hidden" name="person_id" value=reactivate_id/>
+                            <input type="hidden" name="active" value="true"/>
+                            <button type="submit" class=BUTTON_SECONDARY>
+                                "Reactivate"<span class="sr-only">{format!(" {}", person.email)}</span>
+                            </button>
+                        </ActionForm>
                     })}
                 </div>
+                }
             })}
         </li>
     }
