@@ -15,6 +15,7 @@ use super::domain::{
     sso::oidc, sso::saml, AdminSession, Caller, DomainError, RequestMeta,
 };
 use super::scim;
+use crate::model::agents::AgentFilter;
 use crate::model::connections::{OidcConnectionInput, SamlConnectionInput};
 use crate::model::Role;
 use crate::server::domain::Call;
@@ -145,16 +146,12 @@ async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), Do
 /// The catalog, groups, people and agents of the demo — approvals, a denial, live tokens, a
 /// delegated sub-agent token and a leaver whose agents stopped — made once per organization.
 async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
-    // language=PostgreSQL
-    let has_agents = sqlx::query_scalar!("select exists(select 1 from agents where org_id = $1) as \"x!\"", org_id)
-        .fetch_one(pool)
-        .await?;
-    if has_agents {
+    let now = OffsetDateTime::now_utc();
+    let operator = Caller::Operator { org_id };
+    if !registry::list(pool, operator, &AgentFilter::default(), now).await?.is_empty() {
         return Ok(());
     }
-    let now = OffsetDateTime::now_utc();
     let meta = demo_meta("10.0.0.10");
-    let operator = Caller::Operator { org_id };
     let mandates = Mandates::default();
 
     let catalog = [
@@ -246,8 +243,8 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     }
 
     // Decisions come from real admins of the demo (Sam is an admin, Priya an approver).
-    let sam_admin = admin_session(pool, org_id, "sam@acme.example").await?;
-    let priya_admin = admin_session(pool, org_id, "priya@acme.example").await?;
+    let sam_admin = AdminSession::for_operator(pool, org_id, "sam@acme.example").await?;
+    let priya_admin = AdminSession::for_operator(pool, org_id, "priya@acme.example").await?;
     let register = |name: &'static str,
                     description: &'static str,
                     owner: Uuid,
@@ -380,21 +377,16 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
     use super::domain::audit::streams::{self, NewStream};
     use super::domain::crypto::master_key::MasterKey;
     let Some(master) = config.master_key else { return Ok(()) };
-    // language=PostgreSQL
-    let seeded = sqlx::query_scalar!(r#"select exists(select 1 from audit_streams where org_id = $1) as "x!""#, org_id)
-        .fetch_one(pool)
-        .await?;
-    if seeded {
+    let operator = Caller::Operator { org_id };
+    if !streams::list(pool, operator).await?.is_empty() {
         return Ok(());
     }
     let now = OffsetDateTime::now_utc();
     let tokens = demo_token_service(pool, config, master).await?;
     let log = ActionLog::start(pool.clone());
     let agent_meta = demo_meta("10.0.1.5");
-    // language=PostgreSQL
-    let agents = sqlx::query!("select id, name from agents where org_id = $1 and status = 'active'", org_id)
-        .fetch_all(pool)
-        .await?;
+    let active = AgentFilter { status: "active".into(), ..AgentFilter::default() };
+    let agents = registry::list(pool, operator, &active, now).await?;
     let agent_id = |name: &str| agents.iter().find(|a| a.name == name).map(|a| a.id);
     let token_for = |name: &'static str| {
         let tokens = &tokens;
@@ -490,10 +482,7 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
         }
     }
     // The CRM, a resource server, reports a read it served to the Ledger Reconciler.
-    // language=PostgreSQL
-    let key = sqlx::query!("select id, name from api_keys where org_id = $1 and revoked_at is null limit 1", org_id)
-        .fetch_optional(pool)
-        .await?;
+    let key = api_keys::list(pool, operator).await?.into_iter().find(|key| key.revoked_at.is_none());
     if let (Some(key), Some(jti)) = (key, resource_server_jti) {
         let principal = super::domain::ApiKeyPrincipal::for_operator(org_id, key.id, key.name);
         let action = report(
@@ -520,18 +509,6 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
     let keys = AuditKeys::load(pool, &MasterKey::new(master)).await?;
     checkpoints::checkpoint_org(pool, &keys, org_id, now).await?;
     Ok(())
-}
-
-async fn admin_session(pool: &PgPool, org_id: Uuid, email: &str) -> Result<AdminSession, DomainError> {
-    // language=PostgreSQL
-    let admin_id = sqlx::query_scalar!(
-        "select a.id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id where a.org_id = $1 and p.email = $2",
-        org_id,
-        email
-    )
-    .fetch_one(pool)
-    .await?;
-    admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::NotFound)
 }
 
 async fn demo_token_service(

@@ -296,6 +296,23 @@ pub async fn load_session(pool: &PgPool, org_id: Uuid, admin_id: Uuid) -> Result
     )))
 }
 
+impl AdminSession {
+    /// The platform operator acting as one of an organization's admins (the demo seeder's
+    /// approvers). Never reachable from a request.
+    pub async fn for_operator(pool: &PgPool, org_id: Uuid, email: &str) -> Result<AdminSession, DomainError> {
+        // language=PostgreSQL
+        let admin_id = sqlx::query_scalar!(
+            "select a.id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id where a.org_id = $1 and p.email = $2",
+            org_id,
+            email
+        )
+        .fetch_optional(pool)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+        load_session(pool, org_id, admin_id).await?.ok_or(DomainError::NotFound)
+    }
+}
+
 /// Admins and pending invitations of the caller's organization.
 /// Permission: view portal.
 pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> Result<AdminsOverview, DomainError> {
