@@ -22,7 +22,7 @@ pub async fn list_people() -> Result<Vec<PersonRow>, AppError> {
 pub async fn set_person_active(person_id: Uuid, active: bool) -> Result<i64, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::directory::people::set_active(
+    domain::directory::leaver::set_active(
         &call.state.pool,
         call.state.mandates(),
         Call::new(Caller::Admin(&admin), &call.meta, now()),

@@ -16,7 +16,7 @@ use mandate::server::domain::agents::registry::{self, NewAgent, Owner};
 use mandate::server::domain::agents::scopes::{self, NewScope};
 use mandate::server::domain::agents::tokens::TokenError;
 use mandate::server::domain::directory::users::{self, Modified, UserInput};
-use mandate::server::domain::directory::{self, groups, leaver, people, Directory, DirectoryCall};
+use mandate::server::domain::directory::{self, groups, leaver, Directory, DirectoryCall};
 use mandate::server::domain::org::{admins, api_keys, organizations};
 use mandate::server::domain::{AdminSession, Call, Caller, DomainError, RequestMeta};
 use mandate::server::state::AppState;
@@ -226,7 +226,7 @@ async fn the_leaver_rule_is_the_same_from_every_entry_point(pool: PgPool) {
             }
             _ => {
                 let person_id = rules.person(email).await;
-                let stopped = people::set_active(&rules.pool, cache, rules.as_admin(&rules.owner), person_id, false)
+                let stopped = leaver::set_active(&rules.pool, cache, rules.as_admin(&rules.owner), person_id, false)
                     .await
                     .unwrap();
                 assert_eq!(stopped, 1);
@@ -245,7 +245,7 @@ async fn the_leaver_rule_is_the_same_from_every_entry_point(pool: PgPool) {
     .unwrap();
     assert!(matches!(modified, Modified::Rejoined));
     let portal_person = rules.person(&people_by_path[3].1).await;
-    people::set_active(&rules.pool, cache, rules.as_admin(&rules.owner), portal_person, true).await.unwrap();
+    leaver::set_active(&rules.pool, cache, rules.as_admin(&rules.owner), portal_person, true).await.unwrap();
     for (_, _, _, agent_id, _, _) in [&people_by_path[0], &people_by_path[3]] {
         assert_eq!(rules.agent_row(*agent_id).await.0, "revoked");
         let state = cache.agent(&rules.pool, *agent_id).await.unwrap().unwrap();

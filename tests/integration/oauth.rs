@@ -5,7 +5,7 @@ use crate::support::*;
 use mandate::model::agents::AgentCredentials;
 use mandate::server::domain::agents::approvals::{self, Decision};
 use mandate::server::domain::Call;
-use mandate::server::domain::{agents::mandate::Mandates, directory::people, Caller};
+use mandate::server::domain::{agents::mandate::Mandates, directory::leaver, directory::people, Caller};
 use reqwest::Method;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -179,7 +179,7 @@ async fn a_token_is_active_iff_no_revocation_cause_applies(pool: sqlx::PgPool) {
             .unwrap();
         }
         if causes.owner_deactivated {
-            people::set_active(&app.pool, mandates, Call::new(caller, &meta(), now()), person, false).await.unwrap();
+            leaver::set_active(&app.pool, mandates, Call::new(caller, &meta(), now()), person, false).await.unwrap();
         }
         if causes.agent_revoked {
             mandate::server::domain::agents::revocation::revoke(

@@ -7,11 +7,13 @@
 //! session guard loads the person fresh on every request). Coming back (`rejoin`) reactivates
 //! the person only: revoked agents stay revoked.
 
+use crate::model::Permission;
 use crate::server::domain::agents::change_bus::Change;
 use crate::server::domain::agents::mandate::Mandates;
 use crate::server::domain::agents::revocation::{end_agents_of_person, EndedAgents};
-use crate::server::domain::{DomainError, Work};
+use crate::server::domain::{Call, DomainError, Work};
 use serde_json::{json, Value};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The reason recorded on each agent a leaver's departure revoked.
@@ -74,4 +76,46 @@ pub async fn rejoin<'a>(work: &mut Work<'a>, cache: &'a Mandates, person_id: Uui
     .execute(work.conn())
     .await?;
     work.announce(cache, Change::Person { org_id, person_id }).await
+}
+
+/// Deactivates (or reactivates) a person in the portal (permission: people). Deactivation is
+/// the leaver rule (`leaver::leave`): their agents are revoked, every token they carry stops,
+/// their pending requests are cancelled and their portal sessions end. Reactivation does not
+/// revive revoked agents. Returns the number of live tokens that stopped.
+pub async fn set_active(
+    pool: &PgPool,
+    cache: &Mandates,
+    call: Call<'_>,
+    person_id: Uuid,
+    active: bool,
+) -> Result<i64, DomainError> {
+    call.require(Permission::ManagePeople)?;
+    if !active && call.caller.person_id() == Some(person_id) {
+        return Err(DomainError::Conflict("You cannot deactivate yourself.".into()));
+    }
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
+    // language=PostgreSQL
+    let person =
+        sqlx::query!("select email, active from people where org_id = $1 and id = $2 for update", org_id, person_id)
+            .fetch_optional(work.conn())
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    if person.active == active {
+        return Ok(0);
+    }
+    let (action, details, stopped_tokens) = if active {
+        rejoin(&mut work, cache, person_id).await?;
+        ("person.reactivated", json!({}), 0)
+    } else {
+        let departure = leave(&mut work, cache, person_id).await?;
+        let mut details = departure.details();
+        // The name this event has always used for the count.
+        details["inactive_tokens"] = json!(departure.ended.live_tokens);
+        ("person.deactivated", details, departure.ended.live_tokens)
+    };
+    let event = work.event(action).target("person", person_id, &person.email).details(details);
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(stopped_tokens)
 }
