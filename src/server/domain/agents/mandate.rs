@@ -35,7 +35,9 @@ pub struct Grant {
     pub allowed_by_groups: bool,
 }
 
-/// An agent as the token endpoint and introspection need it.
+/// An agent as the token endpoint and introspection need it; also the proof that an agent is
+/// calling (`TokenService::authenticate_agent` hands it out once the client secret matched).
+/// Its fields are readable everywhere, but only this module builds one (`load_agent`).
 #[derive(Clone, Debug)]
 pub struct AgentState {
     pub org_id: Uuid,
@@ -50,6 +52,9 @@ pub struct AgentState {
     pub active: bool,
     pub owner_active: bool,
     pub grants: Vec<Grant>,
+    /// Private: no struct literal outside this module can forge an agent.
+    #[allow(dead_code)]
+    sealed: (),
 }
 
 impl AgentState {
@@ -307,5 +312,6 @@ pub async fn load_agent(pool: &PgPool, agent_id: Uuid) -> Result<Option<AgentSta
         active: row.status == "active",
         owner_active: row.owner_active,
         grants,
+        sealed: (),
     }))
 }
