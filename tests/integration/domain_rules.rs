@@ -4,7 +4,7 @@
 //! - the leaver rule, from every entry point (SCIM `active=false`, SCIM DELETE, a SCIM create
 //!   that takes over an active person as inactive, deactivation in the portal) and rejoining
 //! - the high-risk approver rule
-//! - group ceilings
+//! - group ceilings (members only; a member who leaves the group loses the scope)
 //! - token exchange narrowing
 //! - the last-owner rule
 
@@ -301,11 +301,11 @@ async fn a_group_ceiling_bounds_the_mandate_and_follows_the_group(pool: PgPool) 
     assert!(holds(&rules, priya_agent).await, "a member of the ceiling's group holds the scope");
     assert!(!holds(&rules, sam_agent).await, "an approval does not lift the ceiling for a non-member");
 
-    // The group goes away: the ceiling names no group any more, and nobody holds the scope
-    // through it (no fallback to "everyone").
-    groups::delete_group(&rules.pool, cache, scim, finance.id, None).await.unwrap();
-    assert!(!holds(&rules, priya_agent).await, "deleting the ceiling's group does not open the scope to its members");
-    assert!(!holds(&rules, sam_agent).await, "nor to anyone else");
+    // The mover: leaving the group takes the scope out of the mandate at once.
+    let none = groups::GroupInput { display_name: "Finance".into(), external_id: None, members: vec![] };
+    groups::modify_group(&rules.pool, cache, scim, finance.id, None, |_| Ok::<_, DomainError>(none)).await.unwrap();
+    assert!(!holds(&rules, priya_agent).await, "a person who left the group loses the scope");
+    assert!(!holds(&rules, sam_agent).await);
 }
 
 /// Whether the agent's live mandate holds `finance.read` now.
@@ -321,6 +321,7 @@ async fn token_exchange_only_narrows(pool: PgPool) {
     rules.scope("crm.write", "low").await;
     let (_, parent) = rules.agent("sam@acme.example", "Planner", &["crm.read", "crm.write"], true).await;
     let (_, child) = rules.agent("sam@acme.example", "Worker", &["crm.read"], true).await;
+    let (_, helper) = rules.agent("sam@acme.example", "Helper", &["crm.read", "crm.write"], true).await;
     let tokens = &rules.state.tokens;
     let parent_token = rules.token(&parent).await;
     let worker = tokens.mandates.agent_by_client_id(&rules.pool, &child).await.unwrap().unwrap();
@@ -330,7 +331,9 @@ async fn token_exchange_only_narrows(pool: PgPool) {
     let facts = tokens.introspect(rules.org_id, &narrowed.access_token, rules.now).await.unwrap().unwrap();
     assert_eq!(facts.scopes, vec!["crm.read".to_string()]);
 
-    let wider = tokens.exchange(&worker, &narrowed.access_token, Some("crm.read crm.write"), &rules.meta, rules.now);
+    // Passed on again, by an agent that itself holds more, it still cannot widen.
+    let helper = tokens.mandates.agent_by_client_id(&rules.pool, &helper).await.unwrap().unwrap();
+    let wider = tokens.exchange(&helper, &narrowed.access_token, Some("crm.read crm.write"), &rules.meta, rules.now);
     assert!(matches!(wider.await, Err(TokenError::InvalidScope(_))), "a derived token never gains a scope");
 }
 
