@@ -330,7 +330,7 @@ impl TokenService {
         if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
             claims.extend(extra.clone());
         }
-        let access_token = self.keys.current().sign(&claims);
+        let access_token = self.keys.current().sign(&claims)?;
         let issued = Issued {
             access_token,
             expires_in: (record.expires_at - record.issued_at).whole_seconds(),
