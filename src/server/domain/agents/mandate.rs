@@ -38,6 +38,9 @@ pub struct Grant {
 /// An agent as the token endpoint and introspection need it; also the proof that an agent is
 /// calling (`TokenService::authenticate_agent` hands it out once the client secret matched).
 /// Its fields are readable everywhere, but only this module builds one (`load_agent`).
+// A private field rather than `#[non_exhaustive]`, which would still let the rest of the crate
+// (every protocol edge) build one.
+#[allow(clippy::manual_non_exhaustive)]
 #[derive(Clone, Debug)]
 pub struct AgentState {
     pub org_id: Uuid,
