@@ -104,10 +104,6 @@ impl<'a> Work<'a> {
         self.now
     }
 
-    pub fn meta(&self) -> &'a RequestMeta {
-        self.meta
-    }
-
     pub fn actor(&self) -> &Actor {
         &self.actor
     }

@@ -123,7 +123,7 @@ pub async fn take_attempt(
         Some(Refusal::new(SsoFailure::StateReplayed, "the state was already used"))
     } else if row.expires_at <= now {
         Some(Refusal::new(SsoFailure::Expired, "the sign-in started more than 10 minutes ago"))
-    } else if !binding.is_some_and(|b| bool::from(secrets::digest(b).ct_eq(&row.binding_hash))) {
+    } else if !same_browser(binding, &row.binding_hash) {
         Some(Refusal::new(
             SsoFailure::BrowserMismatch,
             "the browser's sign-in cookie is missing or belongs to another sign-in",
@@ -132,16 +132,8 @@ pub async fn take_attempt(
         None
     };
     if let Some(refusal) = refusal {
-        record_failure(
-            pool,
-            SignInAt { org_id: row.org_id, connection_id: row.connection_id, method: "oidc" },
-            &refusal,
-            None,
-            meta,
-            now,
-        )
-        .await?;
-        return Err(refusal.into());
+        let at = SignInAt { org_id: row.org_id, connection_id: row.connection_id, method: "oidc" };
+        return Err(refused(pool, at, refusal, meta, now).await);
     }
     Ok(Attempt {
         id: row.id,
@@ -153,6 +145,26 @@ pub async fn take_attempt(
         test_id: row.test_id,
         binding: binding.unwrap_or_default().to_string(),
     })
+}
+
+/// Whether the browser's cookie is the one the attempt was bound to (compared in constant time).
+fn same_browser(binding: Option<&str>, binding_hash: &[u8]) -> bool {
+    binding.is_some_and(|b| bool::from(secrets::digest(b).ct_eq(binding_hash)))
+}
+
+/// Audits a refused attempt and hands back the refusal to show (or the fault that kept it from
+/// being audited).
+async fn refused(
+    pool: &PgPool,
+    at: SignInAt<'_>,
+    refusal: Refusal,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> SsoError {
+    match record_failure(pool, at, &refusal, None, meta, now).await {
+        Ok(()) => refusal.into(),
+        Err(err) => err.into(),
+    }
 }
 
 fn purpose_of(purpose: &str) -> Purpose {
@@ -210,8 +222,7 @@ pub async fn take_saml_attempt(
     }
     work.commit().await?;
     if let Some(refusal) = refusal {
-        record_failure(pool, SignInAt { org_id, connection_id, method: "saml" }, &refusal, None, meta, now).await?;
-        return Err(refusal.into());
+        return Err(refused(pool, SignInAt { org_id, connection_id, method: "saml" }, refusal, meta, now).await);
     }
     let row = row.ok_or_else(|| SsoError::Internal(DomainError::Internal("attempt vanished".into())))?;
     Ok(Attempt {
@@ -317,7 +328,7 @@ pub async fn take_hand_over(
     };
     let refusal = if row.expires_at <= now {
         Some(Refusal::new(SsoFailure::Expired, "the sign-in started more than 10 minutes ago"))
-    } else if !row.idp_initiated && !binding.is_some_and(|b| bool::from(secrets::digest(b).ct_eq(&row.binding_hash))) {
+    } else if !row.idp_initiated && !same_browser(binding, &row.binding_hash) {
         Some(Refusal::new(
             SsoFailure::BrowserMismatch,
             "the browser's sign-in cookie is missing or belongs to another sign-in",
@@ -326,16 +337,8 @@ pub async fn take_hand_over(
         None
     };
     if let Some(refusal) = refusal {
-        record_failure(
-            pool,
-            SignInAt { org_id: row.org_id, connection_id: row.connection_id, method: "saml" },
-            &refusal,
-            None,
-            meta,
-            now,
-        )
-        .await?;
-        return Err(refusal.into());
+        let at = SignInAt { org_id: row.org_id, connection_id: row.connection_id, method: "saml" };
+        return Err(refused(pool, at, refusal, meta, now).await);
     }
     let identity =
         row.identity.map(serde_json::from_value).transpose().map_err(|e| DomainError::Internal(e.to_string()))?;
