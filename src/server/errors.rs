@@ -41,10 +41,12 @@ pub fn to_app_error(err: DomainError, request_id: Option<&str>) -> AppError {
 }
 
 /// An RFC 9457 problem document (`application/problem+json`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
     pub detail: String,

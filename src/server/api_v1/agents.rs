@@ -15,23 +15,25 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/agents", get(list).post(register))
-        .route("/agents/{id}", get(detail))
-        .route("/agents/{id}/revoke", post(revoke))
-        .route("/agents/{id}/rotate_secret", post(rotate_secret))
-        .route("/agents/{id}/scope_requests", post(request_scope))
-        .route("/scope_requests", get(list_requests))
-        .route("/scope_requests/{id}/approve", post(approve))
-        .route("/scope_requests/{id}/deny", post(deny))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, register))
+        .routes(routes!(detail))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(request_scope))
+        .routes(routes!(list_requests))
+        .routes(routes!(approve))
+        .routes(routes!(deny))
 }
 
 fn now() -> OffsetDateTime {
@@ -43,18 +45,25 @@ fn respond(result: Result<Response, Problem>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
 struct ListQuery {
+    /// Matches the agent's name, client id or owner.
     #[serde(default)]
     search: String,
+    /// The owner's id.
     #[serde(default)]
     owner: String,
+    /// `active` or `revoked`.
     #[serde(default)]
     status: String,
+    /// Agents holding or requesting this scope.
     #[serde(default)]
     scope: String,
 }
 
+/// Agents, newest first.
+#[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery),
+    responses((status = 200, description = "`{agents: [...]}`", body = Object)))]
 async fn list(State(state): State<AppState>, api: ApiCaller, Query(query): Query<ListQuery>) -> Response {
     let filter = AgentFilter { search: query.search, owner: query.owner, status: query.status, scope: query.scope };
     match registry::list(&state.pool, api.caller(), &filter, now()).await {
@@ -63,20 +72,27 @@ async fn list(State(state): State<AppState>, api: ApiCaller, Query(query): Query
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
+    #[schema(max_length = 100)]
     name: String,
     #[serde(default)]
     description: String,
     owner_email: Option<String>,
     owner_id: Option<Uuid>,
+    /// Scopes from the catalog; each waits for approval.
     #[serde(default)]
+    #[schema(max_items = 50)]
     scopes: Vec<String>,
     #[serde(default)]
     reason: String,
 }
 
+/// Register an agent (owner by `owner_email` or `owner_id`); its scopes wait for approval. The
+/// client secret is in the answer once.
+#[utoipa::path(post, path = "/agents", tag = "agents", request_body = RegisterBody,
+    responses((status = 201, description = "`{agent_id, client_id, client_secret}`", body = Object)))]
 async fn register(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -112,6 +128,9 @@ async fn register(
     )
 }
 
+/// One agent with its scopes and history.
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The agent", body = Object)))]
 async fn detail(State(state): State<AppState>, api: ApiCaller, Path(id): Path<String>) -> Response {
     respond(
         async {
@@ -123,13 +142,17 @@ async fn detail(State(state): State<AppState>, api: ApiCaller, Path(id): Path<St
     )
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     #[serde(default)]
     reason: String,
 }
 
+/// Revoke an agent: its credentials and tokens stop before this answers. The body is optional.
+#[utoipa::path(post, path = "/agents/{id}/revoke", tag = "agents", params(("id" = Uuid, Path)),
+    request_body(content = Option<RevokeBody>),
+    responses((status = 200, description = "`{agent_id, status, revoked_tokens}`", body = Object)))]
 async fn revoke(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -160,6 +183,9 @@ async fn revoke(
     )
 }
 
+/// Replace the client secret (in the answer once); the old one stops at once.
+#[utoipa::path(post, path = "/agents/{id}/rotate_secret", tag = "agents", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "`{agent_id, client_id, client_secret}`", body = Object)))]
 async fn rotate_secret(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -179,7 +205,7 @@ async fn rotate_secret(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ScopeRequestBody {
     scope: String,
@@ -187,6 +213,11 @@ struct ScopeRequestBody {
     reason: String,
 }
 
+/// Request a scope from the catalog for an agent.
+#[utoipa::path(post, path = "/agents/{id}/scope_requests", tag = "approvals", params(("id" = Uuid, Path)),
+    request_body = ScopeRequestBody,
+    responses((status = 201, description = "`{id, status}`", body = Object),
+        (status = 409, description = "Already held or requested", body = Problem, content_type = "application/problem+json")))]
 async fn request_scope(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -208,12 +239,16 @@ async fn request_scope(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct RequestsQuery {
+    /// `pending`, `approved`, `denied`, `withdrawn` or `cancelled`.
     #[serde(default)]
     status: String,
 }
 
+/// Scope requests by status.
+#[utoipa::path(get, path = "/scope_requests", tag = "approvals", params(RequestsQuery),
+    responses((status = 200, description = "`{scope_requests: [...]}`", body = Object)))]
 async fn list_requests(State(state): State<AppState>, api: ApiCaller, Query(query): Query<RequestsQuery>) -> Response {
     match approvals::list(&state.pool, api.caller(), &query.status).await {
         Ok(requests) => Json(json!({ "scope_requests": requests })).into_response(),
@@ -221,15 +256,21 @@ async fn list_requests(State(state): State<AppState>, api: ApiCaller, Query(quer
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
+    /// The approval ends at this time.
     #[serde(default, with = "time::serde::rfc3339::option")]
     until: Option<OffsetDateTime>,
     #[serde(default)]
     note: String,
 }
 
+/// Approve a scope request (optionally until a time). High-risk scopes need a person in the portal.
+#[utoipa::path(post, path = "/scope_requests/{id}/approve", tag = "approvals", params(("id" = Uuid, Path)),
+    request_body(content = Option<ApproveBody>),
+    responses((status = 200, description = "`{id, status}`", body = Object),
+        (status = 409, description = "Already decided", body = Problem, content_type = "application/problem+json")))]
 async fn approve(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -250,12 +291,17 @@ async fn approve(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DenyBody {
     reason: String,
 }
 
+/// Deny a scope request with a reason.
+#[utoipa::path(post, path = "/scope_requests/{id}/deny", tag = "approvals", params(("id" = Uuid, Path)),
+    request_body = DenyBody,
+    responses((status = 200, description = "`{id, status}`", body = Object),
+        (status = 409, description = "Already decided", body = Problem, content_type = "application/problem+json")))]
 async fn deny(
     State(state): State<AppState>,
     api: ApiCaller,

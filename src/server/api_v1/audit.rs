@@ -25,35 +25,46 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit/events", get(list).post(report))
-        .route("/audit/export", get(export_events))
-        .route("/audit/checkpoint", get(checkpoint))
-        .route("/audit/proof/{seq}", get(proof))
-        .route("/audit/consistency", get(consistency))
-        .route("/audit/keys", get(keys))
-        .route("/audit/retention", put(set_retention))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, report))
+        .routes(routes!(export_events))
+        .routes(routes!(checkpoint))
+        .routes(routes!(proof))
+        .routes(routes!(consistency))
+        .routes(routes!(keys))
+        .routes(routes!(set_retention))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
 struct FilterQuery {
+    /// An action name, or a prefix ending in `.` (`scope.`).
     action: Option<String>,
+    /// `success` or `failure`.
     outcome: Option<String>,
     actor: Option<String>,
+    /// The person's email or id.
     person: Option<String>,
+    /// The agent's name, client id or id.
     agent: Option<String>,
+    /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` (UTC) or RFC 3339.
     from: Option<String>,
     to: Option<String>,
+    /// Page: events before this sequence number.
     before_seq: Option<i64>,
+    /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Export only: `csv` or `ndjson`.
     format: Option<String>,
 }
 
@@ -74,6 +85,8 @@ impl FilterQuery {
 }
 
 /// `GET /api/v1/audit/events`: newest first; page with `before_seq`.
+#[utoipa::path(get, path = "/audit/events", tag = "audit", params(FilterQuery),
+    responses((status = 200, description = "`{events, next_before_seq}`", body = Object)))]
 async fn list(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -87,6 +100,8 @@ async fn list(
 }
 
 /// `GET /api/v1/audit/export?format=csv|ndjson`: every matching event, oldest first, streamed.
+#[utoipa::path(get, path = "/audit/export", tag = "audit", params(FilterQuery),
+    responses((status = 200, description = "Every matching event, oldest first, as `text/csv` or `application/x-ndjson`")))]
 async fn export_events(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -98,16 +113,21 @@ async fn export_events(
 }
 
 /// The body of `POST /api/v1/audit/events`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
+    /// Dotted lower-case name, e.g. `document.read`.
+    #[schema(max_length = 100, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$")]
     action: String,
     #[serde(default)]
     target: Option<TargetBody>,
+    /// `success` (default) or `failure`.
     #[serde(default)]
     outcome: Option<String>,
+    /// Any JSON object, at most 16 KiB.
     #[serde(default)]
     metadata: Option<Value>,
+    /// The scopes used: a subset of the token's.
     #[serde(default)]
     scopes: Option<Vec<String>>,
     /// With an API key: the `jti` of the token the agent presented.
@@ -115,7 +135,7 @@ struct ActionBody {
     token_jti: Option<Uuid>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TargetBody {
     id: String,
@@ -125,7 +145,11 @@ struct TargetBody {
     label: Option<String>,
 }
 
-/// `POST /api/v1/audit/events`: an agent action, recorded durably before the 201.
+/// `POST /api/v1/audit/events`: an agent action, recorded durably before the 201, with the chain
+/// of authority behind it.
+#[utoipa::path(post, path = "/audit/events", tag = "audit", request_body = ActionBody,
+    security(("accessToken" = []), ("apiKey" = [])),
+    responses((status = 201, description = "`{seq, proof_url}`", body = Object)))]
 async fn report(
     State(state): State<AppState>,
     Meta(meta): Meta,
@@ -204,12 +228,16 @@ async fn report(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct SizeQuery {
+    /// A tree size with a signed checkpoint (the newest when absent).
     size: Option<i64>,
 }
 
 /// `GET /api/v1/audit/checkpoint`: the newest signed checkpoint (or the one of `size`).
+#[utoipa::path(get, path = "/audit/checkpoint", tag = "audit", params(SizeQuery),
+    responses((status = 200, description = "`{org_id, size, root_hash, signed_at, key_id, signature}`", body = Object),
+        (status = 409, description = "No checkpoint of that size yet", body = Problem, content_type = "application/problem+json")))]
 async fn checkpoint(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -230,6 +258,8 @@ async fn checkpoint(
 }
 
 /// `GET /api/v1/audit/proof/{seq}`: the event's inclusion proof against a signed checkpoint.
+#[utoipa::path(get, path = "/audit/proof/{seq}", tag = "audit", params(("seq" = i64, Path), SizeQuery),
+    responses((status = 200, description = "RFC 9162 inclusion proof: `{seq, leaf_index, event_hash, leaf_hash, tree_size, audit_path, checkpoint}`", body = Object)))]
 async fn proof(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -244,7 +274,7 @@ async fn proof(
     Ok(Json(proof).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct ConsistencyQuery {
     from: i64,
     to: Option<i64>,
@@ -252,6 +282,8 @@ struct ConsistencyQuery {
 
 /// `GET /api/v1/audit/consistency?from=N[&to=M]`: proof that checkpoint N's tree is a prefix of
 /// checkpoint M's (the newest by default).
+#[utoipa::path(get, path = "/audit/consistency", tag = "audit", params(ConsistencyQuery),
+    responses((status = 200, description = "RFC 9162 consistency proof: `{from, to, proof}`", body = Object)))]
 async fn consistency(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -265,17 +297,22 @@ async fn consistency(
 }
 
 /// `GET /api/v1/audit/keys`: public, so anyone can check a checkpoint.
+#[utoipa::path(get, path = "/audit/keys", tag = "audit", security(()),
+    responses((status = 200, description = "`{keys: [{key_id, algorithm, public_key, public_key_pem}]}`", body = Object)))]
 async fn keys(State(state): State<AppState>) -> Response {
     Json(json!({ "keys": state.audit_keys.public_keys() })).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RetentionBody {
+    #[schema(minimum = 30, maximum = 36500)]
     days: i32,
 }
 
-/// `PUT /api/v1/audit/retention`: `{"days": N}`.
+/// `PUT /api/v1/audit/retention`: `{"days": N}`. Events are pruned only at a signed checkpoint.
+#[utoipa::path(put, path = "/audit/retention", tag = "audit", request_body = RetentionBody,
+    responses((status = 200, description = "`{retention_days}`", body = Object)))]
 async fn set_retention(
     State(state): State<AppState>,
     caller: ApiCaller,

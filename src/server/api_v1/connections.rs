@@ -14,16 +14,21 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/connections", get(list).post(create))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
+/// SSO connections (never their secrets).
+#[utoipa::path(get, path = "/connections", tag = "sso",
+    responses((status = 200, description = "`{connections: [...]}`", body = Object)))]
 async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
     match connections::list(&state.pool, api.caller()).await {
         Ok(rows) => Json(json!({ "connections": rows })).into_response(),
@@ -31,9 +36,12 @@ async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+/// An OIDC connection (issuer, client id and secret, claims) or a SAML one (IdP metadata by URL
+/// or XML, or entity id + SSO URL + PEM certificates).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    /// `oidc` or `saml`.
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -42,7 +50,9 @@ struct CreateBody {
     issuer: String,
     #[serde(default)]
     client_id: String,
+    /// Stored encrypted, never returned.
     #[serde(default)]
+    #[schema(write_only)]
     client_secret: String,
     #[serde(default)]
     scopes: String,
@@ -71,6 +81,9 @@ struct CreateBody {
     role_mappings: String,
 }
 
+/// Create an SSO connection.
+#[utoipa::path(post, path = "/connections", tag = "sso", request_body = CreateBody,
+    responses((status = 201, description = "`{connection_id, type, redirect_uri}` (OIDC) or `{connection_id, type, sp_entity_id, acs_url, metadata_url}` (SAML)", body = Object)))]
 async fn create(
     State(state): State<AppState>,
     api: ApiCaller,

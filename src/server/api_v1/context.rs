@@ -8,16 +8,20 @@ use crate::server::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/agent/context", get(context))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(context))
 }
 
+/// Who an agent acts for and what it may do, with a paragraph for a model's prompt.
+#[utoipa::path(get, path = "/agent/context", tag = "agents", security(("accessToken" = [])),
+    responses((status = 200, description = "`{person, organization, agent, delegation, scopes, mandate_id, token, prompt}`", body = Object)))]
 async fn context(State(state): State<AppState>, Meta(meta): Meta, headers: HeaderMap) -> Response {
     let unauthorized =
         |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, detail, meta.request_id.as_deref()).into_response();

@@ -10,16 +10,21 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/directories", get(list).post(create))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
+/// Directories (SCIM), never their tokens.
+#[utoipa::path(get, path = "/directories", tag = "directories",
+    responses((status = 200, description = "`{directories: [...]}`", body = Object)))]
 async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
     match directory::list(&state.pool, api.caller()).await {
         Ok(directories) => Json(json!({ "directories": directories })).into_response(),
@@ -27,10 +32,11 @@ async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
+    /// `okta`, `entra`, `google`, `jumpcloud` or `generic` (default).
     #[serde(default = "generic")]
     provider: String,
 }
@@ -39,6 +45,9 @@ fn generic() -> String {
     "generic".into()
 }
 
+/// Create a directory; its SCIM bearer token is in the answer once.
+#[utoipa::path(post, path = "/directories", tag = "directories", request_body = CreateBody,
+    responses((status = 201, description = "`{directory_id, scim_base_url, bearer_token}`", body = Object)))]
 async fn create(
     State(state): State<AppState>,
     api: ApiCaller,

@@ -22,20 +22,22 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit/streams", get(list).post(create))
-        .route("/audit/streams/{id}", get(detail).delete(delete))
-        .route("/audit/streams/{id}/enable", post(enable))
-        .route("/audit/streams/{id}/disable", post(disable))
-        .route("/audit/streams/{id}/test", post(test))
-        .route("/audit/streams/{id}/rotate_secret", post(rotate_secret))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(detail, delete))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(test))
+        .routes(routes!(rotate_secret))
 }
 
 fn now() -> OffsetDateTime {
@@ -46,6 +48,9 @@ fn respond(result: Result<Response, Problem>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Log streams with their delivery status (never their secrets).
+#[utoipa::path(get, path = "/audit/streams", tag = "streams",
+    responses((status = 200, description = "`{streams: [...]}`", body = Object)))]
 async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
     match streams::list(&state.pool, api.caller()).await {
         Ok(streams) => Json(json!({ "streams": streams })).into_response(),
@@ -53,18 +58,28 @@ async fn list(State(state): State<AppState>, api: ApiCaller) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    #[schema(max_length = 100)]
     name: String,
+    /// `webhook`, `splunk_hec` or `datadog`.
     kind: String,
+    /// https (http only on loopback); empty for Datadog means the US1 intake.
     #[serde(default)]
+    #[schema(max_length = 2048)]
     url: String,
     /// The HEC token or Datadog API key; absent for webhooks.
     #[serde(default)]
+    #[schema(write_only)]
     secret: String,
 }
 
+/// Create a log stream: every audit event from now on is pushed to the destination (at least
+/// once; dedupe by event id). A webhook's signing secret is generated and in the answer once.
+#[utoipa::path(post, path = "/audit/streams", tag = "streams", request_body = CreateBody,
+    responses((status = 201, description = "`{stream_id, kind, secret?}`", body = Object),
+        (status = 409, description = "A stream with this name exists", body = Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -88,6 +103,9 @@ async fn create(
     )
 }
 
+/// One log stream.
+#[utoipa::path(get, path = "/audit/streams/{id}", tag = "streams", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The stream", body = Object)))]
 async fn detail(State(state): State<AppState>, api: ApiCaller, Path(id): Path<String>) -> Response {
     respond(
         async {
@@ -99,6 +117,9 @@ async fn detail(State(state): State<AppState>, api: ApiCaller, Path(id): Path<St
     )
 }
 
+/// Delete a log stream.
+#[utoipa::path(delete, path = "/audit/streams/{id}", tag = "streams", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted")))]
 async fn delete(State(state): State<AppState>, api: ApiCaller, Meta(meta): Meta, Path(id): Path<String>) -> Response {
     respond(
         async {
@@ -132,15 +153,24 @@ async fn set_enabled(
     )
 }
 
+/// Turn a stream on: it retries at once and catches up from its cursor.
+#[utoipa::path(post, path = "/audit/streams/{id}/enable", tag = "streams", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The stream", body = Object)))]
 async fn enable(State(state): State<AppState>, api: ApiCaller, Meta(meta): Meta, Path(id): Path<String>) -> Response {
     set_enabled(state, api, meta, id, true).await
 }
 
+/// Turn a stream off; it keeps its place.
+#[utoipa::path(post, path = "/audit/streams/{id}/disable", tag = "streams", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The stream", body = Object)))]
 async fn disable(State(state): State<AppState>, api: ApiCaller, Meta(meta): Meta, Path(id): Path<String>) -> Response {
     set_enabled(state, api, meta, id, false).await
 }
 
-/// The destination's answer is the result (200 even when the destination refused).
+/// Send a synthetic `mandate.stream.test` event now and report the destination's answer (200
+/// even when the destination refused; nothing is stored).
+#[utoipa::path(post, path = "/audit/streams/{id}/test", tag = "streams", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "`{ok, status, message, elapsed_ms}`", body = Object)))]
 async fn test(State(state): State<AppState>, api: ApiCaller, Path(id): Path<String>) -> Response {
     respond(
         async {
@@ -155,6 +185,9 @@ async fn test(State(state): State<AppState>, api: ApiCaller, Path(id): Path<Stri
     )
 }
 
+/// Replace a webhook's signing secret (in the answer once).
+#[utoipa::path(post, path = "/audit/streams/{id}/rotate_secret", tag = "streams", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "`{stream_id, secret}`", body = Object)))]
 async fn rotate_secret(
     State(state): State<AppState>,
     api: ApiCaller,
