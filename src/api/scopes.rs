@@ -47,3 +47,19 @@ pub async fn set_scope_ceiling(scope_id: Uuid, #[server(default)] group_ids: Vec
     .await
     .map_err(|e| call.fail(e))
 }
+
+/// Changes a scope's risk level (owners only; audited).
+#[server(prefix = "/rpc", endpoint = "scopes/risk")]
+pub async fn set_scope_risk(scope_id: Uuid, risk: String) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::agents::scopes::set_risk(
+        &call.state.pool,
+        call.state.mandates(),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        scope_id,
+        &risk,
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}

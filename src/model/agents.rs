@@ -120,6 +120,15 @@ pub struct GroupRef {
     pub display_name: String,
 }
 
+/// A group a scope's ceiling names. A deleted group stays in the ceiling (allowing no one) until
+/// an admin changes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CeilingGroup {
+    pub id: Uuid,
+    pub display_name: String,
+    pub deleted: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScopeRow {
     pub id: Uuid,
@@ -128,7 +137,7 @@ pub struct ScopeRow {
     pub risk: String,
     pub max_token_lifetime_seconds: i32,
     /// Empty: open to everyone.
-    pub ceiling_groups: Vec<GroupRef>,
+    pub ceiling_groups: Vec<CeilingGroup>,
     pub agents_holding: i64,
 }
 

@@ -28,6 +28,8 @@ pub enum Permission {
     DecideApprovals,
     /// The scope catalog and its group ceilings.
     ManageScopes,
+    /// A catalog scope's risk level after creation (the four-eyes rule hangs on it).
+    ChangeScopeRisk,
     /// SSO connections and email domains.
     ManageSso,
     /// SCIM directories and their tokens.
@@ -45,12 +47,13 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ViewPortal,
         Permission::ReadAudit,
         Permission::ManageAgents,
         Permission::DecideApprovals,
         Permission::ManageScopes,
+        Permission::ChangeScopeRisk,
         Permission::ManageSso,
         Permission::ManageDirectories,
         Permission::ManageStreams,
@@ -68,6 +71,7 @@ impl Permission {
             Permission::ManageAgents => "managing agents needs the owner or admin role",
             Permission::DecideApprovals => "deciding scope requests needs the approver role or higher",
             Permission::ManageScopes => "managing the scope catalog needs the owner or admin role",
+            Permission::ChangeScopeRisk => "only owners change a scope's risk level",
             Permission::ManageSso => "managing single sign-on needs the owner or admin role",
             Permission::ManageDirectories => "managing directories needs the owner or admin role",
             Permission::ManageStreams => "managing log streams needs the owner or admin role",

@@ -1,7 +1,7 @@
 //! Settings → Scopes: the catalog agents request from (name, description, risk, longest token
 //! lifetime) and each scope's group ceiling.
 
-use crate::api::scopes::{get_scope_catalog, CreateScope, SetScopeCeiling};
+use crate::api::scopes::{get_scope_catalog, CreateScope, SetScopeCeiling, SetScopeRisk};
 use crate::model::agents::{GroupRef, ScopeRow};
 use crate::model::Permission;
 use crate::ui::layout::CurrentAdmin;
@@ -16,11 +16,19 @@ pub fn ScopesTab() -> impl IntoView {
     let CurrentAdmin(me) = expect_context::<CurrentAdmin>();
     let create = ServerAction::<CreateScope>::new();
     let ceiling = ServerAction::<SetScopeCeiling>::new();
-    let catalog = Resource::new(move || (create.version().get(), ceiling.version().get()), |_| get_scope_catalog());
+    let risk = ServerAction::<SetScopeRisk>::new();
+    let catalog = Resource::new(
+        move || (create.version().get(), ceiling.version().get(), risk.version().get()),
+        |_| get_scope_catalog(),
+    );
     view! {
         <div class="mb-4 space-y-3">
             {move || create.value().get().map(|r| match r {
                 Ok(_) => view! { <Notice message="Scope added to the catalog."/> }.into_any(),
+                Err(error) => view! { <ErrorNotice error/> }.into_any(),
+            })}
+            {move || risk.value().get().map(|r| match r {
+                Ok(()) => view! { <Notice message="Risk level changed."/> }.into_any(),
                 Err(error) => view! { <ErrorNotice error/> }.into_any(),
             })}
             {move || ceiling.value().get().map(|r| match r {
@@ -30,7 +38,9 @@ pub fn ScopesTab() -> impl IntoView {
         </div>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageScopes));
+                let role = me.await.ok().flatten().map(|me| me.role);
+                let can_manage = role.is_some_and(|role| role.can(Permission::ManageScopes));
+                let can_change_risk = role.is_some_and(|role| role.can(Permission::ChangeScopeRisk));
                 match catalog.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(catalog) => view! {
@@ -43,7 +53,7 @@ pub fn ScopesTab() -> impl IntoView {
                                 <section class=format!("mt-6 {CARD}") aria-labelledby="catalog-heading">
                                     <h2 id="catalog-heading" class="border-b border-slate-200 px-6 py-4 text-base font-semibold text-slate-900">"Catalog"</h2>
                                     <ul class="divide-y divide-slate-100" role="list" data-testid="scope-catalog">
-                                        {catalog.scopes.into_iter().map(|scope| view! { <ScopeItem scope groups=groups.clone() can_manage ceiling/> }).collect_view()}
+                                        {catalog.scopes.into_iter().map(|scope| view! { <ScopeItem scope groups=groups.clone() can_manage can_change_risk ceiling risk/> }).collect_view()}
                                     </ul>
                                 </section>
                             }.into_any()
@@ -74,7 +84,7 @@ fn NewScopeForm(create: ServerAction<CreateScope>) -> impl IntoView {
                     <select id="scope-risk" name="risk" class=format!("mt-1.5 {SELECT}")>
                         <option value="low">"Low"</option>
                         <option value="medium">"Medium"</option>
-                        <option value="high">"High (owner cannot self-approve)"</option>
+                        <option value="high">"High (a second person must approve)"</option>
                     </select>
                 </div>
                 <div class="sm:col-span-2">
@@ -94,17 +104,27 @@ fn ScopeItem(
     scope: ScopeRow,
     groups: Vec<GroupRef>,
     can_manage: bool,
+    can_change_risk: bool,
     ceiling: ServerAction<SetScopeCeiling>,
+    risk: ServerAction<SetScopeRisk>,
 ) -> impl IntoView {
     let ceiling_text = if scope.ceiling_groups.is_empty() {
         "Open to everyone".to_string()
     } else {
         format!(
             "Only members of {}",
-            scope.ceiling_groups.iter().map(|g| g.display_name.as_str()).collect::<Vec<_>>().join(", ")
+            scope
+                .ceiling_groups
+                .iter()
+                .map(|g| if g.deleted { format!("{} (group deleted)", g.display_name) } else { g.display_name.clone() })
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     let current: Vec<_> = scope.ceiling_groups.iter().map(|g| g.id).collect();
+    let deleted_groups: Vec<_> =
+        scope.ceiling_groups.iter().filter(|g| g.deleted).map(|g| g.display_name.clone()).collect();
+    let can_change = can_manage && (!groups.is_empty() || !current.is_empty());
     view! {
         <li class="flex flex-wrap items-start justify-between gap-4 px-6 py-4">
             <div>
@@ -117,7 +137,31 @@ fn ScopeItem(
                     {format!("Tokens live at most {} s · {} agent(s) hold it · {}", scope.max_token_lifetime_seconds, scope.agents_holding, ceiling_text)}
                 </p>
             </div>
-            {(can_manage && !groups.is_empty()).then(|| view! {
+            {(!deleted_groups.is_empty()).then(|| view! {
+                <p class="mt-1 text-xs font-medium text-red-700" data-testid="ceiling-group-deleted">
+                    {format!("Group deleted: {}. Nobody may hold this scope until an admin changes the ceiling.", deleted_groups.join(", "))}
+                </p>
+            })}
+            {can_change_risk.then(|| {
+                let current_risk = scope.risk.clone();
+                view! {
+                    <details class="text-right">
+                        <summary class=format!("cursor-pointer list-none {BUTTON_SECONDARY}")>"Risk…"</summary>
+                        <ActionForm action=risk attr:class="mt-2 space-y-2 rounded-md p-3 text-left ring-1 ring-slate-200">
+                            <input type="hidden" name="scope_id" value=scope.id.to_string()/>
+                            <label for=format!("risk-{}", scope.id) class=LABEL>"Risk level"</label>
+                            <select id=format!("risk-{}", scope.id) name="risk" class=SELECT>
+                                {["low", "medium", "high"].into_iter().map(|level| view! {
+                                    <option value=level selected=current_risk == level>{level}</option>
+                                }).collect_view()}
+                            </select>
+                            <p class="text-xs text-slate-600">"You will not be able to approve this scope's high-risk requests yourself."</p>
+                            <button type="submit" class=BUTTON_PRIMARY>"Change risk"</button>
+                        </ActionForm>
+                    </details>
+                }
+            })}
+            {can_change.then(|| view! {
                 <details class="text-right">
                     <summary class=format!("cursor-pointer list-none {BUTTON_SECONDARY}")>"Group ceiling…"</summary>
                     <ActionForm action=ceiling attr:class="mt-2 space-y-1 rounded-md p-3 text-left ring-1 ring-slate-200">

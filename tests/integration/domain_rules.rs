@@ -356,3 +356,52 @@ async fn the_last_owner_cannot_be_demoted(pool: PgPool) {
     let promoted = admins::change_role(&rules.pool, keyed, rules.owner.admin_id(), Role::Owner).await;
     assert!(matches!(promoted, Err(DomainError::Forbidden(_))), "{promoted:?}");
 }
+
+/// Least privilege, item 4: four eyes mean four eyes. A high-risk scope is never approved by the
+/// admin who registered the agent or by the admin who last set the scope's risk level; only
+/// owners change risk levels, and each change is audited.
+#[sqlx::test]
+async fn four_eyes_mean_four_eyes(pool: PgPool) {
+    let rules = Rules::new(pool).await;
+    let cache = rules.state.mandates();
+    let alex = rules.admin("alex", Role::Admin).await;
+    let approver = rules.admin("jordan", Role::Approver).await;
+    rules.scope("payments.send", "high").await;
+    let approve = || Decision::Approve { until: None, note: String::new() };
+
+    // Alex registers an agent for someone else and tries to approve its high-risk scope.
+    let wanted = vec!["payments.send".to_string()];
+    let agent = |approve| NewAgent {
+        name: "Payer",
+        description: "",
+        owner: Owner::Email("sam@acme.example"),
+        scopes: &wanted,
+        reason: "pay invoices",
+        approve,
+    };
+    let registered = registry::register(&rules.pool, rules.as_admin(&alex), agent(false)).await.unwrap();
+    let request_id = rules.pending_request(registered.agent_id).await;
+    let own = approvals::decide(&rules.pool, cache, rules.as_admin(&alex), request_id, approve()).await;
+    assert!(matches!(own, Err(DomainError::NotAllowed(ref m)) if m.contains("registered")), "{own:?}");
+    // Registering with approval in one step is the same attack.
+    let at_once = registry::register(&rules.pool, rules.as_admin(&alex), agent(true)).await;
+    assert!(matches!(at_once, Err(DomainError::NotAllowed(_)) | Err(DomainError::Forbidden(_))), "{at_once:?}");
+    assert_eq!(rules.request_status(request_id).await, "pending");
+
+    // Only owners change a risk level.
+    let ledger = rules.scope("ledger.write", "low").await;
+    let by_admin = scopes::set_risk(&rules.pool, cache, rules.as_admin(&alex), ledger, "high").await;
+    assert!(matches!(by_admin, Err(DomainError::Forbidden(_))), "{by_admin:?}");
+    let (ledger_agent, _) = rules.agent("sam@acme.example", "Bookkeeper", &["ledger.write"], false).await;
+    scopes::set_risk(&rules.pool, cache, rules.as_admin(&rules.owner), ledger, "high").await.unwrap();
+    assert_eq!(rules.event_details("scope.risk_changed").await, json!({ "from": "low", "to": "high" }));
+    // The owner who raised it is not the second pair of eyes on it.
+    let ledger_request = rules.pending_request(ledger_agent).await;
+    let raiser = approvals::decide(&rules.pool, cache, rules.as_admin(&rules.owner), ledger_request, approve()).await;
+    assert!(matches!(raiser, Err(DomainError::NotAllowed(ref m)) if m.contains("risk level")), "{raiser:?}");
+
+    // Someone else approves both.
+    approvals::decide(&rules.pool, cache, rules.as_admin(&approver), request_id, approve()).await.unwrap();
+    approvals::decide(&rules.pool, cache, rules.as_admin(&approver), ledger_request, approve()).await.unwrap();
+    assert_eq!(rules.request_status(ledger_request).await, "approved");
+}

@@ -105,6 +105,34 @@ async fn next_parameter_only_redirects_locally(pool: sqlx::PgPool) {
     assert_eq!(local.headers()["location"], "/audit?action=logout");
     let evil = browser.rpc("login", &[("email", &owner), ("password", PASSWORD), ("next", "//evil.example/")]).await;
     assert_eq!(evil.headers()["location"], "/");
+    // Least privilege, item 11: control characters, TAB and backslashes are refused too (`/\x01x`
+    // used to pass the check and kill the request after the session was created).
+    for hostile in ["/\x01x", "/\tevil", "/\\evil.example", "/a\\..\\/evil", "/\r\nSet-Cookie: a=b"] {
+        let answer = browser.rpc("login", &[("email", &owner), ("password", PASSWORD), ("next", hostile)]).await;
+        assert_eq!(redirect_target(&answer).as_deref(), Some("/"), "{hostile:?}: {}", answer.status());
+    }
+    assert_eq!(browser.get("/auth/me").await.status(), 200, "the session works after all of that");
+}
+
+/// Least privilege, item 11: answers that carry a secret or a token are never stored by a cache.
+#[sqlx::test]
+async fn secrets_and_tokens_are_never_cached(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let browser = app.signed_in(&owner).await;
+    let created = browser.rpc("api-keys/create", &[("name", "robot")]).await;
+    assert_eq!(created.headers()["cache-control"], "no-store", "a new API key");
+    let client = app.bare_client();
+    let agents = client.get(app.url("/api/v1/agents")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(agents.headers()["cache-control"], "no-store", "platform API answers");
+    let token = client
+        .post(app.url("/oauth2/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.headers()["cache-control"], "no-store", "the token endpoint, even refusing");
 }
 
 #[sqlx::test]

@@ -468,3 +468,54 @@ async fn a_mover_loses_group_scopes_in_live_tokens(pool: sqlx::PgPool) {
         .unwrap();
     assert!(details.contains("members_removed") && details.contains("fay"), "{details}");
 }
+
+/// Least privilege, item 3: a ceiling whose group is deleted over SCIM fails closed. Before, the
+/// ceiling went with the group and the scope opened to everyone.
+#[sqlx::test]
+async fn a_ceiling_whose_group_is_deleted_allows_no_one(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, _) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let scim = directory_of(&app, org_id, "Okta").await;
+    let fay = scim.create_user(user_body("fay", "fay@acme.example")).await;
+    scim.create_user(user_body("sam", "sam@acme.example")).await;
+    let (_, group) = scim
+        .json(
+            Method::POST,
+            "/Groups",
+            Some(json!({ "schemas": [GROUP], "displayName": "Finance", "members": [{ "value": fay["id"] }] })),
+        )
+        .await;
+    let member = app.approved_agent(org_id, "fay@acme.example", "Ledger", &["finance.export"]).await;
+    let outsider = app.approved_agent(org_id, "sam@acme.example", "Books", &["finance.export"]).await;
+    let scope_id: Uuid =
+        sqlx::query_scalar("select id from scopes where name = 'finance.export'").fetch_one(&app.pool).await.unwrap();
+    let group_id: Uuid = group["id"].as_str().unwrap().parse().unwrap();
+    let operator = Caller::Operator { org_id };
+    mandate::server::domain::agents::scopes::set_ceiling(
+        &app.pool,
+        app.state.mandates(),
+        Call::new(operator, &meta(), OffsetDateTime::now_utc()),
+        scope_id,
+        &[group_id],
+    )
+    .await
+    .unwrap();
+    let token = app.token(&member).await;
+    assert_eq!(app.introspect(&key, &token).await["active"], true);
+    let refused: Value = app.request_token(&outsider, None).await.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_scope", "the outsider is outside the ceiling");
+
+    assert_eq!(scim.json(Method::DELETE, &format!("/Groups/{group_id}"), None).await.0, 204);
+
+    assert_eq!(app.introspect(&key, &token).await, inactive(), "the member's live token ends at once");
+    let refused: Value = app.request_token(&member, None).await.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_scope", "a new token cannot get the scope: {refused}");
+    let refused: Value = app.request_token(&outsider, None).await.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_scope", "the deleted group does not open the scope to everyone");
+    let catalog = mandate::server::domain::agents::scopes::catalog(&app.pool, operator).await.unwrap();
+    let scope = catalog.scopes.iter().find(|s| s.name == "finance.export").unwrap();
+    assert_eq!(scope.ceiling_groups.len(), 1);
+    assert!(scope.ceiling_groups[0].deleted, "the portal shows the ceiling as naming a deleted group");
+    assert_eq!(scope.ceiling_groups[0].display_name, "Finance");
+}

@@ -59,14 +59,16 @@ fn url_encode(input: &str) -> String {
         .collect()
 }
 
-/// A `next` target is only followed when it is a local path (no open redirect).
+/// A `next` target is only followed when it is a same-origin relative path (no open redirect):
+/// it starts with one `/`, and holds only visible ASCII without a backslash (browsers read `\` as
+/// `/`, and control characters, TAB or spaces could not go in a `Location` header).
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.contains(['\r', '\n']) =>
+                && path.len() <= 2048
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             path
         }
@@ -94,6 +96,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
+        for hostile in ["/\x01x", "/\tx", "/a\\..\\/evil", "/ x", "/\x7f", "/é", "/\r\nSet-Cookie: x=1", "", "audit"] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(3000)))), "/");
         assert_eq!(safe_next(None), "/");
     }
 }

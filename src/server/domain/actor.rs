@@ -147,6 +147,14 @@ impl Caller<'_> {
         }
     }
 
+    /// The admin behind the call, if an admin.
+    pub fn admin_id(&self) -> Option<Uuid> {
+        match self {
+            Caller::Admin(admin) => Some(admin.admin_id),
+            _ => None,
+        }
+    }
+
     /// The person behind the call, if a person.
     pub fn person_id(&self) -> Option<Uuid> {
         match self {

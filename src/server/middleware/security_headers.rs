@@ -38,6 +38,8 @@ pub async fn security_headers(
     let nonce = URL_SAFE_NO_PAD.encode(bytes);
     request.extensions_mut().insert(CspNonce(nonce.clone()));
 
+    // Static assets may be cached; everything else may carry a secret, a token or per-admin data.
+    let cacheable = request.uri().path().starts_with("/pkg/") || request.uri().path() == "/favicon.ico";
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let is_html =
@@ -52,8 +54,8 @@ pub async fn security_headers(
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers
         .insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
-    if is_html {
-        // Pages show per-admin data: never store them in shared caches.
+    if !cacheable && (is_html || !headers.contains_key(header::CACHE_CONTROL)) {
+        // Pages show per-admin data, API answers carry secrets once: never store them anywhere.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if config.https {

@@ -127,7 +127,8 @@ async fn decide_in(
     let (org_id, now) = (work.org_id(), work.now());
     // language=PostgreSQL
     let request = sqlx::query!(
-        "select r.status, r.agent_id, a.name as agent_name, a.owner_id, a.status as agent_status, s.name as scope, s.risk
+        "select r.status, r.agent_id, a.name as agent_name, a.owner_id, a.status as agent_status, s.name as scope, s.risk,
+                a.registered_by_admin_id, s.risk_set_by_admin_id
          from scope_requests r
          join agents a on a.org_id = r.org_id and a.id = r.agent_id
          join scopes s on s.org_id = r.org_id and s.id = r.scope_id
@@ -148,6 +149,19 @@ async fn decide_in(
                 if caller.person_id() == Some(request.owner_id) {
                     return Err(DomainError::NotAllowed(format!(
                         "{} is a high-risk scope: it must be approved by someone other than the agent's owner.",
+                        request.scope
+                    )));
+                }
+                let admin = caller.admin_id();
+                if admin.is_some() && admin == request.registered_by_admin_id {
+                    return Err(DomainError::NotAllowed(format!(
+                        "{} is a high-risk scope: it must be approved by someone other than the admin who registered {}.",
+                        request.scope, request.agent_name
+                    )));
+                }
+                if admin.is_some() && admin == request.risk_set_by_admin_id {
+                    return Err(DomainError::NotAllowed(format!(
+                        "{} is a high-risk scope: it must be approved by someone other than the admin who set its risk level.",
                         request.scope
                     )));
                 }

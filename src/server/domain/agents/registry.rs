@@ -81,8 +81,9 @@ pub async fn register(pool: &PgPool, call: Call<'_>, agent: NewAgent<'_>) -> Res
     let client_secret = secrets::generate(SECRET_PREFIX);
     // language=PostgreSQL
     sqlx::query!(
-        "insert into agents (org_id, id, name, description, owner_id, client_id, secret_hash, secret_rotated_at, created_by, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)",
+        "insert into agents (org_id, id, name, description, owner_id, client_id, secret_hash, secret_rotated_at, created_by,
+                             created_at, registered_by_admin_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10)",
         org_id,
         agent_id,
         name,
@@ -91,7 +92,8 @@ pub async fn register(pool: &PgPool, call: Call<'_>, agent: NewAgent<'_>) -> Res
         client_id,
         secrets::digest(&client_secret),
         call.now,
-        call.caller.actor().label()
+        call.caller.actor().label(),
+        call.caller.admin_id()
     )
     .execute(work.conn())
     .await?;

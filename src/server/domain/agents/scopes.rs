@@ -63,6 +63,16 @@ pub async fn create(pool: &PgPool, call: Call<'_>, scope: NewScope<'_>) -> Resul
     let mut work = call.begin(pool).await?;
     let id = insert(work.conn(), call.org_id(), &name, description, risk, scope.max_token_lifetime_seconds, call.now)
         .await?;
+    // Whoever sets a risk level may not be the second pair of eyes on it.
+    // language=PostgreSQL
+    sqlx::query!(
+        "update scopes set risk_set_by_admin_id = $3 where org_id = $1 and id = $2",
+        call.org_id(),
+        id,
+        call.caller.admin_id()
+    )
+    .execute(work.conn())
+    .await?;
     work.record(
         work.event("scope.created")
             .target("scope", id, &name)
@@ -136,8 +146,9 @@ pub async fn catalog(pool: &PgPool, caller: Caller<'_>) -> Result<ScopeCatalog, 
     // language=PostgreSQL
     let rows = sqlx::query!(
         r#"select s.id, s.name, s.description, s.risk, s.max_token_lifetime_seconds,
-                  coalesce((select json_agg(json_build_object('id', g.id, 'display_name', g.display_name) order by g.display_name)
-                            from scope_ceilings c join groups g on g.org_id = c.org_id and g.id = c.group_id
+                  coalesce((select json_agg(json_build_object('id', c.group_id, 'display_name', coalesce(g.display_name, c.group_name),
+                                                      'deleted', g.id is null) order by coalesce(g.display_name, c.group_name))
+                            from scope_ceilings c left join groups g on g.org_id = c.org_id and g.id = c.group_id
                             where c.org_id = s.org_id and c.scope_id = s.id), '[]') as "ceiling!: serde_json::Value",
                   (select count(distinct r.agent_id) from scope_requests r join agents a on a.org_id = r.org_id and a.id = r.agent_id
                    where r.org_id = s.org_id and r.scope_id = s.id and r.status = 'approved' and a.status = 'active') as "holding!"
@@ -169,7 +180,52 @@ pub async fn catalog(pool: &PgPool, caller: Caller<'_>) -> Result<ScopeCatalog, 
     Ok(ScopeCatalog { scopes, groups })
 }
 
-/// Sets which groups may hold a scope (empty: everyone). Live tokens follow at once.
+/// Changes a scope's risk level. Raising it to high holds existing approvals (they were given under
+/// the old level), and the admin who changed it may not approve its high-risk requests.
+/// Permission: scope risk (owners only).
+pub async fn set_risk(
+    pool: &PgPool,
+    cache: &Mandates,
+    call: Call<'_>,
+    scope_id: Uuid,
+    risk: &str,
+) -> Result<(), DomainError> {
+    call.require(Permission::ChangeScopeRisk)?;
+    let risk = check_risk(risk)?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
+    // language=PostgreSQL
+    let before =
+        sqlx::query!("select name, risk from scopes where org_id = $1 and id = $2 for update", org_id, scope_id)
+            .fetch_optional(work.conn())
+            .await?
+            .ok_or(DomainError::NotFound)?;
+    if before.risk == risk {
+        return Ok(());
+    }
+    // language=PostgreSQL
+    sqlx::query!(
+        "update scopes set risk = $3, risk_set_by_admin_id = $4 where org_id = $1 and id = $2",
+        org_id,
+        scope_id,
+        risk,
+        call.caller.admin_id()
+    )
+    .execute(work.conn())
+    .await?;
+    work.announce(cache, Change::Organization { org_id }).await?;
+    work.record(
+        work.event("scope.risk_changed")
+            .target("scope", scope_id, &before.name)
+            .details(json!({ "from": before.risk, "to": risk })),
+    )
+    .await?;
+    work.commit().await?;
+    Ok(())
+}
+
+/// Sets which groups may hold a scope (empty: everyone). Live tokens follow at once. A ceiling
+/// whose group was deleted allows no one until this replaces it.
 /// Permission: scopes.
 pub async fn set_ceiling(
     pool: &PgPool,
@@ -207,7 +263,8 @@ pub async fn set_ceiling(
         .await?;
     // language=PostgreSQL
     sqlx::query!(
-        "insert into scope_ceilings (org_id, scope_id, group_id) select $1, $2, unnest($3::uuid[])",
+        "insert into scope_ceilings (org_id, scope_id, group_id, group_name)
+         select $1, $2, g.id, g.display_name from groups g where g.org_id = $1 and g.id = any($3::uuid[])",
         org_id,
         scope_id,
         &unique
