@@ -10,6 +10,7 @@
 mod support;
 
 use axum::routing::post;
+use mandate::model::api_keys::ApiKeyScope;
 use mandate::server::config::Config;
 use mandate::server::domain::Call;
 use mandate::server::domain::{org::api_keys, Caller, RequestMeta};
@@ -41,7 +42,8 @@ async fn main() {
 
     let bench = support::bench_agent(&pool, &mandate_base).await;
     let (meta, now) = (RequestMeta::default(), OffsetDateTime::now_utc());
-    let api_key = api_keys::create(&pool, Call::new(Caller::Operator { org_id: bench.org_id }, &meta, now), "bench")
+    let bench_key = api_keys::NewApiKey { name: "bench", scopes: &ApiKeyScope::DEFAULT, expires_at: None };
+    let api_key = api_keys::create(&pool, Call::new(Caller::Operator { org_id: bench.org_id }, &meta, now), bench_key)
         .await
         .unwrap();
     let token = Arc::new(bench.token.clone());

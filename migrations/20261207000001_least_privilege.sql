@@ -13,3 +13,9 @@ update agents a set registered_by_admin_id = ad.id
   from admins ad join people p on p.org_id = ad.org_id and p.id = ad.person_id
  where ad.org_id = a.org_id and a.created_by = p.email;
 alter table scopes add column risk_set_by_admin_id uuid;
+
+-- API keys carry scopes chosen at creation, and may expire. Keys from before scopes existed keep
+-- what they could do (every scope, made explicit); the portal asks owners to narrow them.
+alter table api_keys add column scopes text[] not null default '{introspect,audit:write}';
+alter table api_keys add column expires_at timestamptz;
+update api_keys set scopes = '{introspect,audit:write,audit:read,agents:read,agents:write,approvals:decide,directories:write,sso:write,streams:write,retention:write,admins:write}';

@@ -2,6 +2,8 @@
 
 use crate::error::AppError;
 use crate::model::api_keys::ApiKeyRow;
+#[cfg(feature = "ssr")]
+use crate::model::api_keys::ApiKeyScope;
 use leptos::prelude::*;
 use uuid::Uuid;
 #[cfg(feature = "ssr")]
@@ -17,12 +19,35 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, AppError> {
     domain::org::api_keys::list(&call.state.pool, Caller::Admin(&admin)).await.map_err(|e| call.fail(e))
 }
 
-/// Owner only. Returns the key once; only its hash is kept.
+/// Owner only. Returns the key once; only its hash is kept. `scopes` are scope names (the
+/// form's checkboxes; none: the default, introspect and report); `expires_in_days` empty or 0
+/// means never.
 #[server(prefix = "/rpc", endpoint = "api-keys/create")]
-pub async fn create_api_key(name: String) -> Result<String, AppError> {
+pub async fn create_api_key(
+    name: String,
+    #[server(default)] scopes: Vec<String>,
+    #[server(default)] expires_in_days: Option<String>,
+) -> Result<String, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::org::api_keys::create(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), &name)
+    let mut scopes =
+        ApiKeyScope::parse_list(&scopes.join(",")).map_err(|e| call.request_error(AppError::invalid(e)))?;
+    if scopes.is_empty() {
+        // Nothing chosen: the resource-server profile, never more.
+        scopes = ApiKeyScope::DEFAULT.to_vec();
+    }
+    let days = expires_in_days.as_deref().map(str::trim).filter(|d| !d.is_empty() && *d != "0");
+    let expires_at = match days {
+        None => None,
+        Some(days) => match days.parse::<i64>() {
+            Ok(days @ 1..=3650) => Some(now() + time::Duration::days(days)),
+            _ => {
+                return Err(call.request_error(AppError::invalid("Expiry must be a number of days between 1 and 3650")))
+            }
+        },
+    };
+    let key = domain::org::api_keys::NewApiKey { name: &name, scopes: &scopes, expires_at };
+    domain::org::api_keys::create(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), key)
         .await
         .map_err(|e| call.fail(e))
 }

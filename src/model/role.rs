@@ -42,12 +42,14 @@ pub enum Permission {
     ManageAdmins,
     /// Platform API keys.
     ManageApiKeys,
-    /// Organization settings: audit retention, password sign-in policy.
+    /// Organization settings: password sign-in policy.
     ManageOrganization,
+    /// How long the audit trail is kept.
+    ManageRetention,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ViewPortal,
         Permission::ReadAudit,
         Permission::ManageAgents,
@@ -61,6 +63,7 @@ impl Permission {
         Permission::ManageAdmins,
         Permission::ManageApiKeys,
         Permission::ManageOrganization,
+        Permission::ManageRetention,
     ];
 
     /// Why a role without this permission is refused, in words an admin can act on.
@@ -79,6 +82,7 @@ impl Permission {
             Permission::ManageAdmins => "only owners manage admins",
             Permission::ManageApiKeys => "only owners manage API keys",
             Permission::ManageOrganization => "only owners change organization settings",
+            Permission::ManageRetention => "only owners change how long the audit trail is kept",
         }
     }
 }

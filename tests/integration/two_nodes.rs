@@ -55,6 +55,21 @@ fn hex_key() -> String {
     MASTER_KEY.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A token minted over HTTP by `node` (the nodes' issuer is their shared public URL).
+async fn mint(node: &Node, agent: &mandate::model::agents::AgentCredentials) -> String {
+    let minted: Value = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", node.base))
+        .basic_auth(&agent.client_id, Some(&agent.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    minted["access_token"].as_str().expect("the node minted a token").to_string()
+}
+
 async fn introspect(node: &Node, key: &str, token: &str) -> Value {
     reqwest::Client::new()
         .post(format!("{}/oauth2/introspect", node.base))
@@ -110,5 +125,60 @@ async fn a_revocation_on_one_node_reaches_the_other_within_a_second(pool: sqlx::
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!("node B saw the revocation after {:?}", started.elapsed());
+    drop((node_a, node_b));
+}
+
+/// Least privilege, item 7: revocation state cannot go stale. Every node's LISTEN connection is
+/// killed (`pg_terminate_backend`); an agent is revoked on node A at once; node B, whose cache
+/// held the agent as active and which missed the notification, must still answer "inactive":
+/// a node that lost its subscription reads the database until it has subscribed again and
+/// reloaded.
+#[sqlx::test]
+async fn a_node_that_lost_its_subscription_does_not_answer_from_a_stale_cache(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, _) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let agent = app.approved_agent(org_id, "dana@acme.example", "Ledger", &["crm.read"]).await;
+    let url = database_url(&app.pool);
+    let node_a = start_node(&url).await;
+    let node_b = start_node(&url).await;
+    let token = mint(&node_a, &agent).await;
+    assert_eq!(introspect(&node_b, &key, &token).await["active"], true, "node B caches the agent as active");
+
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+         where datname = current_database() and query ilike '%listen%mandate_changes%' and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(killed.len() >= 2, "both nodes' listeners were terminated ({})", killed.len());
+
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/api/v1/agents/{}/revoke", node_a.base, agent.agent_id))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(introspect(&node_b, &key, &token).await, inactive(), "node B does not answer from its stale cache");
+
+    // Once node B has subscribed again it keeps hearing changes.
+    let second = app.approved_agent(org_id, "dana@acme.example", "Books", &["crm.read"]).await;
+    let token = mint(&node_a, &second).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(introspect(&node_b, &key, &token).await["active"], true);
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/api/v1/agents/{}/revoke", node_a.base, second.agent_id))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let started = Instant::now();
+    while introspect(&node_b, &key, &token).await != inactive() {
+        assert!(started.elapsed() < Duration::from_secs(2), "node B resubscribed and hears revocations again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop((node_a, node_b));
 }

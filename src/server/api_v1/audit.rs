@@ -3,7 +3,7 @@
 //! | method and path                          | who                          | what |
 //! |------------------------------------------|------------------------------|------|
 //! | `GET  /api/v1/audit/events`              | API key                      | events, newest first, filtered |
-//! | `POST /api/v1/audit/events`              | agent access token, or API key naming `token_jti` | record an agent action |
+//! | `POST /api/v1/audit/events`              | agent access token, or API key (`audit:write`) with the agent's `token` | record an agent action |
 //! | `GET  /api/v1/audit/export?format=`      | API key                      | CSV or NDJSON, streamed, oldest first |
 //! | `GET  /api/v1/audit/checkpoint[?size=]`  | API key                      | the newest (or a given) signed checkpoint |
 //! | `GET  /api/v1/audit/proof/{seq}[?size=]` | API key                      | RFC 9162 inclusion proof |
@@ -13,6 +13,7 @@
 
 use super::{query, ApiCaller};
 use crate::model::audit::AuditFilter;
+use crate::model::Permission;
 use crate::server::domain::audit::{self, actions, checkpoints, retention};
 use crate::server::domain::crypto::secrets::API_KEY_PREFIX;
 use crate::server::domain::org::api_keys;
@@ -32,7 +33,6 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -92,6 +92,7 @@ async fn list(
     caller: ApiCaller,
     params: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    caller.require(Permission::ReadAudit)?;
     let params = query(&caller, params)?;
     let page = audit::list(&state.pool, caller.principal.org_id(), &params.filter(), params.limit.unwrap_or(100))
         .await
@@ -107,6 +108,7 @@ async fn export_events(
     caller: ApiCaller,
     params: Result<Query<FilterQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    caller.require(Permission::ReadAudit)?;
     let params = query(&caller, params)?;
     downloads::audit_export(&state, caller.principal.org_id(), &params.filter(), params.format.as_deref())
         .map_err(|err| caller.problem(err))
@@ -130,9 +132,11 @@ struct ActionBody {
     /// The scopes used: a subset of the token's.
     #[serde(default)]
     scopes: Option<Vec<String>>,
-    /// With an API key: the `jti` of the token the agent presented.
+    /// With an API key: the access token the agent presented to the resource server (its `jti`
+    /// alone is not enough: it would let a key report for agents it never saw).
     #[serde(default)]
-    token_jti: Option<Uuid>,
+    #[schema(write_only)]
+    token: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -168,7 +172,7 @@ async fn report(
     else {
         return problem(
             StatusCode::UNAUTHORIZED,
-            "Send the agent's access token, or an organization API key with `token_jti` in the body, as `Authorization: Bearer ...`.",
+            "Send the agent's access token, or an organization API key with the agent's `token` in the body, as `Authorization: Bearer ...`.",
         );
     };
     let body = match body {
@@ -176,7 +180,7 @@ async fn report(
         Err(rejection) => return problem(rejection.status(), &format!("Bad JSON body: {}", rejection.body_text())),
     };
     let now = OffsetDateTime::now_utc();
-    let jti = body.token_jti;
+    let presented = body.token;
     let report = actions::Report {
         action: body.action,
         target_type: body.target.as_ref().and_then(|t| t.kind.clone()),
@@ -192,18 +196,18 @@ async fn report(
             Ok(None) => return problem(StatusCode::UNAUTHORIZED, "The API key is not valid or was revoked."),
             Err(err) => return domain_problem(err),
         };
-        let Some(jti) = jti else {
+        let Some(presented) = presented else {
             return problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "With an API key, name the agent's token: `token_jti` (the `jti` claim of the token it presented).",
+                "With an API key, send the access token the agent presented to you as `token`.",
             );
         };
-        actions::record_by_jti(&state.actions, &state.tokens.mandates, &key, jti, report, meta, now).await
+        actions::record_presented(&state.actions, &state.tokens, &key, &presented, report, meta, now).await
     } else {
-        if jti.is_some() {
+        if presented.is_some() {
             return problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "`token_jti` is only for API keys; an agent's own token already names itself.",
+                "`token` is only for API keys; an agent's own token already names itself.",
             );
         }
         let token = match state.tokens.introspect_bearer(bearer, now).await {
@@ -243,6 +247,7 @@ async fn checkpoint(
     caller: ApiCaller,
     params: Result<Query<SizeQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    caller.require(Permission::ReadAudit)?;
     let params = query(&caller, params)?;
     let org_id = caller.principal.org_id();
     let found = match params.size {
@@ -266,6 +271,7 @@ async fn proof(
     Path(seq): Path<String>,
     params: Result<Query<SizeQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    caller.require(Permission::ReadAudit)?;
     let params = query(&caller, params)?;
     let seq = seq.parse::<i64>().map_err(|_| caller.problem(DomainError::NotFound))?;
     let proof = checkpoints::inclusion(&state.pool, caller.principal.org_id(), seq, params.size)
@@ -289,6 +295,7 @@ async fn consistency(
     caller: ApiCaller,
     params: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    caller.require(Permission::ReadAudit)?;
     let params = query(&caller, params)?;
     let proof = checkpoints::consistency(&state.pool, caller.principal.org_id(), params.from, params.to)
         .await

@@ -49,6 +49,12 @@ impl ApiCaller {
         Caller::ApiKey(&self.principal)
     }
 
+    /// Fails unless the key holds the scope that grants `permission` (for handlers that read
+    /// without going through a domain operation that checks it).
+    pub fn require(&self, permission: crate::model::Permission) -> Result<(), Problem> {
+        self.caller().require(permission).map_err(|err| self.problem(err))
+    }
+
     /// A domain error as a problem document.
     pub fn problem(&self, err: DomainError) -> Problem {
         Problem::from_domain(err, self.request_id.as_deref())

@@ -4,6 +4,7 @@
 //! authenticates the caller, and the platform operator (CLI, demo seeder) through constructors
 //! named `for_operator`. Domain operations take them and check the permission they need first.
 
+use crate::model::api_keys::ApiKeyScope;
 use crate::model::{Permission, Role};
 use crate::server::domain::DomainError;
 use uuid::Uuid;
@@ -80,18 +81,39 @@ pub struct ApiKeyPrincipal {
     org_id: Uuid,
     key_id: Uuid,
     name: String,
+    scopes: Vec<ApiKeyScope>,
 }
 
 impl ApiKeyPrincipal {
     /// The proof, once a presented key matched a live one.
-    pub(in crate::server::domain) fn authenticated(org_id: Uuid, key_id: Uuid, name: String) -> ApiKeyPrincipal {
-        ApiKeyPrincipal { org_id, key_id, name }
+    pub(in crate::server::domain) fn authenticated(
+        org_id: Uuid,
+        key_id: Uuid,
+        name: String,
+        scopes: Vec<ApiKeyScope>,
+    ) -> ApiKeyPrincipal {
+        ApiKeyPrincipal { org_id, key_id, name, scopes }
     }
 
     /// The platform operator acting through one of an organization's keys (the demo seeder's
     /// resource server). Never reachable from a request.
-    pub fn for_operator(org_id: Uuid, key_id: Uuid, name: String) -> ApiKeyPrincipal {
-        ApiKeyPrincipal { org_id, key_id, name }
+    pub fn for_operator(org_id: Uuid, key_id: Uuid, name: String, scopes: Vec<ApiKeyScope>) -> ApiKeyPrincipal {
+        ApiKeyPrincipal { org_id, key_id, name, scopes }
+    }
+
+    pub fn scopes(&self) -> &[ApiKeyScope] {
+        &self.scopes
+    }
+
+    /// Fails unless an owner gave this key `scope`.
+    pub fn require(&self, scope: ApiKeyScope) -> Result<(), DomainError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(DomainError::NotAllowed(format!(
+                "This API key does not hold the {scope} scope. An owner can create a key that holds it in Settings → API keys."
+            )))
+        }
     }
 
     pub fn org_id(&self) -> Uuid {
@@ -139,11 +161,19 @@ impl Caller<'_> {
         }
     }
 
-    /// Admins need the permission; API keys and the operator act for the whole organization.
+    /// Admins need the permission in their role, API keys the scope that grants it (some
+    /// permissions no key can hold); the operator acts for the whole organization.
     pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
         match self {
             Caller::Admin(admin) => admin.require(permission),
-            Caller::ApiKey(_) | Caller::Operator { .. } => Ok(()),
+            Caller::ApiKey(key) => match ApiKeyScope::granting(permission) {
+                Some(scope) => key.require(scope),
+                None => Err(DomainError::NotAllowed(format!(
+                    "API keys cannot do this: {}. Sign in to the portal.",
+                    permission.refusal()
+                ))),
+            },
+            Caller::Operator { .. } => Ok(()),
         }
     }
 

@@ -3,6 +3,7 @@
 //! revocation — a resource server holding an organization API key (`Authorization: Bearer`).
 
 use super::{Form, OAuthError};
+use crate::model::api_keys::ApiKeyScope;
 use crate::server::domain::agents::mandate::AgentState;
 use crate::server::domain::agents::tokens::TokenError;
 use crate::server::domain::org::api_keys;
@@ -56,7 +57,14 @@ pub async fn authenticate(
             let key = api_keys::authenticate(&state.pool, value[7..].trim(), OffsetDateTime::now_utc())
                 .await
                 .map_err(|err| OAuthError::from_token_error(TokenError::Server(err), None))?;
-            return key.map(Client::ApiKey).ok_or_else(|| OAuthError::invalid_client(false));
+            let key = key.ok_or_else(|| OAuthError::invalid_client(false))?;
+            // Introspection and revocation are what the `introspect` scope grants.
+            if key.require(ApiKeyScope::Introspect).is_err() {
+                let mut err = OAuthError::invalid_client(false);
+                err.description = "this API key does not hold the introspect scope".into();
+                return Err(err);
+            }
+            return Ok(Client::ApiKey(key));
         }
         Some(_) => return Err(OAuthError::invalid_client(false)),
         None => match form_credentials {

@@ -15,7 +15,7 @@ use crate::server::domain::agents::signing::SigningKeys;
 use crate::server::domain::DomainError;
 use sqlx::PgPool;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -88,6 +88,9 @@ pub struct Mandates {
     /// Revoked tokens that have not expired yet: jti → expiry.
     revoked: RwLock<HashMap<Uuid, OffsetDateTime>>,
     generation: AtomicU64,
+    /// Set from the moment the change bus loses its subscription until it has subscribed again
+    /// and reloaded: meanwhile nothing is answered from memory.
+    out_of_sync: AtomicBool,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -101,6 +104,10 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 impl Mandates {
     /// The agent's current state (from the cache, or loaded once).
     pub async fn agent(&self, pool: &PgPool, agent_id: Uuid) -> Result<Option<Arc<AgentState>>, DomainError> {
+        if !self.in_sync() {
+            // The change bus lost its subscription: what is cached may be stale.
+            return Ok(load_agent(pool, agent_id).await?.map(Arc::new));
+        }
         if let Some(state) = read(&self.agents).get(&agent_id) {
             return Ok(Some(state.clone()));
         }
@@ -145,8 +152,24 @@ impl Mandates {
         self.agent(pool, agent_id).await
     }
 
-    pub fn is_revoked(&self, jti: Uuid) -> bool {
-        read(&self.revoked).contains_key(&jti)
+    /// Whether this node's caches can be trusted (the change bus is subscribed and reloaded).
+    pub fn in_sync(&self) -> bool {
+        !self.out_of_sync.load(Ordering::SeqCst)
+    }
+
+    /// Whether the token was revoked: from memory while in sync, else from the database.
+    pub async fn is_revoked(&self, pool: &PgPool, jti: Uuid) -> Result<bool, DomainError> {
+        if self.in_sync() {
+            return Ok(read(&self.revoked).contains_key(&jti));
+        }
+        // language=PostgreSQL
+        let revoked = sqlx::query_scalar!(
+            r#"select exists(select 1 from access_tokens where jti = $1 and revoked_at is not null) as "revoked!""#,
+            jti
+        )
+        .fetch_one(pool)
+        .await?;
+        Ok(revoked || read(&self.revoked).contains_key(&jti))
     }
 
     /// Marks tokens revoked (on the node that revoked them, before it answers).
@@ -169,7 +192,7 @@ impl Mandates {
             }
             Change::Person { person_id, .. } => agents.retain(|_, a| a.owner_id != *person_id),
             Change::Organization { org_id } => agents.retain(|_, a| a.org_id != *org_id),
-            Change::Tokens { .. } | Change::Keys => {}
+            Change::Tokens { .. } | Change::Keys | Change::Heartbeat => {}
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
@@ -249,8 +272,13 @@ impl Subscriber for NodeCaches {
         self.mandates.apply_remote(&self.pool, &self.keys, change).await
     }
 
+    fn out_of_sync(&self) {
+        self.mandates.out_of_sync.store(true, Ordering::SeqCst);
+    }
+
     async fn reset(&self) {
-        self.mandates.reset_until_done(&self.pool, &self.keys).await
+        self.mandates.reset_until_done(&self.pool, &self.keys).await;
+        self.mandates.out_of_sync.store(false, Ordering::SeqCst);
     }
 }
 

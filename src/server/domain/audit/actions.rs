@@ -7,9 +7,10 @@
 //! only after its event is durable, but many requests share one transaction.
 
 use super::{record_many, NewEvent, Outcome};
+use crate::model::api_keys::ApiKeyScope;
 use crate::server::domain::actor::{Actor, RequestMeta};
 use crate::server::domain::agents::mandate::Mandates;
-use crate::server::domain::agents::tokens::{mandate_id, ActiveToken};
+use crate::server::domain::agents::tokens::{mandate_id, ActiveToken, TokenService};
 use crate::server::domain::group_commit::GroupCommit;
 use crate::server::domain::ApiKeyPrincipal;
 use crate::server::domain::DomainError;
@@ -325,10 +326,30 @@ pub async fn record_by_token(
     log.append(event(authority, report, json!({ "type": "agent" }))?, meta).await
 }
 
-/// Records an action reported by a resource server with an organization API key, naming the
-/// token the agent presented. The token must be one this organization issued and not long
-/// expired; a token revoked since is accepted (the action happened) and marked as such.
-pub async fn record_by_jti(
+/// Records an action reported by a resource server with an organization API key holding
+/// `audit:write`, handing over the access token the agent presented to it. The token itself, not
+/// just its `jti`, is the proof: a key cannot report actions of agents it never saw. The token
+/// must be one this organization issued and not long expired; a token revoked since is accepted
+/// (the action happened) and marked as such. The key is named as the reporter.
+pub async fn record_presented(
+    log: &ActionLog,
+    tokens: &TokenService,
+    key: &ApiKeyPrincipal,
+    token: &str,
+    report: Report,
+    meta: RequestMeta,
+    now: OffsetDateTime,
+) -> Result<Recorded, DomainError> {
+    key.require(ApiKeyScope::AuditWrite)?;
+    let jti = tokens.issued_jti(key.org_id(), token).ok_or_else(|| {
+        DomainError::invalid(
+            "`token` is not an access token this organization issued: send the token the agent presented",
+        )
+    })?;
+    record_by_jti(log, &tokens.mandates, key, jti, report, meta, now).await
+}
+
+async fn record_by_jti(
     log: &ActionLog,
     mandates: &Mandates,
     key: &ApiKeyPrincipal,
@@ -392,7 +413,7 @@ pub async fn record_by_jti(
             .chain(std::iter::once((token.agent_id, token.agent_name.clone())))
             .collect()
     };
-    let status = if token.revoked_at.is_some() || mandates.is_revoked(jti) {
+    let status = if token.revoked_at.is_some() || mandates.is_revoked(pool, jti).await? {
         "revoked"
     } else if token.expires_at <= now {
         "expired"

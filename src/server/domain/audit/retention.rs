@@ -97,7 +97,7 @@ pub async fn apply(pool: &PgPool, org_id: Uuid, now: OffsetDateTime) -> Result<O
 }
 
 /// Sets an organization's retention period.
-/// Permission: organization settings.
+/// Permission: retention (owners; keys with `retention:write`).
 pub async fn set_days(
     pool: &PgPool,
     caller: crate::server::domain::Caller<'_>,
@@ -105,7 +105,7 @@ pub async fn set_days(
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    caller.require(crate::model::Permission::ManageOrganization)?;
+    caller.require(crate::model::Permission::ManageRetention)?;
     if !(30..=36500).contains(&days) {
         return Err(DomainError::invalid("retention must be between 30 and 36500 days"));
     }

@@ -7,11 +7,11 @@
 //! session guard loads the person fresh on every request). Coming back (`rejoin`) reactivates
 //! the person only: revoked agents stay revoked.
 
-use crate::model::Permission;
+use crate::model::{Permission, Role};
 use crate::server::domain::agents::change_bus::Change;
 use crate::server::domain::agents::mandate::Mandates;
 use crate::server::domain::agents::revocation::{end_agents_of_person, EndedAgents};
-use crate::server::domain::{Call, DomainError, Work};
+use crate::server::domain::{Call, Caller, DomainError, Work};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -40,8 +40,26 @@ impl Departure {
 
 /// Ends everything a person's authority carried, inside `work`. The caller has locked the
 /// person's row and knows they are active; it records the one audit event (with `details()`).
+/// The organization's last active owner never leaves this way, from any path (portal, SCIM
+/// PUT, PATCH or DELETE): someone must be able to sign in and run the organization.
 pub async fn leave<'a>(work: &mut Work<'a>, cache: &'a Mandates, person_id: Uuid) -> Result<Departure, DomainError> {
     let (org_id, now) = (work.org_id(), work.now());
+    // Lock the active owners so two concurrent departures cannot remove the last one.
+    // language=PostgreSQL
+    let owners = sqlx::query_scalar!(
+        "select a.person_id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1 and a.role = 'owner' and p.active for update of a",
+        org_id
+    )
+    .fetch_all(work.conn())
+    .await?;
+    if owners == [person_id] {
+        return Err(DomainError::Conflict(
+            "This person is the organization's last active owner and cannot be deactivated or removed. \
+             Make someone else an owner first."
+                .into(),
+        ));
+    }
     // language=PostgreSQL
     sqlx::query!(
         "update people set active = false, deactivated_at = $3 where org_id = $1 and id = $2",
@@ -92,6 +110,20 @@ pub async fn set_active(
     call.require(Permission::ManagePeople)?;
     if !active && call.caller.person_id() == Some(person_id) {
         return Err(DomainError::Conflict("You cannot deactivate yourself.".into()));
+    }
+    if !active && matches!(call.caller, Caller::Admin(admin) if admin.role() != Role::Owner) {
+        // An admin who could deactivate an owner could lock the owners out.
+        // language=PostgreSQL
+        let is_owner = sqlx::query_scalar!(
+            r#"select exists(select 1 from admins where org_id = $1 and person_id = $2 and role = 'owner') as "owner!""#,
+            call.org_id(),
+            person_id
+        )
+        .fetch_one(pool)
+        .await?;
+        if is_owner {
+            return Err(DomainError::Forbidden("only owners deactivate an owner"));
+        }
     }
     let mut work = call.begin(pool).await?;
     let org_id = work.org_id();

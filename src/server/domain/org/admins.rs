@@ -371,11 +371,16 @@ pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, r
     admin_or_operator(&call)?;
     let mut work = call.begin(pool).await?;
     let org_id = work.org_id();
-    // Lock the organization's owners so two concurrent demotions cannot remove the last one.
+    // Lock the organization's active owners so two concurrent demotions cannot remove the last
+    // one (a deactivated owner cannot sign in, so does not count).
     // language=PostgreSQL
-    let owners = sqlx::query_scalar!("select id from admins where org_id = $1 and role = 'owner' for update", org_id)
-        .fetch_all(work.conn())
-        .await?;
+    let owners = sqlx::query_scalar!(
+        "select a.id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1 and a.role = 'owner' and p.active for update of a",
+        org_id
+    )
+    .fetch_all(work.conn())
+    .await?;
     // language=PostgreSQL
     let target = sqlx::query!(
         "select a.role, p.email from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
@@ -390,7 +395,7 @@ pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, r
     if from == role {
         return Ok(());
     }
-    if from == Role::Owner && owners.len() <= 1 {
+    if from == Role::Owner && owners.iter().all(|id| *id == target_admin_id) {
         return Err(DomainError::Conflict(
             "An organization needs at least one owner. Make someone else an owner first.".into(),
         ));
