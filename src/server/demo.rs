@@ -162,7 +162,7 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     let catalog = [
         ("crm.read", "Read customer records in the CRM", "low", 300),
         ("crm.write", "Create and update CRM records", "medium", 300),
-        ("mail.send", "Send email as the owner", "medium", 120),
+        ("mail.send", "Send email as the owner", "low", 120),
         ("calendar.write", "Create and move calendar events", "low", 300),
         ("github.read", "Read repositories and pull requests", "low", 300),
         ("finance.export", "Export ledgers and invoices", "high", 120),
@@ -241,8 +241,12 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     let finance = group_id("Finance", vec![priya_user]).await?;
     group_id("Engineering", vec![sam_user]).await?;
     group_id("Sales", vec![maria_user, omar_user]).await?;
-    let finance_export =
-        scopes::catalog(pool, operator).await?.scopes.into_iter().find(|s| s.name == "finance.export").map(|s| s.id);
+    let catalog = scopes::catalog(pool, operator).await?.scopes;
+    // Security review raised mail.send after it was created (only owners change a risk level).
+    if let Some(mail) = catalog.iter().find(|s| s.name == "mail.send") {
+        scopes::set_risk(pool, &mandates, Call::new(operator, &meta, now), mail.id, "medium").await?;
+    }
+    let finance_export = catalog.into_iter().find(|s| s.name == "finance.export").map(|s| s.id);
     if let Some(scope_id) = finance_export {
         scopes::set_ceiling(pool, &mandates, Call::new(operator, &meta, now), scope_id, &[finance]).await?;
     }

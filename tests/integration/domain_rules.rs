@@ -455,3 +455,32 @@ async fn the_last_active_owner_cannot_be_deactivated_by_any_path(pool: PgPool) {
     let demoted = admins::change_role(&rules.pool, rules.as_admin(&dana), dana.admin_id(), Role::Admin).await;
     assert!(matches!(demoted, Err(DomainError::Conflict(_))), "{demoted:?}");
 }
+
+/// Least privilege, item 7: revoking cannot be undone. A token whose approval was withdrawn stays
+/// inactive when the scope is approved again (a new approval is a new mandate), and a token of a
+/// person who left stays dead when they rejoin.
+#[sqlx::test]
+async fn a_withdrawn_token_stays_dead_after_the_scope_is_approved_again(pool: PgPool) {
+    let rules = Rules::new(pool).await;
+    let cache = rules.state.mandates();
+    rules.scope("crm.read", "low").await;
+    let (agent_id, client_id) = rules.agent("sam@acme.example", "Ledger", &["crm.read"], true).await;
+    let token = rules.token(&client_id).await;
+    assert!(rules.active(&token).await);
+    let approval: Uuid =
+        sqlx::query_scalar("select id from scope_requests where agent_id = $1 and status = 'approved'")
+            .bind(agent_id)
+            .fetch_one(&rules.pool)
+            .await
+            .unwrap();
+    approvals::withdraw(&rules.pool, cache, rules.operator(), approval, "audit finding").await.unwrap();
+    assert!(!rules.active(&token).await, "withdrawn: the token stops");
+
+    let again =
+        approvals::request(&rules.pool, rules.operator(), agent_id, "crm.read", "needed after all").await.unwrap();
+    let approve = Decision::Approve { until: None, note: String::new() };
+    approvals::decide(&rules.pool, cache, rules.operator(), again, approve).await.unwrap();
+    assert!(!rules.active(&token).await, "re-approving the scope does not revive the withdrawn token");
+    let fresh = rules.token(&client_id).await;
+    assert!(rules.active(&fresh).await, "a new token rests on the new approval");
+}

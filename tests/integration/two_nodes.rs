@@ -153,6 +153,16 @@ async fn a_node_that_lost_its_subscription_does_not_answer_from_a_stale_cache(po
     .await
     .unwrap();
     assert!(killed.len() >= 2, "both nodes' listeners were terminated ({})", killed.len());
+    // Keep the listeners from subscribing again for a while (connections already open keep
+    // working), so node B stays without notifications while the agent is revoked.
+    // (A database cannot be closed from inside itself: this runs from the maintenance database.)
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&app.pool).await.unwrap();
+    let maintenance = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&maintenance).await.unwrap();
+    let allow = |on: bool| format!("alter database \"{database}\" allow_connections {on}");
+    sqlx::query(&allow(false)).execute(&mut admin).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(introspect(&node_b, &key, &token).await["active"], true, "still active, read again by node B");
 
     let revoked = reqwest::Client::new()
         .post(format!("{}/api/v1/agents/{}/revoke", node_a.base, agent.agent_id))
@@ -162,6 +172,7 @@ async fn a_node_that_lost_its_subscription_does_not_answer_from_a_stale_cache(po
         .unwrap();
     assert_eq!(revoked.status(), 200);
     assert_eq!(introspect(&node_b, &key, &token).await, inactive(), "node B does not answer from its stale cache");
+    sqlx::query(&allow(true)).execute(&mut admin).await.unwrap();
 
     // Once node B has subscribed again it keeps hearing changes.
     let second = app.approved_agent(org_id, "dana@acme.example", "Books", &["crm.read"]).await;

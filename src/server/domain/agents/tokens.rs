@@ -401,7 +401,14 @@ impl TokenService {
         }
         let scopes: Vec<String> =
             text("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-        if scopes.iter().any(|scope| root.grant(scope, now).is_none()) {
+        // Each scope must rest on the very approval it was issued under: a withdrawn approval
+        // ends the token for good, even when the scope is approved again later.
+        let Some(approvals) =
+            scopes.iter().map(|scope| root.grant(scope, now).map(|g| g.approval_id)).collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        if text("mandate_id") != Some(mandate_id(root.agent_id, &approvals).to_string().as_str()) {
             return Ok(None);
         }
         let mut delegates = Vec::with_capacity(delegate_ids.len());
