@@ -95,17 +95,7 @@ async fn a_revocation_on_one_node_reaches_the_other_within_a_second(pool: sqlx::
     let node_b = start_node(&url).await;
 
     let client = reqwest::Client::new();
-    let minted: Value = client
-        .post(format!("{}/oauth2/token", node_a.base))
-        .basic_auth(&agent.client_id, Some(&agent.client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = minted["access_token"].as_str().expect("node A minted a token");
+    let token = &mint(&node_a, &agent).await;
     assert_eq!(introspect(&node_b, &key, token).await["active"], true, "node B accepts node A's token");
 
     let revoked = client

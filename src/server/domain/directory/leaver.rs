@@ -11,6 +11,7 @@ use crate::model::{Permission, Role};
 use crate::server::domain::agents::change_bus::Change;
 use crate::server::domain::agents::mandate::Mandates;
 use crate::server::domain::agents::revocation::{end_agents_of_person, EndedAgents};
+use crate::server::domain::org::admins::lock_active_owners;
 use crate::server::domain::{Call, Caller, DomainError, Work};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -44,16 +45,8 @@ impl Departure {
 /// PUT, PATCH or DELETE): someone must be able to sign in and run the organization.
 pub async fn leave<'a>(work: &mut Work<'a>, cache: &'a Mandates, person_id: Uuid) -> Result<Departure, DomainError> {
     let (org_id, now) = (work.org_id(), work.now());
-    // Lock the active owners so two concurrent departures cannot remove the last one.
-    // language=PostgreSQL
-    let owners = sqlx::query_scalar!(
-        "select a.person_id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
-         where a.org_id = $1 and a.role = 'owner' and p.active for update of a",
-        org_id
-    )
-    .fetch_all(work.conn())
-    .await?;
-    if owners == [person_id] {
+    let owners = lock_active_owners(work.conn(), org_id).await?;
+    if owners.iter().all(|(_, owner)| *owner == person_id) && !owners.is_empty() {
         return Err(DomainError::Conflict(
             "This person is the organization's last active owner and cannot be deactivated or removed. \
              Make someone else an owner first."

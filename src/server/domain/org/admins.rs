@@ -366,21 +366,29 @@ pub async fn overview(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) 
     Ok(AdminsOverview { admins, invitations })
 }
 
+/// The organization's active owners as (admin id, person id), locked so that two concurrent
+/// changes cannot remove the last one. A deactivated owner cannot sign in, so does not count.
+pub(crate) async fn lock_active_owners(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+) -> Result<Vec<(Uuid, Uuid)>, DomainError> {
+    // language=PostgreSQL
+    let rows = sqlx::query!(
+        "select a.id, a.person_id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1 and a.role = 'owner' and p.active for update of a",
+        org_id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.person_id)).collect())
+}
+
 /// Changes another admin's role. The last owner cannot be demoted.
 pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, role: Role) -> Result<(), DomainError> {
     admin_or_operator(&call)?;
     let mut work = call.begin(pool).await?;
     let org_id = work.org_id();
-    // Lock the organization's active owners so two concurrent demotions cannot remove the last
-    // one (a deactivated owner cannot sign in, so does not count).
-    // language=PostgreSQL
-    let owners = sqlx::query_scalar!(
-        "select a.id from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
-         where a.org_id = $1 and a.role = 'owner' and p.active for update of a",
-        org_id
-    )
-    .fetch_all(work.conn())
-    .await?;
+    let owners = lock_active_owners(work.conn(), org_id).await?;
     // language=PostgreSQL
     let target = sqlx::query!(
         "select a.role, p.email from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
@@ -395,7 +403,7 @@ pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, r
     if from == role {
         return Ok(());
     }
-    if from == Role::Owner && owners.iter().all(|id| *id == target_admin_id) {
+    if from == Role::Owner && owners.iter().all(|(admin_id, _)| *admin_id == target_admin_id) {
         return Err(DomainError::Conflict(
             "An organization needs at least one owner. Make someone else an owner first.".into(),
         ));
