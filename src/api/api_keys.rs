@@ -39,12 +39,11 @@ pub async fn create_api_key(
     let days = expires_in_days.as_deref().map(str::trim).filter(|d| !d.is_empty() && *d != "0");
     let expires_at = match days {
         None => None,
-        Some(days) => match days.parse::<i64>() {
-            Ok(days @ 1..=3650) => Some(now() + time::Duration::days(days)),
-            _ => {
-                return Err(call.request_error(AppError::invalid("Expiry must be a number of days between 1 and 3650")))
-            }
-        },
+        Some(days) => {
+            let days = ApiKeyScope::parse_days(days)
+                .map_err(|err| call.request_error(AppError::invalid(format!("Expiry: {err}"))))?;
+            Some(now() + time::Duration::days(days))
+        }
     };
     let key = domain::org::api_keys::NewApiKey { name: &name, scopes: &scopes, expires_at };
     domain::org::api_keys::create(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), key)

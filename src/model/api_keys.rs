@@ -115,6 +115,16 @@ impl ApiKeyScope {
         }
     }
 
+    /// Parses a key's lifetime in days (`90` or `90d`, 1 to 3650).
+    pub fn parse_days(text: &str) -> Result<i64, String> {
+        text.trim()
+            .trim_end_matches('d')
+            .parse()
+            .ok()
+            .filter(|days| (1..=3650).contains(days))
+            .ok_or_else(|| format!("{text:?} is not a number of days between 1 and 3650, such as 90d"))
+    }
+
     /// Parses a comma- or space-separated list; an unknown scope is an error naming it.
     pub fn parse_list(input: &str) -> Result<Vec<ApiKeyScope>, String> {
         let mut scopes = input

@@ -311,10 +311,7 @@ async fn api_key(op: &Operator, command: ApiKeyCommand) -> anyhow::Result<()> {
     let expires_at = match expires_in.as_deref() {
         None => None,
         Some(text) => {
-            let days: i64 =
-                text.trim().trim_end_matches('d').parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
-                    anyhow::anyhow!("--expires-in: {text:?} is not a number of days between 1 and 3650, such as 90d")
-                })?;
+            let days = ApiKeyScope::parse_days(text).map_err(|err| anyhow::anyhow!("--expires-in: {err}"))?;
             Some(op.now + time::Duration::days(days))
         }
     };

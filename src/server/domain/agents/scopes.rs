@@ -61,18 +61,9 @@ pub async fn create(pool: &PgPool, call: Call<'_>, scope: NewScope<'_>) -> Resul
         return Err(DomainError::invalid("The description must be at most 500 characters"));
     }
     let mut work = call.begin(pool).await?;
-    let id = insert(work.conn(), call.org_id(), &name, description, risk, scope.max_token_lifetime_seconds, call.now)
-        .await?;
+    let entry = Entry { name: &name, description, risk, lifetime: scope.max_token_lifetime_seconds };
     // Whoever sets a risk level may not be the second pair of eyes on it.
-    // language=PostgreSQL
-    sqlx::query!(
-        "update scopes set risk_set_by_admin_id = $3 where org_id = $1 and id = $2",
-        call.org_id(),
-        id,
-        call.caller.admin_id()
-    )
-    .execute(work.conn())
-    .await?;
+    let id = insert(work.conn(), call.org_id(), entry, call.caller.admin_id(), call.now).await?;
     work.record(
         work.event("scope.created")
             .target("scope", id, &name)
@@ -83,27 +74,36 @@ pub async fn create(pool: &PgPool, call: Call<'_>, scope: NewScope<'_>) -> Resul
     Ok(id)
 }
 
+/// A catalog entry as stored.
+struct Entry<'a> {
+    name: &'a str,
+    description: &'a str,
+    risk: &'a str,
+    lifetime: i32,
+}
+
+/// Inserts an entry; `risk_set_by` is the admin who chose its risk level (none: the operator).
 async fn insert(
     conn: &mut PgConnection,
     org_id: Uuid,
-    name: &str,
-    description: &str,
-    risk: &str,
-    lifetime: i32,
+    entry: Entry<'_>,
+    risk_set_by: Option<Uuid>,
     now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
+    let Entry { name, description, risk, lifetime } = entry;
     let id = Uuid::new_v4();
     // language=PostgreSQL
     sqlx::query!(
-        "insert into scopes (org_id, id, name, description, risk, max_token_lifetime_seconds, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into scopes (org_id, id, name, description, risk, max_token_lifetime_seconds, created_at, risk_set_by_admin_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
         org_id,
         id,
         name,
         description,
         risk,
         lifetime,
-        now
+        now,
+        risk_set_by
     )
     .execute(conn)
     .await
@@ -135,7 +135,7 @@ pub async fn resolve(
             "{name} is not in the scope catalog: add it in Settings → Scopes first"
         )));
     }
-    insert(conn, org_id, &name, "", "low", 300, now).await
+    insert(conn, org_id, Entry { name: &name, description: "", risk: "low", lifetime: 300 }, None, now).await
 }
 
 /// The catalog with ceilings, and the groups that ceilings can name.
