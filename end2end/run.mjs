@@ -43,6 +43,9 @@ const env = {
   BASE_URL: baseUrl,
   MANDATE_BIN: bin,
   MANDATE_DNS_RESOLVER: `127.0.0.1:${dnsPort}`,
+  // The test identity providers listen on this machine's loopback, which Mandate refuses to
+  // connect to unless the operator allows it.
+  MANDATE_OUTBOUND_ALLOW: '127.0.0.0/8',
   E2E_DNS_RECORDS: dnsRecords,
 };
 const app = spawn(bin, ['serve'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -55,6 +55,16 @@ pub async fn change_admin_role(admin_id: Uuid, role: String) -> Result<(), AppEr
     .map_err(|e| call.fail(e))
 }
 
+/// Removes an admin from the portal (owners only; never the last active owner).
+#[server(prefix = "/rpc", endpoint = "admins/remove")]
+pub async fn remove_admin(admin_id: Uuid) -> Result<(), AppError> {
+    let call = call().await?;
+    let admin = call.admin().await?;
+    domain::org::admins::remove(&call.state.pool, Call::new(Caller::Admin(&admin), &call.meta, now()), admin_id)
+        .await
+        .map_err(|e| call.fail(e))
+}
+
 #[server(prefix = "/rpc", endpoint = "admins/revoke-invitation")]
 pub async fn revoke_invitation(invitation_id: Uuid) -> Result<(), AppError> {
     let call = call().await?;

@@ -120,6 +120,29 @@ pub async fn rotate_agent_secret(agent_id: Uuid) -> Result<AgentCredentials, App
     .map_err(|e| call.fail(e))
 }
 
+/// Designates `delegate_id` as a delegate of `agent_id` (token exchange), or withdraws it.
+#[server(prefix = "/rpc", endpoint = "agents/delegate")]
+pub async fn set_agent_delegate(
+    agent_id: Uuid,
+    delegate_id: Uuid,
+    #[server(default)] withdraw: bool,
+) -> Result<(), AppError> {
+    use domain::agents::delegation::{designate, Designation};
+    let call = call().await?;
+    let admin = call.admin().await?;
+    let designation = if withdraw { Designation::Withdraw } else { Designation::Grant };
+    designate(
+        &call.state.pool,
+        call.state.mandates(),
+        Call::new(Caller::Admin(&admin), &call.meta, now()),
+        agent_id,
+        delegate_id,
+        designation,
+    )
+    .await
+    .map_err(|e| call.fail(e))
+}
+
 #[server(prefix = "/rpc", endpoint = "agents/request-scope")]
 pub async fn request_agent_scope(agent_id: Uuid, scope: String, reason: String) -> Result<Uuid, AppError> {
     let call = call().await?;

@@ -79,7 +79,7 @@ pub async fn create_saml_connection(input: SamlConnectionInput) -> Result<Uuid, 
     let admin = call.admin().await?;
     let state = &call.state;
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
-    admin.require(crate::model::Permission::ManageSso).map_err(|e| call.fail(e))?;
+    admin.require(crate::model::Permission::ChangeSsoTrust).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
     let id = domain::sso::saml::create(
         &state.pool,
@@ -102,7 +102,7 @@ pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionIn
     let admin = call.admin().await?;
     let state = &call.state;
     // Before any outbound request: only those who may change connections make Mandate fetch metadata.
-    admin.require(crate::model::Permission::ManageSso).map_err(|e| call.fail(e))?;
+    admin.require(crate::model::Permission::ChangeSsoTrust).map_err(|e| call.fail(e))?;
     let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input).await.map_err(|e| call.fail(e))?;
     domain::sso::saml::update(
         &state.pool,
@@ -116,18 +116,23 @@ pub async fn update_saml_connection(connection_id: Uuid, input: SamlConnectionIn
     .map_err(|e| call.fail(e))
 }
 
+/// Turns a connection on (after a passing test, or skipping it when `skip_test` is set) or off.
 #[server(prefix = "/rpc", endpoint = "connections/set-enabled")]
-pub async fn set_connection_enabled(connection_id: Uuid, enabled: bool) -> Result<(), AppError> {
+pub async fn set_connection_enabled(
+    connection_id: Uuid,
+    enabled: bool,
+    #[server(default)] skip_test: bool,
+) -> Result<(), AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    domain::sso::connections::set_enabled(
-        &call.state.pool,
-        Call::new(Caller::Admin(&admin), &call.meta, now()),
-        connection_id,
-        enabled,
-    )
-    .await
-    .map_err(|e| call.fail(e))
+    let domain_call = Call::new(Caller::Admin(&admin), &call.meta, now());
+    let pool = &call.state.pool;
+    let result = if enabled {
+        domain::sso::connections::enable(pool, domain_call, connection_id, skip_test).await
+    } else {
+        domain::sso::connections::disable(pool, domain_call, connection_id).await
+    };
+    result.map_err(|e| call.fail(e))
 }
 
 #[server(prefix = "/rpc", endpoint = "connections/delete")]

@@ -45,7 +45,7 @@ pub async fn call() -> Result<Call, AppError> {
     };
     let state = use_context::<AppState>().ok_or_else(|| missing("the app state"))?;
     let parts = use_context::<Parts>().ok_or_else(|| missing("the request"))?;
-    let meta = request_meta::from_parts(&parts, state.config.trust_proxy_headers);
+    let meta = request_meta::from_parts(&parts, state.config.trusted_proxies);
     let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| missing("the session"))?;
     let loaded = parts.extensions.get::<AdminSession>().cloned();
     Ok(Call { state, meta, session, loaded })

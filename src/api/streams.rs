@@ -60,7 +60,7 @@ pub async fn delete_stream(stream_id: Uuid) -> Result<(), AppError> {
 pub async fn test_stream(stream_id: Uuid) -> Result<StreamTestResult, AppError> {
     let call = call().await?;
     let admin = call.admin().await?;
-    let http = StreamHttp::new(&call.state.config.public_url).map_err(|e| call.fail(e))?;
+    let http = StreamHttp::new(&call.state.config.outbound, &call.state.config.public_url).map_err(|e| call.fail(e))?;
     delivery::send_test(&call.state.pool, &call.state.master, &http, Caller::Admin(&admin), stream_id, now())
         .await
         .map_err(|e| call.fail(e))

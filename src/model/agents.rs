@@ -58,7 +58,21 @@ pub struct AgentDetail {
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     pub revoked_reason: Option<String>,
+    /// Agents that may receive this agent's tokens by token exchange.
+    pub delegates: Vec<DelegateRow>,
     pub events: Vec<super::audit::AuditEventView>,
+}
+
+/// An agent designated to receive another agent's tokens by token exchange.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DelegateRow {
+    pub agent_id: Uuid,
+    pub name: String,
+    pub client_id: String,
+    pub status: String,
+    pub designated_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub designated_at: OffsetDateTime,
 }
 
 /// Filters of the agent list; empty strings mean "any".

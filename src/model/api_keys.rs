@@ -106,7 +106,7 @@ impl ApiKeyScope {
             ReadAudit => Some(ApiKeyScope::AuditRead),
             ManageAgents => Some(ApiKeyScope::AgentsWrite),
             DecideApprovals => Some(ApiKeyScope::ApprovalsDecide),
-            ManageSso => Some(ApiKeyScope::SsoWrite),
+            ManageSso | ChangeSsoTrust => Some(ApiKeyScope::SsoWrite),
             ManageDirectories => Some(ApiKeyScope::DirectoriesWrite),
             ManageStreams => Some(ApiKeyScope::StreamsWrite),
             ManageRetention => Some(ApiKeyScope::RetentionWrite),

@@ -40,6 +40,11 @@ pub struct ConnectionDetail {
     pub claim_name: String,
     pub claim_groups: String,
     pub role_mappings: Vec<RoleMapping>,
+    /// The IdP verifies the emails it asserts (an owner said so).
+    pub trusts_idp_email: bool,
+    /// A Test connection run passed since the trust material last changed, so the connection
+    /// may be turned on without skipping the test.
+    pub passed_test_since_change: bool,
     /// The redirect URI to register at the IdP.
     pub redirect_uri: String,
     /// The most recent Test connection runs, newest first.
@@ -92,6 +97,9 @@ pub struct SamlConnectionInput {
     pub role_mappings: String,
     pub allow_idp_initiated: bool,
     pub sign_requests: bool,
+    /// The IdP verifies every email it asserts (SAML has no `email_verified`), so an email may
+    /// link to an existing person.
+    pub trusts_idp_email: bool,
 }
 
 /// A certificate about to expire, for the dashboard.
@@ -118,6 +126,9 @@ pub struct OidcConnectionInput {
     pub claim_groups: String,
     /// One mapping per line: `group = role`.
     pub role_mappings: String,
+    /// The IdP verifies every email it asserts, so an email may link to an existing person even
+    /// without `email_verified: true` in the ID token.
+    pub trusts_idp_email: bool,
 }
 
 impl std::fmt::Debug for OidcConnectionInput {
@@ -238,6 +249,8 @@ pub enum SsoFailure {
     MissingClaim,
     DomainNotVerified,
     IdentityConflict,
+    NotLinked,
+    EmailNotVerified,
     PersonInactive,
     NoAccess,
     SamlMalformed,
@@ -253,7 +266,7 @@ pub enum SsoFailure {
 }
 
 impl SsoFailure {
-    pub const ALL: [SsoFailure; 30] = [
+    pub const ALL: [SsoFailure; 32] = [
         SsoFailure::UnknownState,
         SsoFailure::StateReplayed,
         SsoFailure::Expired,
@@ -272,6 +285,8 @@ impl SsoFailure {
         SsoFailure::MissingClaim,
         SsoFailure::DomainNotVerified,
         SsoFailure::IdentityConflict,
+        SsoFailure::NotLinked,
+        SsoFailure::EmailNotVerified,
         SsoFailure::PersonInactive,
         SsoFailure::NoAccess,
         SsoFailure::SamlMalformed,
@@ -306,6 +321,8 @@ impl SsoFailure {
             SsoFailure::MissingClaim => "missing_claim",
             SsoFailure::DomainNotVerified => "domain_not_verified",
             SsoFailure::IdentityConflict => "identity_conflict",
+            SsoFailure::NotLinked => "not_linked",
+            SsoFailure::EmailNotVerified => "email_not_verified",
             SsoFailure::PersonInactive => "person_inactive",
             SsoFailure::NoAccess => "no_access",
             SsoFailure::SamlMalformed => "saml_malformed",
@@ -373,6 +390,12 @@ impl SsoFailure {
             }
             SsoFailure::IdentityConflict => {
                 "Your email address already belongs to a different sign-in identity in this organization. Ask an administrator for help."
+            }
+            SsoFailure::NotLinked => {
+                "You already have an admin account here, and this identity-provider sign-in is not linked to it yet. Sign in another way (password or another connection), open the connection and run Test connection: that links it to you."
+            }
+            SsoFailure::EmailNotVerified => {
+                "Your identity provider did not confirm that your email address is verified, so Mandate cannot match you to your account. Ask an owner to check the connection."
             }
             SsoFailure::PersonInactive => "Your account in this organization is deactivated. Ask an administrator to restore it.",
             SsoFailure::SamlInResponseTo => {

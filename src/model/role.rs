@@ -30,8 +30,11 @@ pub enum Permission {
     ManageScopes,
     /// A catalog scope's risk level after creation (the four-eyes rule hangs on it).
     ChangeScopeRisk,
-    /// SSO connections and email domains.
+    /// SSO connections (test, turn off, delete) and email domains.
     ManageSso,
+    /// What a connection trusts: creating one, turning it on, changing its issuer, client,
+    /// certificates, metadata, claims or role mappings. Whoever holds it decides who signs in.
+    ChangeSsoTrust,
     /// SCIM directories and their tokens.
     ManageDirectories,
     /// Audit log streams.
@@ -49,7 +52,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ViewPortal,
         Permission::ReadAudit,
         Permission::ManageAgents,
@@ -57,6 +60,7 @@ impl Permission {
         Permission::ManageScopes,
         Permission::ChangeScopeRisk,
         Permission::ManageSso,
+        Permission::ChangeSsoTrust,
         Permission::ManageDirectories,
         Permission::ManageStreams,
         Permission::ManagePeople,
@@ -76,6 +80,9 @@ impl Permission {
             Permission::ManageScopes => "managing the scope catalog needs the owner or admin role",
             Permission::ChangeScopeRisk => "only owners change a scope's risk level",
             Permission::ManageSso => "managing single sign-on needs the owner or admin role",
+            Permission::ChangeSsoTrust => {
+                "only owners create connections, turn them on or change what they trust (issuer, client, certificates, claims, role mappings)"
+            }
             Permission::ManageDirectories => "managing directories needs the owner or admin role",
             Permission::ManageStreams => "managing log streams needs the owner or admin role",
             Permission::ManagePeople => "managing people needs the owner or admin role",

@@ -4,11 +4,12 @@
 
 use super::agents::CredentialsShownOnce;
 use crate::api::agents::{
-    get_agent, get_agent_form_options, preview_agent_revocation, RequestAgentScope, RevokeAgent, RotateAgentSecret,
+    get_agent, get_agent_form_options, list_agents, preview_agent_revocation, RequestAgentScope, RevokeAgent,
+    RotateAgentSecret, SetAgentDelegate,
 };
 use crate::api::approvals::WithdrawApproval;
 use crate::error::{AppError, ErrorKind};
-use crate::model::agents::{AgentDetail, AgentScope};
+use crate::model::agents::{AgentDetail, AgentScope, DelegateRow};
 use crate::model::{Permission, Role};
 use crate::ui::layout::CurrentAdmin;
 use crate::ui::{
@@ -31,6 +32,7 @@ pub fn AgentPage() -> impl IntoView {
     let rotate = ServerAction::<RotateAgentSecret>::new();
     let withdraw = ServerAction::<WithdrawApproval>::new();
     let request = ServerAction::<RequestAgentScope>::new();
+    let delegate = ServerAction::<SetAgentDelegate>::new();
     let detail = Resource::new(
         move || {
             (
@@ -39,6 +41,7 @@ pub fn AgentPage() -> impl IntoView {
                 rotate.version().get(),
                 withdraw.version().get(),
                 request.version().get(),
+                delegate.version().get(),
             )
         },
         |(id, ..)| async move {
@@ -60,7 +63,7 @@ pub fn AgentPage() -> impl IntoView {
                 match detail.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(detail) => view! {
-                        <AgentView detail role revoke rotate withdraw request revoke_open rotate_open/>
+                        <AgentView detail role revoke rotate withdraw request delegate revoke_open rotate_open/>
                     }.into_any(),
                 }
             })}
@@ -76,6 +79,7 @@ fn AgentView(
     rotate: ServerAction<RotateAgentSecret>,
     withdraw: ServerAction<WithdrawApproval>,
     request: ServerAction<RequestAgentScope>,
+    delegate: ServerAction<SetAgentDelegate>,
     revoke_open: RwSignal<bool>,
     rotate_open: RwSignal<bool>,
 ) -> impl IntoView {
@@ -151,6 +155,8 @@ fn AgentView(
             {(active && can(Permission::ManageAgents)).then(|| view! { <RequestScopeForm agent_id request/> })}
         </section>
 
+        <DelegatesSection agent_id delegates=detail.delegates.clone() can_manage=active && can(Permission::ManageAgents) delegate/>
+
         <section class=format!("mt-6 {CARD}") aria-labelledby="activity-heading">
             <div class="flex items-center justify-between border-b border-slate-200 px-6 py-4">
                 <h2 id="activity-heading" class="text-base font-semibold text-slate-900">"Activity"</h2>
@@ -191,6 +197,78 @@ fn AgentView(
                 }}
             </Modal>
         </Show>
+    }
+}
+
+/// The agents this agent may hand its tokens to (RFC 8693 token exchange), with designate and
+/// withdraw. A delegate's exchanged token holds only scopes both agents hold.
+#[component]
+fn DelegatesSection(
+    agent_id: Uuid,
+    delegates: Vec<DelegateRow>,
+    can_manage: bool,
+    delegate: ServerAction<SetAgentDelegate>,
+) -> impl IntoView {
+    let chosen: Vec<Uuid> = delegates.iter().map(|d| d.agent_id).collect();
+    let candidates =
+        Resource::new(|| (), |_| list_agents(String::new(), String::new(), "active".into(), String::new()));
+    view! {
+        <section class=format!("mt-6 {CARD}") aria-labelledby="delegates-heading">
+            <div class="border-b border-slate-200 px-6 py-4">
+                <h2 id="delegates-heading" class="text-base font-semibold text-slate-900">"Delegates"</h2>
+                <p class="text-sm text-slate-600">"Sub-agents that may exchange this agent's tokens for their own (RFC 8693). The exchanged token holds only scopes both agents hold; every other exchange is refused and audited."</p>
+            </div>
+            {move || delegate.value().get().and_then(Result::err).map(|error| view! { <div class="px-6 pt-4"><ErrorNotice error/></div> })}
+            {if delegates.is_empty() {
+                view! { <p class="px-6 py-5 text-sm text-slate-600">"No delegates: no other agent can use this agent's tokens."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="divide-y divide-slate-100" role="list" data-testid="agent-delegates">
+                        {delegates.into_iter().map(|row| view! {
+                            <li class="flex flex-wrap items-center justify-between gap-3 px-6 py-3 text-sm">
+                                <span>
+                                    <a href=format!("/agents/{}", row.agent_id) class="font-medium text-indigo-700 hover:underline">{row.name.clone()}</a>
+                                    " " <Badge text=row.status.clone() tone=status_tone(&row.status)/>
+                                    <span class="block text-xs text-slate-500">{format!("Designated by {} · {}", row.designated_by, format_time(row.designated_at))}</span>
+                                </span>
+                                {can_manage.then(|| view! {
+                                    <ActionForm action=delegate>
+                                        <input type="hidden" name="agent_id" value=agent_id.to_string()/>
+                                        <input type="hidden" name="delegate_id" value=row.agent_id.to_string()/>
+                                        <input type="hidden" name="withdraw" value="true"/>
+                                        <button type="submit" class=BUTTON_DANGER_LINK>"Withdraw"</button>
+                                    </ActionForm>
+                                })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {can_manage.then(|| view! {
+                <Transition>
+                    {move || {
+                        let chosen = chosen.clone();
+                        Suspend::new(async move {
+                            let options: Vec<_> = candidates.await.unwrap_or_default().into_iter()
+                                .filter(|a| a.id != agent_id && !chosen.contains(&a.id))
+                                .collect();
+                            (!options.is_empty()).then(|| view! {
+                                <ActionForm action=delegate attr:class="flex flex-wrap items-end gap-3 border-t border-slate-200 px-6 py-4">
+                                    <input type="hidden" name="agent_id" value=agent_id.to_string()/>
+                                    <div>
+                                        <label for="delegate-id" class=LABEL>"Designate a delegate"</label>
+                                        <select id="delegate-id" name="delegate_id" class=format!("mt-1.5 w-64 {SELECT}")>
+                                            {options.into_iter().map(|a| view! { <option value=a.id.to_string()>{format!("{} ({})", a.name, a.owner.display_name)}</option> }).collect_view()}
+                                        </select>
+                                    </div>
+                                    <button type="submit" class=BUTTON_SECONDARY>"Designate"</button>
+                                </ActionForm>
+                            })
+                        })
+                    }}
+                </Transition>
+            })}
+        </section>
     }
 }
 

@@ -42,15 +42,17 @@ pub fn ConnectionPage() -> impl IntoView {
         <Title text="Connection"/>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
-                let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageSso));
+                let role = me.await.ok().flatten().map(|me| me.role);
+                let can_manage = role.is_some_and(|role| role.can(Permission::ManageSso));
+                let can_change_trust = role.is_some_and(|role| role.can(Permission::ChangeSsoTrust));
                 match detail.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                    Ok(detail) => view! { <ConnectionView detail can_manage update update_saml set_enabled delete/> }.into_any(),
+                    Ok(detail) => view! { <ConnectionView detail can_manage can_change_trust update update_saml set_enabled delete/> }.into_any(),
                 }
             })}
         </Transition>
         {move || query.read().get("created").map(|_| view! {
-            <div class="mt-4"><Notice message="Connection created. Register the redirect URI at your IdP, then run Test connection."/></div>
+            <div class="mt-4"><Notice message="Connection created, turned off. Register it at your IdP, then run Test connection: a passing test turns it on."/></div>
         })}
     }
 }
@@ -59,6 +61,7 @@ pub fn ConnectionPage() -> impl IntoView {
 fn ConnectionView(
     detail: ConnectionDetail,
     can_manage: bool,
+    can_change_trust: bool,
     update: ServerAction<UpdateOidcConnection>,
     update_saml: ServerAction<UpdateSamlConnection>,
     set_enabled: ServerAction<SetConnectionEnabled>,
@@ -90,8 +93,10 @@ fn ConnectionView(
             .map(|m| format!("{} = {}", m.group, m.role))
             .collect::<Vec<_>>()
             .join("\n"),
+        trusts_idp_email: detail.trusts_idp_email,
     };
     let enabled = connection.enabled;
+    let tested = detail.passed_test_since_change;
     view! {
         <PageHeader title="Connection" description=if saml.is_some() { "SAML 2.0 single sign-on for your admins." } else { "OpenID Connect single sign-on for your admins." }>
             <a href="/connections" class=BUTTON_SECONDARY>"All connections"</a>
@@ -119,11 +124,39 @@ fn ConnectionView(
             {can_manage.then(|| view! {
                 <div class="mt-5 flex flex-wrap items-center gap-4">
                     <a href=format!("/sso/start?connection={id}&test=1") rel="external" class=BUTTON_PRIMARY data-testid="test-connection">"Test connection"</a>
-                    <ActionForm action=set_enabled>
-                        <input type="hidden" name="connection_id" value=id.to_string()/>
-                        <input type="hidden" name="enabled" value=(!enabled).to_string()/>
-                        <button type="submit" class=BUTTON_SECONDARY>{if enabled { "Turn off" } else { "Turn on" }}</button>
-                    </ActionForm>
+                    {match (enabled, tested, can_change_trust) {
+                        (true, _, _) => view! {
+                            <ActionForm action=set_enabled>
+                                <input type="hidden" name="connection_id" value=id.to_string()/>
+                                <input type="hidden" name="enabled" value="false"/>
+                                <button type="submit" class=BUTTON_SECONDARY>"Turn off"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        (false, true, true) => view! {
+                            <ActionForm action=set_enabled>
+                                <input type="hidden" name="connection_id" value=id.to_string()/>
+                                <input type="hidden" name="enabled" value="true"/>
+                                <button type="submit" class=BUTTON_SECONDARY>"Turn on"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        (false, false, true) => view! {
+                            <details>
+                                <summary class=format!("cursor-pointer list-none {BUTTON_SECONDARY}")>"Turn on without a test…"</summary>
+                                <div class="mt-2 max-w-sm rounded-md bg-amber-50 p-3 text-xs text-amber-900 ring-1 ring-amber-200">
+                                    <p>"No test sign-in has passed since this connection's settings last changed. Turning it on anyway is recorded in the audit trail."</p>
+                                    <ActionForm action=set_enabled attr:class="mt-2">
+                                        <input type="hidden" name="connection_id" value=id.to_string()/>
+                                        <input type="hidden" name="enabled" value="true"/>
+                                        <input type="hidden" name="skip_test" value="true"/>
+                                        <button type="submit" class=BUTTON_SECONDARY>"Turn on without a test"</button>
+                                    </ActionForm>
+                                </div>
+                            </details>
+                        }.into_any(),
+                        (false, _, false) => view! {
+                            <p class="text-sm text-slate-600">"Turned off: an owner turns it on after a passing test."</p>
+                        }.into_any(),
+                    }}
                     <details>
                         <summary class=format!("cursor-pointer list-none {BUTTON_DANGER_LINK}")>"Delete…"</summary>
                         <div class="mt-2 max-w-sm rounded-md bg-red-50 p-3 text-xs text-red-900 ring-1 ring-red-200">
@@ -149,7 +182,7 @@ fn ConnectionView(
                 Some(run) => view! { <TestRunView run/> }.into_any(),
             }}
         </section>
-        {can_manage.then(|| view! {
+        {can_change_trust.then(|| view! {
             <section class=format!("mt-6 p-6 {CARD}") aria-labelledby="settings-heading">
                 <h2 id="settings-heading" class="text-base font-semibold text-slate-900">"Settings"</h2>
                 {match saml.clone() {
@@ -178,6 +211,7 @@ fn ConnectionView(
                             role_mappings: initial.role_mappings.clone(),
                             allow_idp_initiated: saml.allow_idp_initiated,
                             sign_requests: saml.sign_requests,
+                            trusts_idp_email: initial.trusts_idp_email,
                         };
                         view! {
                             <p class="mt-1 text-sm text-slate-600">"Certificates you give (metadata URL, XML or PEM) replace the pinned ones; give none to keep them. To rotate without downtime, save with both the current and the new certificate, then later with the new one only."</p>

@@ -29,8 +29,8 @@ pub fn ConnectionsPage() -> impl IntoView {
         <PageHeader title="Connections" description="Admins sign in through your identity provider. Connect it with OpenID Connect, test it live, and verify your email domains.">
             <Transition>
                 {move || Suspend::new(async move {
-                    let can_manage = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ManageSso));
-                    can_manage.then(|| view! {
+                    let can_create = matches!(me.await, Ok(Some(me)) if me.role.can(Permission::ChangeSsoTrust));
+                    can_create.then(|| view! {
                         <div class="flex gap-3">
                             <button type="button" class=BUTTON_SECONDARY aria-haspopup="dialog" on:click=move |_| saml_open.set(true)>"New SAML connection"</button>
                             <button type="button" class=BUTTON_PRIMARY aria-haspopup="dialog" on:click=move |_| dialog_open.set(true)>"New OIDC connection"</button>
@@ -137,6 +137,7 @@ pub fn SamlFields(initial: SamlConnectionInput) -> impl IntoView {
                     <input type="checkbox" name="input[sign_requests]" value="true" checked=initial.sign_requests/>
                     "Sign AuthnRequests (for IdPs that require it; our certificate is in the SP metadata)"
                 </label>
+                <TrustsEmailField checked=initial.trusts_idp_email/>
             </div>
         </details>
     }
@@ -209,10 +210,26 @@ pub fn OidcFields(initial: OidcConnectionInput, secret_required: bool) -> impl I
                     <label for="role_mappings" class=LABEL>"Group → role mappings"</label>
                     <textarea id="role_mappings" name="input[role_mappings]" rows="3" class=format!("mt-1.5 font-mono text-xs {INPUT}")
                         placeholder="mandate-admins = admin\nsecurity = auditor">{initial.role_mappings.clone()}</textarea>
-                    <p class="mt-1 text-xs text-slate-500">"One per line. Members of a mapped group get that role when they sign in (admin, approver or auditor; never owner). Without a mapping, only existing admins may sign in."</p>
+                    <p class="mt-1 text-xs text-slate-500">"One per line. Members of a mapped group get that role when they sign in (admin, approver or auditor; never owner). Existing admins sign in through the connection once they have linked it by running Test connection."</p>
                 </div>
+                <TrustsEmailField checked=initial.trusts_idp_email/>
             </div>
         </details>
+    }
+}
+
+/// Whether the IdP verifies the emails it asserts: only then may an email link an IdP identity
+/// to a person already in the directory (OIDC also accepts `email_verified: true` per sign-in).
+#[component]
+fn TrustsEmailField(checked: bool) -> impl IntoView {
+    view! {
+        <label class="flex items-start gap-2 text-sm text-slate-800">
+            <input type="checkbox" class="mt-1" name="input[trusts_idp_email]" value="true" checked=checked/>
+            <span>
+                "This IdP verifies every email address it asserts"
+                <span class="block text-xs text-slate-500">"Only then does a first sign-in link to a person already in your directory by email. Never links to an existing admin: admins link by running Test connection."</span>
+            </span>
+        </label>
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::api_keys::ApiKeysTab;
 use super::scopes::ScopesTab;
-use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RevokeInvitation};
+use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RemoveAdmin, RevokeInvitation};
 use crate::api::connections::{get_sign_in_settings, SetPasswordSignIn};
 use crate::model::admins::{AdminRow, CreatedInvitation, InvitationRow};
 use crate::model::connections::PasswordSignIn;
@@ -112,8 +112,9 @@ fn AdminsTab() -> impl IntoView {
     let invite = ServerAction::<InviteAdmin>::new();
     let change_role = ServerAction::<ChangeAdminRole>::new();
     let revoke = ServerAction::<RevokeInvitation>::new();
+    let remove = ServerAction::<RemoveAdmin>::new();
     let overview = Resource::new(
-        move || (invite.version().get(), change_role.version().get(), revoke.version().get()),
+        move || (invite.version().get(), change_role.version().get(), revoke.version().get(), remove.version().get()),
         |_| list_admins(),
     );
     let dialog_open = RwSignal::new(false);
@@ -129,7 +130,7 @@ fn AdminsTab() -> impl IntoView {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(overview) => view! {
                         <div class="space-y-4">
-                            {move || [change_role.value().get().and_then(Result::err), revoke.value().get().and_then(Result::err)]
+                            {move || [change_role.value().get().and_then(Result::err), revoke.value().get().and_then(Result::err), remove.value().get().and_then(Result::err)]
                                 .into_iter().flatten().map(|error| view! { <ErrorNotice error/> }).collect_view()}
                         </div>
                         <section class=format!("mt-4 {CARD}") aria-labelledby="admins-heading">
@@ -145,7 +146,7 @@ fn AdminsTab() -> impl IntoView {
                             <ul class="divide-y divide-slate-100" role="list" data-testid="admin-list">
                                 {overview.admins.into_iter().map(|admin| {
                                     let is_me = Some(admin.id) == my_admin_id;
-                                    view! { <AdminItem admin can_manage is_me change_role/> }
+                                    view! { <AdminItem admin can_manage is_me change_role remove/> }
                                 }).collect_view()}
                             </ul>
                         </section>
@@ -180,8 +181,23 @@ fn AdminItem(
     can_manage: bool,
     is_me: bool,
     change_role: ServerAction<ChangeAdminRole>,
+    remove: ServerAction<RemoveAdmin>,
 ) -> impl IntoView {
     let email = admin.email.clone();
+    let remove_control = (can_manage && !is_me).then(|| {
+        view! {
+            <details>
+                <summary class=format!("cursor-pointer list-none {BUTTON_DANGER_LINK}")>"Remove…"</summary>
+                <div class="mt-2 max-w-xs rounded-md bg-red-50 p-3 text-xs text-red-900 ring-1 ring-red-200">
+                    <p>{format!("{} loses access to the portal and is signed out everywhere. They stay in the directory; their agents are not touched.", admin.email)}</p>
+                    <ActionForm action=remove attr:class="mt-2">
+                        <input type="hidden" name="admin_id" value=admin.id.to_string()/>
+                        <button type="submit" class=BUTTON_SECONDARY>"Remove admin"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    });
     let role_control = if can_manage && !is_me {
         view! {
             <ActionForm action=change_role attr:class="flex items-center gap-2">
@@ -206,7 +222,7 @@ fn AdminItem(
                     {match admin.last_login_at { Some(at) => format!("Last sign-in {}", format_time(at)), None => "Never signed in".to_string() }}
                 </p>
             </div>
-            {role_control}
+            <div class="flex flex-wrap items-center gap-4">{role_control}{remove_control}</div>
         </li>
     }
 }

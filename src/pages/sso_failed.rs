@@ -3,7 +3,7 @@
 
 use crate::model::connections::SsoFailure;
 use crate::ui::icons::Icon;
-use crate::ui::BUTTON_PRIMARY;
+use crate::ui::{BUTTON_PRIMARY, BUTTON_SECONDARY};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -25,7 +25,13 @@ pub fn SsoFailedPage() -> impl IntoView {
                 <h1 class="mt-4 text-xl font-semibold tracking-tight" data-testid="sso-failed-title">{title}</h1>
                 <p class="mt-2 text-sm text-slate-600" data-testid="sso-failed-message" data-reason=move || failure().map(SsoFailure::code).unwrap_or("internal")>{message}</p>
                 {move || request_id().map(|id| view! { <p class="mt-3 font-mono text-xs text-slate-400">{format!("Request id {id}")}</p> })}
-                <a href="/login" class=format!("mt-6 {BUTTON_PRIMARY}")>"Back to sign in"</a>
+                <div class="mt-6 flex flex-wrap justify-center gap-3">
+                    <a href="/login" class=BUTTON_PRIMARY>"Back to sign in"</a>
+                    // Whoever the organization's sign-in policy still allows a password (owners
+                    // under "owners only") gets in this way when the IdP fails; the form says
+                    // so plainly to everyone else.
+                    <a href="/login?method=password" class=BUTTON_SECONDARY data-testid="password-fallback">"Sign in with a password"</a>
+                </div>
             </div>
         </main>
     }

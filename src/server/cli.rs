@@ -148,6 +148,14 @@ enum ConnectionCommand {
         /// SAML: accept sign-ins started at the IdP (off is safer).
         #[arg(long)]
         allow_idp_initiated: bool,
+        /// The IdP verifies every email it asserts (emails then link first sign-ins to people
+        /// already in the directory; never to admins).
+        #[arg(long)]
+        trust_idp_email: bool,
+        /// Turn the connection on at once, skipping the Test connection run (recorded in the
+        /// audit trail). Without it the connection stays off until a test in the portal passes.
+        #[arg(long)]
+        enable: bool,
     },
 }
 
@@ -179,6 +187,20 @@ enum AgentCommand {
         agent: Uuid,
         #[arg(long, default_value = "")]
         reason: String,
+    },
+    /// Designate a delegate: the agent that may exchange this agent's tokens for its own
+    /// (RFC 8693). With --revoke, withdraw the designation.
+    Delegate {
+        #[arg(long)]
+        org: Uuid,
+        /// The agent whose tokens are handed on.
+        #[arg(long)]
+        agent: Uuid,
+        /// The sub-agent that may receive them.
+        #[arg(long)]
+        to: Uuid,
+        #[arg(long)]
+        revoke: bool,
     },
 }
 
@@ -347,6 +369,8 @@ async fn connection(op: &Operator, command: ConnectionCommand) -> anyhow::Result
         metadata_url,
         metadata_file,
         allow_idp_initiated,
+        trust_idp_email,
+        enable,
     } = command;
     let caller = domain::Caller::Operator { org_id: org };
     let mut out = match kind.as_str() {
@@ -362,12 +386,13 @@ async fn connection(op: &Operator, command: ConnectionCommand) -> anyhow::Result
                 },
                 role_mappings: role_mappings.join("\n"),
                 allow_idp_initiated,
+                trusts_idp_email: trust_idp_email,
                 ..Default::default()
             };
             if input.metadata_url.is_empty() && input.metadata_xml.is_empty() {
                 anyhow::bail!("--metadata-url or --metadata-file is required for a SAML connection");
             }
-            let http = super::outbound::OutboundHttp::new()?;
+            let http = super::domain::outbound::OutboundHttp::new(&op.config.outbound)?;
             let idp = super::auth::saml::idp_settings(&http, &input).await.map_err(user_error)?;
             let id = domain::sso::saml::create(&op.pool, &master_key(&op.config)?, op.call(org), &input, &idp)
                 .await
@@ -389,6 +414,7 @@ async fn connection(op: &Operator, command: ConnectionCommand) -> anyhow::Result
                 client_secret: client_secret.context("--client-secret is required for an OIDC connection")?,
                 scopes,
                 role_mappings: role_mappings.join("\n"),
+                trusts_idp_email: trust_idp_email,
                 ..Default::default()
             };
             let id = domain::sso::oidc::create(&op.pool, &master, op.call(org), &input).await.map_err(user_error)?;
@@ -400,6 +426,11 @@ async fn connection(op: &Operator, command: ConnectionCommand) -> anyhow::Result
         }
         other => anyhow::bail!("--type must be oidc or saml (got {other:?})"),
     };
+    if enable {
+        let id: Uuid = serde_json::from_value(out["connection_id"].clone())?;
+        domain::sso::connections::enable(&op.pool, op.call(org), id, true).await.map_err(user_error)?;
+    }
+    out["enabled"] = json!(enable);
     if let Some(claimed) = domain {
         let claimed = match domain::sso::domains::add(&op.pool, op.call(org), &claimed).await {
             Ok(added) => added,
@@ -452,6 +483,13 @@ async fn agent(op: &Operator, command: AgentCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(user_error)?;
             print_json(json!({ "revoked_tokens": revoked }));
+        }
+        AgentCommand::Delegate { org, agent, to, revoke } => {
+            use domain::agents::delegation::{designate, Designation};
+            let mandates = domain::agents::mandate::Mandates::default();
+            let designation = if revoke { Designation::Withdraw } else { Designation::Grant };
+            designate(&op.pool, &mandates, op.call(org), agent, to, designation).await.map_err(user_error)?;
+            print_json(json!({ "agent_id": agent, "delegate_id": to, "designated": !revoke }));
         }
     }
     Ok(())

@@ -1,7 +1,9 @@
 //! Configuration from the environment, validated once at start-up.
 
+use super::domain::outbound::OutboundPolicy;
 use anyhow::{bail, Context};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mandate";
 
@@ -13,13 +15,18 @@ pub struct Config {
     pub public_url: String,
     /// Cookies get `Secure` (and the `__Host-` prefix) and responses get HSTS.
     pub https: bool,
-    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you control).
-    pub trust_proxy_headers: bool,
+    /// How many proxies you control stand in front of Mandate (`MANDATE_TRUST_PROXY`): the
+    /// client address is that many entries from the right of `X-Forwarded-For` (entries to the
+    /// left of it are whatever the client sent, so never trusted). 0: the peer address.
+    pub trusted_proxies: usize,
     /// 32-byte key that encrypts secrets at rest (IdP client secrets, signing keys).
     pub master_key: Option<[u8; 32]>,
     /// The DNS server domain verification asks (`MANDATE_DNS_RESOLVER=ip:port`); the system's
     /// resolver when unset.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Where outbound requests (IdPs, log streams) may go: `MANDATE_OUTBOUND_ALLOW`,
+    /// `MANDATE_CA_FILE`.
+    pub outbound: Arc<OutboundPolicy>,
 }
 
 impl std::fmt::Debug for Config {
@@ -28,16 +35,17 @@ impl std::fmt::Debug for Config {
             .field("database_url", &self.database_url_for_logs())
             .field("public_url", &self.public_url)
             .field("https", &self.https)
-            .field("trust_proxy_headers", &self.trust_proxy_headers)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("master_key", &self.master_key.map(|_| "<set>"))
             .field("dns_resolver", &self.dns_resolver)
+            .field("outbound", &self.outbound)
             .finish()
     }
 }
 
 impl Config {
     /// Reads `DATABASE_URL`, `MANDATE_PUBLIC_URL`, `LEPTOS_SITE_ADDR`, `MANDATE_MASTER_KEY`,
-    /// `MANDATE_TRUST_PROXY`, `MANDATE_DNS_RESOLVER`.
+    /// `MANDATE_TRUST_PROXY`, `MANDATE_DNS_RESOLVER`, `MANDATE_OUTBOUND_ALLOW`, `MANDATE_CA_FILE`.
     pub fn from_env() -> anyhow::Result<Config> {
         let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
         let site_addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
@@ -46,8 +54,8 @@ impl Config {
             Ok(value) if !value.trim().is_empty() => Some(parse_master_key(&value)?),
             _ => None,
         };
-        let trust_proxy_headers = matches!(std::env::var("MANDATE_TRUST_PROXY").as_deref(), Ok("1" | "true" | "yes"));
-        let mut config = Config::new(database_url, &public_url, master_key, trust_proxy_headers)?;
+        let mut config = Config::new(database_url, &public_url, master_key, false)?;
+        config.trusted_proxies = parse_trusted_proxies(&std::env::var("MANDATE_TRUST_PROXY").unwrap_or_default())?;
         if let Ok(resolver) = std::env::var("MANDATE_DNS_RESOLVER") {
             if !resolver.trim().is_empty() {
                 config.dns_resolver = Some(resolver.trim().parse().with_context(|| {
@@ -57,6 +65,12 @@ impl Config {
                 })?);
             }
         }
+        let allow = std::env::var("MANDATE_OUTBOUND_ALLOW").unwrap_or_default();
+        let ca_file = std::env::var("MANDATE_CA_FILE").ok().filter(|f| !f.trim().is_empty()).map(PathBuf::from);
+        config.outbound = Arc::new(OutboundPolicy {
+            allow: OutboundPolicy::parse_allow(&allow).map_err(anyhow::Error::msg)?,
+            ca_file,
+        });
         if master_key.is_none() && !config.is_local_development() {
             bail!("MANDATE_MASTER_KEY is required when MANDATE_PUBLIC_URL is not a loopback address (generate one with `openssl rand -hex 32`)");
         }
@@ -79,6 +93,7 @@ impl Config {
         master_key: Option<[u8; 32]>,
         trust_proxy_headers: bool,
     ) -> anyhow::Result<Config> {
+        let trusted_proxies = usize::from(trust_proxy_headers);
         let public_url = public_url.trim().trim_end_matches('/').to_string();
         let https = if public_url.starts_with("https://") {
             true
@@ -92,9 +107,10 @@ impl Config {
             database_max_connections: 20,
             public_url,
             https,
-            trust_proxy_headers,
+            trusted_proxies,
             master_key,
             dns_resolver: None,
+            outbound: Arc::default(),
         })
     }
 
@@ -158,6 +174,19 @@ fn development_master_key(file: &Path) -> anyhow::Result<[u8; 32]> {
     Ok(key)
 }
 
+/// `MANDATE_TRUST_PROXY`: the number of proxies in front of Mandate (`true`/`yes` mean one).
+fn parse_trusted_proxies(value: &str) -> anyhow::Result<usize> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" => Ok(0),
+        "true" | "yes" => Ok(1),
+        number => number.parse::<usize>().ok().filter(|n| *n <= 10).ok_or_else(|| {
+            anyhow::anyhow!(
+                "MANDATE_TRUST_PROXY must be the number of proxies in front of Mandate, 0 to 10 (got {value:?})"
+            )
+        }),
+    }
+}
+
 fn parse_master_key(value: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(value.trim()).context("MANDATE_MASTER_KEY must be 64 hexadecimal characters")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("MANDATE_MASTER_KEY must be 32 bytes (64 hexadecimal characters)"))
@@ -201,6 +230,14 @@ mod tests {
         std::fs::write(&file, "not hex").unwrap();
         assert!(development_master_key(&file).is_err(), "a damaged key file is an error, not silently replaced");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_are_counted() {
+        assert_eq!(parse_trusted_proxies("").unwrap(), 0);
+        assert_eq!(parse_trusted_proxies("yes").unwrap(), 1);
+        assert_eq!(parse_trusted_proxies(" 2 ").unwrap(), 2);
+        assert!(parse_trusted_proxies("all").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use super::config::Config;
 use super::domain::agents::approvals::{self, Decision};
+use super::domain::agents::delegation::{self, Designation};
 use super::domain::agents::mandate::Mandates;
 use super::domain::agents::registry::{self, NewAgent, Owner};
 use super::domain::agents::scopes::{self, NewScope};
@@ -106,7 +107,7 @@ async fn refresh_owner_link(
 }
 
 /// Single sign-on as a customer would have it before go-live: an Okta OIDC connection with
-/// group → role mappings, turned off (the demo has no reachable IdP, and the owner signs in with
+/// group → role mappings, not yet turned on (the demo has no reachable IdP, and the owner signs in with
 /// a password), acme.example verified and a second domain waiting for its TXT record.
 async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
     let Some(master) = config.master_key.map(super::domain::crypto::master_key::MasterKey::new) else { return Ok(()) };
@@ -125,8 +126,7 @@ async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), Do
         role_mappings: "mandate-admins = admin\nsecurity-reviewers = approver\ncompliance = auditor".into(),
         ..Default::default()
     };
-    let id = oidc::create(pool, &master, Call::new(operator, &meta, now), &input).await?;
-    connections::set_enabled(pool, Call::new(operator, &meta, now), id, false).await?;
+    oidc::create(pool, &master, Call::new(operator, &meta, now), &input).await?;
     domains::verify_by_operator(pool, org_id, "acme.example", &meta, now).await?;
     domains::add(pool, Call::new(operator, &meta, now), "acme-labs.example").await?;
 
@@ -143,8 +143,7 @@ async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), Do
         metadata_url: None,
         certificates: vec![saml::Certificate::from_der(&certificate)?],
     };
-    let id = saml::create(pool, &master, Call::new(operator, &meta, now), &input, &idp).await?;
-    connections::set_enabled(pool, Call::new(operator, &meta, now), id, false).await?;
+    saml::create(pool, &master, Call::new(operator, &meta, now), &input, &idp).await?;
     Ok(())
 }
 
@@ -299,7 +298,14 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
         "Read pull requests",
     )
     .await?;
-    let runner = register("Test Runner", "Sub-agent that checks out code for the reviewer", sam, &[], "").await?;
+    let runner = register(
+        "Test Runner",
+        "Sub-agent that checks out code for the reviewer",
+        sam,
+        &["github.read"],
+        "Clone the repository under review",
+    )
+    .await?;
     let travel =
         register("Travel Booker", "Books trips for Omar", omar, &["calendar.write"], "Block travel time").await?;
 
@@ -325,6 +331,17 @@ async fn seed_agents(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(),
     approve(&priya_admin, inbox.agent_id, "calendar.write", None).await?;
     approve(&priya_admin, copilot.agent_id, "crm.read", None).await?;
     approve(&sam_admin, reviewer.agent_id, "github.read", None).await?;
+    approve(&priya_admin, runner.agent_id, "github.read", None).await?;
+    // The reviewer may hand its tokens to its sub-agent (token exchange), and to no one else.
+    delegation::designate(
+        pool,
+        &mandates,
+        Call::new(Caller::Admin(&sam_admin), &meta, now),
+        reviewer.agent_id,
+        runner.agent_id,
+        Designation::Grant,
+    )
+    .await?;
     approve(&priya_admin, travel.agent_id, "calendar.write", None).await?;
     if let Some(id) = request(copilot.agent_id, "finance.export") {
         let decision =

@@ -12,7 +12,6 @@ pub mod downloads;
 pub mod errors;
 pub mod middleware;
 pub mod oauth;
-pub mod outbound;
 pub mod router;
 pub mod scim;
 pub mod state;
@@ -57,7 +56,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = state.leptos_options.site_addr;
     spawn_housekeeping(state.pool.clone());
     // Log streams: every node runs a delivery loop; `for update skip locked` shares the streams out.
-    let stream_http = domain::audit::streams::StreamHttp::new(&state.config.public_url)?;
+    let stream_http = domain::audit::streams::StreamHttp::new(&state.config.outbound, &state.config.public_url)?;
     domain::audit::streams::delivery::spawn_delivery(
         state.pool.clone(),
         state.master.clone(),

@@ -8,8 +8,8 @@ use super::domain::agents::tokens::TokenService;
 use super::domain::audit::actions::ActionLog;
 use super::domain::audit::checkpoints::AuditKeys;
 use super::domain::crypto::master_key::MasterKey;
+use super::domain::outbound::OutboundHttp;
 use super::domain::sso::dns::TxtResolver;
-use super::outbound::OutboundHttp;
 use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -59,7 +59,8 @@ impl AppState {
             log: TokenLog::start(pool.clone()),
             issuer: config.public_url.clone(),
         });
-        let idp_http = OutboundHttp::new().context("could not build the HTTP client for identity providers")?;
+        let idp_http =
+            OutboundHttp::new(&config.outbound).context("could not build the HTTP client for identity providers")?;
         let dns = Arc::new(TxtResolver::new(config.dns_resolver));
         let audit_keys =
             Arc::new(AuditKeys::load(&pool, &master).await.context("could not load the audit checkpoint keys")?);

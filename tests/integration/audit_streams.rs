@@ -153,7 +153,7 @@ async fn a_webhook_receives_every_event_once_its_destination_is_back(pool: sqlx:
     let last = head(&app, org_id).await;
     assert_eq!(stream(&app, &key, &stream_id).await["lag"], last - start);
 
-    let http = StreamHttp::new(&app.base).unwrap();
+    let http = StreamHttp::new(&app.state.config.outbound, &app.base).unwrap();
     let master = &app.state.master;
     let mut now = OffsetDateTime::now_utc();
 
@@ -257,7 +257,7 @@ async fn a_disabled_stream_keeps_its_place_and_catches_up(pool: sqlx::PgPool) {
     let (base, receiver) = spawn_receiver().await;
     let created = create_stream(&app, &key, json!({ "name": "SIEM", "kind": "webhook", "url": base })).await;
     let id = created["stream_id"].as_str().unwrap();
-    let http = StreamHttp::new(&app.base).unwrap();
+    let http = StreamHttp::new(&app.state.config.outbound, &app.base).unwrap();
 
     let disabled = app.api(Method::POST, &key, &format!("/api/v1/audit/streams/{id}/disable"), None).await;
     assert_eq!(disabled.status(), 200);

@@ -13,6 +13,7 @@ use mandate::model::api_keys::ApiKeyScope;
 use mandate::model::Role;
 use mandate::server::config::Config;
 use mandate::server::domain::agents::approvals::{self, Decision};
+use mandate::server::domain::agents::delegation::{self, Designation};
 use mandate::server::domain::agents::registry::{self, NewAgent, Owner};
 use mandate::server::domain::agents::scopes::{self, NewScope};
 use mandate::server::domain::agents::tokens::TokenError;
@@ -325,9 +326,21 @@ async fn token_exchange_only_narrows(pool: PgPool) {
     let rules = Rules::new(pool).await;
     rules.scope("crm.read", "low").await;
     rules.scope("crm.write", "low").await;
-    let (_, parent) = rules.agent("sam@acme.example", "Planner", &["crm.read", "crm.write"], true).await;
-    let (_, child) = rules.agent("sam@acme.example", "Worker", &["crm.read"], true).await;
-    let (_, helper) = rules.agent("sam@acme.example", "Helper", &["crm.read", "crm.write"], true).await;
+    let (parent_id, parent) = rules.agent("sam@acme.example", "Planner", &["crm.read", "crm.write"], true).await;
+    let (child_id, child) = rules.agent("sam@acme.example", "Worker", &["crm.read"], true).await;
+    let (helper_id, helper) = rules.agent("sam@acme.example", "Helper", &["crm.read", "crm.write"], true).await;
+    for (agent, delegate) in [(parent_id, child_id), (child_id, helper_id)] {
+        delegation::designate(
+            &rules.pool,
+            rules.state.mandates(),
+            rules.operator(),
+            agent,
+            delegate,
+            Designation::Grant,
+        )
+        .await
+        .unwrap();
+    }
     let tokens = &rules.state.tokens;
     let parent_token = rules.token(&parent).await;
     let worker = tokens.mandates.agent_by_client_id(&rules.pool, &child).await.unwrap().unwrap();

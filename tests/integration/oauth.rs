@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use mandate::model::agents::AgentCredentials;
+use mandate::model::Role;
 use mandate::server::domain::agents::approvals::{self, Decision};
 use mandate::server::domain::Call;
 use mandate::server::domain::{agents::mandate::Mandates, directory::leaver, directory::people, Caller};
@@ -261,14 +262,28 @@ async fn exchange(app: &TestApp, actor: &AgentCredentials, subject: &str, scope:
         .unwrap()
 }
 
+/// Designates `delegate` as a delegate of `agent` through the platform API.
+async fn designate(
+    app: &TestApp,
+    key: &str,
+    agent: &AgentCredentials,
+    delegate: &AgentCredentials,
+) -> reqwest::Response {
+    let path = format!("/api/v1/agents/{}/delegates", agent.agent_id);
+    app.api(Method::POST, key, &path, Some(json!({ "delegate_id": delegate.agent_id }))).await
+}
+
 #[sqlx::test]
 async fn token_exchange_only_narrows_and_follows_its_parent(pool: sqlx::PgPool) {
     let app = spawn(pool).await;
     let (org_id, _) = app.org_with_owner("Acme").await;
     let key = app.api_key(org_id).await;
     let parent = app.approved_agent(org_id, "dana@acme.example", "Planner", &["crm.read", "crm.write"]).await;
-    let helper = app.approved_agent(org_id, "dana@acme.example", "Helper", &[]).await;
-    let assistant = app.approved_agent(org_id, "dana@acme.example", "Assistant", &[]).await;
+    let helper = app.approved_agent(org_id, "dana@acme.example", "Helper", &["crm.read", "crm.admin"]).await;
+    let assistant = app.approved_agent(org_id, "dana@acme.example", "Assistant", &["crm.read", "crm.write"]).await;
+    assert_eq!(designate(&app, &key, &parent, &helper).await.status(), 200);
+    assert_eq!(designate(&app, &key, &helper, &assistant).await.status(), 200);
+    assert_eq!(designate(&app, &key, &helper, &parent).await.status(), 200);
     let parent_token = app.token(&parent).await;
     let parent_claims = app.introspect(&key, &parent_token).await;
 
@@ -323,7 +338,8 @@ async fn revoking_a_sub_agent_ends_its_delegated_tokens_only(pool: sqlx::PgPool)
     let (org_id, _) = app.org_with_owner("Acme").await;
     let key = app.api_key(org_id).await;
     let parent = app.approved_agent(org_id, "dana@acme.example", "Planner", &["crm.read"]).await;
-    let helper = app.approved_agent(org_id, "dana@acme.example", "Helper", &[]).await;
+    let helper = app.approved_agent(org_id, "dana@acme.example", "Helper", &["crm.read"]).await;
+    assert_eq!(designate(&app, &key, &parent, &helper).await.status(), 200);
     let parent_token = app.token(&parent).await;
     let child: Value = exchange(&app, &helper, &parent_token, None).await.json().await.unwrap();
     let child = child["access_token"].as_str().unwrap();
@@ -577,4 +593,70 @@ async fn the_agent_context_tells_who_it_acts_for(pool: sqlx::PgPool) {
     );
     let bad = app.bare_client().get(app.url("/api/v1/agent/context")).bearer_auth("nope").send().await.unwrap();
     assert_eq!(bad.status(), 401);
+}
+
+/// Issue 14, item 5: an agent exchanges another agent's token only when it was designated as
+/// that agent's delegate, and gets no scope outside its own mandate; every other exchange is
+/// `invalid_grant` and audited.
+#[sqlx::test]
+async fn delegation_only_where_it_was_granted(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let parent = app.approved_agent(org_id, "dana@acme.example", "Planner", &["crm.read", "crm.write"]).await;
+    let helper = app.approved_agent(org_id, "dana@acme.example", "Helper", &["crm.read"]).await;
+    let stranger = app.approved_agent(org_id, "eve@acme.example", "Stranger", &["crm.read", "crm.write"]).await;
+
+    // Nobody designated: any agent exchanging the planner's token is refused, and it is recorded.
+    let parent_token = app.token(&parent).await;
+    assert!(app.introspect(&key, &parent_token).await.get("may_act").is_none());
+    let refused = exchange(&app, &stranger, &parent_token, None).await;
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_grant");
+    assert!(refused["error_description"].as_str().unwrap().contains("has not designated"), "{refused}");
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where org_id = $1 and action = 'token.exchange_refused' and outcome = 'failure'",
+    )
+    .bind(org_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+
+    // Only owners and admins designate (an auditor is refused); the designation is in `may_act`.
+    let auditor = app.signed_in(&app.add_admin(org_id, "audra", Role::Auditor).await).await;
+    let form = [("agent_id", parent.agent_id.to_string()), ("delegate_id", stranger.agent_id.to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(auditor.rpc("agents/delegate", &form).await.status(), 403);
+    let admin = app.signed_in(&owner).await;
+    let form = [("agent_id", parent.agent_id.to_string()), ("delegate_id", helper.agent_id.to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(admin.rpc("agents/delegate", &form).await.status(), 200);
+    let parent_token = app.token(&parent).await;
+    assert_eq!(app.introspect(&key, &parent_token).await["may_act"], json!({ "sub": helper.agent_id }));
+    let still: Value = exchange(&app, &stranger, &parent_token, None).await.json().await.unwrap();
+    assert_eq!(still["error"], "invalid_grant", "designating one agent designates no other");
+
+    // The delegate gets the intersection of the token and its own mandate, never more.
+    let response = exchange(&app, &helper, &parent_token, None).await;
+    assert_eq!(response.status(), 200);
+    let handed_on: Value = response.json().await.unwrap();
+    assert_eq!(handed_on["scope"], "crm.read", "crm.write is not the helper's");
+    let handed_on = handed_on["access_token"].as_str().unwrap().to_string();
+    assert_eq!(app.introspect(&key, &handed_on).await["active"], true);
+    let beyond: Value = exchange(&app, &helper, &parent_token, Some("crm.write")).await.json().await.unwrap();
+    assert_eq!(beyond["error"], "invalid_scope");
+    assert!(beyond["error_description"].as_str().unwrap().contains("own mandate"), "{beyond}");
+
+    // Withdrawn through the platform API, the designation stops the next exchange at once.
+    let path = format!("/api/v1/agents/{}/delegates/{}", parent.agent_id, helper.agent_id);
+    assert_eq!(app.api(Method::DELETE, &key, &path, None).await.status(), 204);
+    let after: Value = exchange(&app, &helper, &parent_token, None).await.json().await.unwrap();
+    assert_eq!(after["error"], "invalid_grant");
+    assert_eq!(app.introspect(&key, &handed_on).await, inactive(), "the token handed on under it ends too");
+    assert_eq!(app.introspect(&key, &parent_token).await["active"], true, "the planner's own token lives on");
+    let actions = audit_actions(&app.pool, org_id).await;
+    assert!(actions.contains(&"agent.delegate_designated".to_string()));
+    assert!(actions.contains(&"agent.delegate_withdrawn".to_string()));
 }

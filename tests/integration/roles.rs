@@ -147,3 +147,37 @@ async fn invitations_conflict_with_existing_admins_and_replace_pending_links(poo
         guest.rpc("setup/preview", &[("token", &token_of(&second))]).await.json().await.unwrap();
     assert_eq!(new["role"], "auditor");
 }
+
+/// Issue 14, item 6: owners remove admins and the removal ends their sessions; admins remove
+/// nobody; the last active owner cannot be removed, not even by themselves.
+#[sqlx::test]
+async fn owners_remove_admins_and_nobody_removes_the_last_owner(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let owner_id = app.admin_id(org_id, &owner).await.to_string();
+    let alex = app.add_admin(org_id, "alex", Role::Admin).await;
+    let alex_id = app.admin_id(org_id, &alex).await.to_string();
+    let alex_browser = app.signed_in(&alex).await;
+    let owner_browser = app.signed_in(&owner).await;
+
+    let by_admin = alex_browser.rpc("admins/remove", &[("admin_id", &owner_id)]).await;
+    assert_eq!(by_admin.status(), 403, "an admin removes no owner");
+    let by_self = owner_browser.rpc("admins/remove", &[("admin_id", &owner_id)]).await;
+    assert_eq!(by_self.status(), 409, "the last owner cannot remove themselves");
+    assert!(error_message(by_self).await.contains("at least one owner"));
+    assert_eq!(owner_browser.rpc("me", &[]).await.status(), 200);
+
+    assert_eq!(alex_browser.rpc("dashboard", &[]).await.status(), 200);
+    assert_eq!(owner_browser.rpc("admins/remove", &[("admin_id", &alex_id)]).await.status(), 200);
+    assert_eq!(alex_browser.rpc("dashboard", &[]).await.status(), 401, "the removed admin's session ended");
+    assert_eq!(app.browser().login(&alex, PASSWORD).await.status(), 401, "and they cannot sign in again");
+    let still_a_person: i64 = sqlx::query_scalar("select count(*) from people where org_id = $1 and email = $2")
+        .bind(org_id)
+        .bind(&alex)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(still_a_person, 1, "they stay in the directory");
+    let actions = audit_actions(&app.pool, org_id).await;
+    assert!(actions.contains(&"admin.removed".to_string()));
+}

@@ -3,12 +3,11 @@
 //! audited reason, state replay and browser binding, Test connection's steps, domain
 //! verification over DNS, and the password sign-in policy.
 
-use crate::support::{meta, redirect_target, spawn, spawn_with, Browser, TestApp, MASTER_KEY, PASSWORD};
+use crate::support::{meta, redirect_target, spawn, spawn_with, Browser, TestApp, PASSWORD};
 use crate::test_idp::{TestDns, TestIdp, CLIENT_ID, CLIENT_SECRET};
 use ed25519_dalek::SigningKey;
 use mandate::model::connections::OidcConnectionInput;
 use mandate::model::Role;
-use mandate::server::config::Config;
 use mandate::server::domain::Call;
 use mandate::server::domain::{sso::connections, sso::domains, sso::oidc, Caller};
 use serde_json::{json, Value};
@@ -36,8 +35,30 @@ fn parse_auth_request(url: &str) -> AuthRequest {
     }
 }
 
-/// An organization with a verified domain and an OIDC connection to `idp`.
+/// An organization with a verified domain and an OIDC connection to `idp`, turned on by the
+/// operator without a test (the CLI's `--enable`).
 async fn org_with_connection(app: &TestApp, idp: &TestIdp, mappings: &str) -> (Uuid, Uuid, String) {
+    let (org_id, connection_id, owner) = org_with_new_connection(app, idp, mappings).await;
+    let meta = meta();
+    let call = Call::new(Caller::Operator { org_id }, &meta, OffsetDateTime::now_utc());
+    connections::enable(&app.pool, call, connection_id, true).await.unwrap();
+    (org_id, connection_id, owner)
+}
+
+/// The owner links `subject` to their account the one way an existing admin account gets an SSO
+/// identity: signed in with a password, they run Test connection and the IdP vouches for their
+/// own email. Returns the owner's (password) browser.
+async fn link_by_test_run(app: &TestApp, idp: &TestIdp, connection_id: Uuid, email: &str, subject: &str) -> Browser {
+    let browser = app.signed_in(email).await;
+    let request = start(&browser, &format!("connection={connection_id}&test=1")).await;
+    let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims(subject, email, &request.nonce)));
+    let target = redirect_target(&callback(&browser, &code, &request.state).await).unwrap();
+    assert!(target.starts_with(&format!("/connections/{connection_id}?test=")), "{target}");
+    browser
+}
+
+/// An organization with a verified domain and a new (turned off) OIDC connection to `idp`.
+async fn org_with_new_connection(app: &TestApp, idp: &TestIdp, mappings: &str) -> (Uuid, Uuid, String) {
     let (org_id, owner) = app.org_with_owner("Initech").await;
     let now = OffsetDateTime::now_utc();
     let caller = Caller::Operator { org_id };
@@ -96,6 +117,15 @@ async fn signs_in_through_the_idp_and_links_the_subject(pool: PgPool) {
     let app = spawn(pool).await;
     let idp = TestIdp::start().await;
     let (org_id, connection_id, owner) = org_with_connection(&app, &idp, "mandate-auditors = auditor").await;
+
+    // The owner's email alone does not sign anyone in as the owner: the account is not linked.
+    let browser = app.browser();
+    let request = start(&browser, &format!("connection={connection_id}")).await;
+    let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("subject-owner", &owner, &request.nonce)));
+    let target = redirect_target(&callback(&browser, &code, &request.state).await).unwrap();
+    assert!(target.starts_with("/sso/failed?reason=not_linked"), "{target}");
+    assert_eq!(me(&browser).await.status(), 401);
+    link_by_test_run(&app, &idp, connection_id, &owner, "subject-owner").await;
 
     // The login page's email step goes through the verified domain's connection.
     let browser = app.browser();
@@ -158,14 +188,15 @@ async fn signs_in_through_the_idp_and_links_the_subject(pool: PgPool) {
     assert_eq!(people, 0, "no person is created for someone without access");
 
     let successes: Vec<String> = sqlx::query_scalar(
-        "select details from audit_events where org_id = $1 and action = 'login.succeeded' order by seq",
+        "select details from audit_events where org_id = $1 and action = 'login.succeeded'
+         and details::jsonb->>'method' = 'oidc' order by seq",
     )
     .bind(org_id)
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    assert_eq!(successes.len(), 3);
-    assert!(successes.iter().all(|d| d.contains("\"method\":\"oidc\"")));
+    assert_eq!(successes.len(), 3, "the owner, renamed, and the newcomer (the owner's password sign-in aside)");
+    assert!(successes.iter().all(|d| d.contains("subject_digest") && !d.contains("subject-owner")));
 
     // An address at a domain without SSO goes to the password form.
     let response = app.browser().get("/sso/start?email=someone%40unclaimed.example&next=/audit").await;
@@ -319,6 +350,7 @@ async fn state_is_single_use_bound_to_the_browser_and_short_lived(pool: PgPool) 
     let app = spawn(pool).await;
     let idp = TestIdp::start().await;
     let (org_id, connection_id, owner) = org_with_connection(&app, &idp, "").await;
+    link_by_test_run(&app, &idp, connection_id, &owner, "s1").await;
 
     // Replaying a callback URL that already signed someone in.
     let browser = app.browser();
@@ -361,11 +393,10 @@ async fn state_is_single_use_bound_to_the_browser_and_short_lived(pool: PgPool) 
     assert!(redirect_target(&response).unwrap().starts_with("/sso/failed?reason=idp_error"));
 
     // A turned-off connection signs nobody in.
-    connections::set_enabled(
+    connections::disable(
         &app.pool,
         Call::new(Caller::Operator { org_id }, &meta(), OffsetDateTime::now_utc()),
         connection_id,
-        false,
     )
     .await
     .unwrap();
@@ -377,8 +408,16 @@ async fn state_is_single_use_bound_to_the_browser_and_short_lived(pool: PgPool) 
 async fn test_connection_shows_each_step(pool: PgPool) {
     let app = spawn(pool).await;
     let idp = TestIdp::start().await;
-    let (org_id, connection_id, owner) = org_with_connection(&app, &idp, "").await;
+    let (org_id, connection_id, owner) = org_with_new_connection(&app, &idp, "").await;
     let admin = app.signed_in(&owner).await;
+    let detail: Value =
+        admin.rpc("connections/detail", &[("connection_id", &connection_id.to_string())]).await.json().await.unwrap();
+    assert_eq!(detail["connection"]["enabled"], false, "a new connection starts turned off");
+    let response = admin
+        .rpc("connections/set-enabled", &[("connection_id", &connection_id.to_string()), ("enabled", "true")])
+        .await;
+    assert_eq!(response.status(), 403, "not without a passing test (or an explicit skip)");
+    assert!(crate::support::error_message(response).await.contains("Run Test connection first"));
 
     let request = start(&admin, &format!("connection={connection_id}&test=1")).await;
     let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("s-owner", &owner, &request.nonce)));
@@ -399,12 +438,19 @@ async fn test_connection_shows_each_step(pool: PgPool) {
     assert!(run["steps"][4]["detail"].as_str().unwrap().contains(&owner));
     let me_json: Value = me(&admin).await.json().await.unwrap();
     assert_eq!(me_json["person"]["email"], owner, "a test run does not change who is signed in");
-    let linked: i64 = sqlx::query_scalar("select count(*) from sso_identities where org_id = $1")
-        .bind(org_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(linked, 0, "a test run links nothing");
+    let linked = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from sso_identities where org_id = $1")
+            .bind(org_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(linked().await, 1, "the IdP vouched for the runner's own email: the identity is linked to them");
+    assert_eq!(detail["connection"]["enabled"], true, "a passing test run by an owner turns the connection on");
+    let actions = crate::support::audit_actions(&app.pool, org_id).await;
+    assert!(
+        actions.contains(&"sso.identity_linked".to_string()) && actions.contains(&"connection.enabled".to_string())
+    );
 
     // A wrong client secret fails at the code exchange, with the reason, and the rest is skipped.
     let form = [
@@ -441,6 +487,7 @@ async fn test_connection_shows_each_step(pool: PgPool) {
         ("input[client_secret]", ""),
     ];
     assert_eq!(admin.rpc("connections/update-oidc", &form).await.status(), 200);
+    assert_eq!(linked().await, 0, "a new issuer unlinks the identities of the old one");
     let target = redirect_target(&admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await).unwrap();
     assert!(target.starts_with(&format!("/connections/{connection_id}?test=")), "{target}");
     let detail: Value =
@@ -516,7 +563,7 @@ async fn domains_are_proven_with_a_dns_txt_record(pool: PgPool) {
     let dns = TestDns::start().await;
     let resolver = dns.address;
     let app = spawn_with(pool, move |base| {
-        let mut config = Config::new(crate::support::database_url_of_env(), base, Some(MASTER_KEY), false).unwrap();
+        let mut config = crate::support::config(base);
         config.dns_resolver = Some(resolver);
         config
     })
@@ -573,6 +620,7 @@ async fn password_sign_in_can_be_limited_to_owners_then_turned_off(pool: PgPool)
     let response = owner_browser.rpc("settings/password-sign-in", &[("policy", "off")]).await;
     assert_eq!(response.status(), 403);
     assert!(crate::support::error_message(response).await.contains("Sign in through your identity provider"));
+    link_by_test_run(&app, &idp, connection_id, &owner, "owner-sub").await;
     let sso_browser = app.browser();
     let request = start(&sso_browser, &format!("connection={connection_id}")).await;
     let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("owner-sub", &owner, &request.nonce)));
@@ -601,6 +649,7 @@ async fn the_platform_api_lists_and_creates_connections(pool: PgPool) {
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["redirect_uri"], app.url("/sso/oidc/callback"));
+    assert_eq!(created["enabled"], false, "an owner turns it on after a passing test");
 
     let response = app.api(reqwest::Method::POST, &key, "/api/v1/connections", Some(json!({ "type": "saml" }))).await;
     assert!(response.status().is_client_error());
@@ -619,4 +668,143 @@ async fn the_platform_api_lists_and_creates_connections(pool: PgPool) {
 
     let listed = app.api(reqwest::Method::GET, &key, "/api/v1/connections", None).await.text().await.unwrap();
     assert!(listed.contains("\"name\":\"Entra\"") && !listed.contains("shh-very-secret"), "{listed}");
+}
+
+fn as_refs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Issue 14, item 1: no sequence of connection changes lets an admin (or an API key, or an IdP
+/// that asserts an owner's email) obtain the owner's session.
+#[sqlx::test]
+async fn no_connection_change_or_email_claim_signs_anyone_in_as_the_owner(pool: PgPool) {
+    let app = spawn(pool).await;
+    let idp = TestIdp::start().await;
+    let (org_id, connection_id, owner) = org_with_connection(&app, &idp, "mandate-admins = admin").await;
+    let domain = owner.split('@').nth(1).unwrap().to_string();
+    let admin_email = app.add_admin(org_id, "mallory", Role::Admin).await;
+    let admin = app.signed_in(&admin_email).await;
+    let rogue = TestIdp::start().await;
+    let rogue_form = |issuer: &str| {
+        vec![
+            ("input[name]".to_string(), "Rogue".to_string()),
+            ("input[issuer]".to_string(), issuer.to_string()),
+            ("input[client_id]".to_string(), CLIENT_ID.to_string()),
+            ("input[client_secret]".to_string(), CLIENT_SECRET.to_string()),
+            ("input[trusts_idp_email]".to_string(), "true".to_string()),
+        ]
+    };
+
+    // An admin creates no connection, repoints none and turns none on.
+    let form = rogue_form(&rogue.issuer);
+    let response = admin.rpc("connections/create-oidc", &as_refs(&form)).await;
+    assert_eq!(response.status(), 403);
+    assert!(crate::support::error_message(response).await.contains("only owners create connections"));
+    let mut form = rogue_form(&rogue.issuer);
+    form.push(("connection_id".into(), connection_id.to_string()));
+    assert_eq!(admin.rpc("connections/update-oidc", &as_refs(&form)).await.status(), 403);
+    let stored: String = sqlx::query_scalar("select oidc_issuer from connections where id = $1")
+        .bind(connection_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, idp.issuer, "the refused edit changed nothing");
+    // Neither does an API key without `sso:write` (the default resource-server key).
+    let key = app.api_key_with(org_id, &mandate::model::api_keys::ApiKeyScope::DEFAULT).await;
+    let body =
+        json!({ "type": "oidc", "issuer": rogue.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET });
+    assert_eq!(app.api(reqwest::Method::POST, &key, "/api/v1/connections", Some(body)).await.status(), 403);
+
+    // The IdP asserting the owner's (verified) email signs nobody in as the owner...
+    let browser = app.browser();
+    let request = start(&browser, &format!("connection={connection_id}")).await;
+    let mut claims = idp.claims("attacker-subject", &owner, &request.nonce);
+    claims["groups"] = json!(["mandate-admins"]);
+    let code = idp.issue_code(&request.challenge, idp.sign(&claims));
+    let target = redirect_target(&callback(&browser, &code, &request.state).await).unwrap();
+    assert!(target.starts_with("/sso/failed?reason=not_linked"), "{target}");
+    assert_eq!(me(&browser).await.status(), 401);
+    assert_eq!(last_failure_reason(&app.pool, org_id).await, "not_linked");
+    // ...and an admin's Test connection run with the owner's email links it to nobody.
+    let request = start(&admin, &format!("connection={connection_id}&test=1")).await;
+    let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("attacker-subject", &owner, &request.nonce)));
+    callback(&admin, &code, &request.state).await;
+    let identities: i64 = sqlx::query_scalar("select count(*) from sso_identities where org_id = $1")
+        .bind(org_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(identities, 0, "a test run links only the runner's own email");
+    let me_json: Value = me(&admin).await.json().await.unwrap();
+    assert_eq!(me_json["role"], "admin", "the admin is still only an admin");
+
+    // The owner links their identity while signed in; from then on it signs them in.
+    let owner_browser = link_by_test_run(&app, &idp, connection_id, &owner, "owner-subject").await;
+    let browser = app.browser();
+    let request = start(&browser, &format!("connection={connection_id}")).await;
+    let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("owner-subject", &owner, &request.nonce)));
+    assert_eq!(callback(&browser, &code, &request.state).await.status(), 303);
+    assert_eq!(me(&browser).await.json::<Value>().await.unwrap()["role"], "owner");
+    let details: String = sqlx::query_scalar(
+        "select details from audit_events where org_id = $1 and action = 'login.succeeded' order by seq desc limit 1",
+    )
+    .bind(org_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!details.contains("owner-subject") && details.contains("subject_digest"), "{details}");
+
+    // Repointed at another IdP, the connection forgets its identities: the same subject and
+    // email from the new issuer is not the owner.
+    let mut form = rogue_form(&rogue.issuer);
+    form.push(("connection_id".into(), connection_id.to_string()));
+    assert_eq!(owner_browser.rpc("connections/update-oidc", &as_refs(&form)).await.status(), 200);
+    let browser = app.browser();
+    let request = start(&browser, &format!("connection={connection_id}")).await;
+    let code = rogue.issue_code(&request.challenge, rogue.sign(&rogue.claims("owner-subject", &owner, &request.nonce)));
+    let target = redirect_target(&callback(&browser, &code, &request.state).await).unwrap();
+    assert!(target.starts_with("/sso/failed?reason=not_linked"), "{target}");
+
+    // A person of the directory (not an admin) links by email only when the IdP vouches for it.
+    let person = format!("pat@{domain}");
+    let mut conn = app.pool.acquire().await.unwrap();
+    mandate::server::domain::directory::people::find_or_create(
+        &mut conn,
+        org_id,
+        &person,
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let mut form = rogue_form(&idp.issuer);
+    form.retain(|(k, _)| k != "input[trusts_idp_email]");
+    form.push(("input[role_mappings]".into(), "mandate-admins = admin".into()));
+    form.push(("connection_id".into(), connection_id.to_string()));
+    assert_eq!(owner_browser.rpc("connections/update-oidc", &as_refs(&form)).await.status(), 200);
+    let sign_in_pat = |email_verified: Option<bool>| {
+        let (app, idp, person) = (&app, &idp, &person);
+        async move {
+            let browser = app.browser();
+            let request = start(&browser, &format!("connection={connection_id}")).await;
+            let mut claims = idp.claims("pat-subject", person, &request.nonce);
+            claims["groups"] = json!(["mandate-admins"]);
+            match email_verified {
+                Some(verified) => claims["email_verified"] = json!(verified),
+                None => {
+                    claims.as_object_mut().unwrap().remove("email_verified");
+                }
+            }
+            let code = idp.issue_code(&request.challenge, idp.sign(&claims));
+            (redirect_target(&callback(&browser, &code, &request.state).await).unwrap(), browser)
+        }
+    };
+    let (target, _) = sign_in_pat(None).await;
+    assert!(target.starts_with("/sso/failed?reason=email_not_verified"), "{target}");
+    let (target, _) = sign_in_pat(Some(false)).await;
+    assert!(target.starts_with("/sso/failed?reason=email_not_verified"), "{target}");
+    let (target, browser) = sign_in_pat(Some(true)).await;
+    assert_eq!(target, "/");
+    assert_eq!(me(&browser).await.json::<Value>().await.unwrap()["role"], "admin", "the mapping's role, no more");
 }

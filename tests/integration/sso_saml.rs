@@ -29,17 +29,36 @@ async fn saml_org(app: &TestApp, idp: &SamlIdp) -> Setup {
     domains::verify_by_operator(&app.pool, org_id, &domain, &meta(), now).await.unwrap();
     let admin = app.signed_in(&owner).await;
     let response = admin
-        .rpc("connections/create-saml", &[("input[name]", "Test SAML"), ("input[metadata_url]", &idp.metadata_url)])
+        .rpc(
+            "connections/create-saml",
+            &[
+                ("input[name]", "Test SAML"),
+                ("input[metadata_url]", &idp.metadata_url),
+                ("input[trusts_idp_email]", "true"),
+            ],
+        )
         .await;
     let target = redirect_target(&response).unwrap_or_else(|| panic!("create failed"));
     let connection_id: Uuid = target.trim_start_matches("/connections/").split('?').next().unwrap().parse().unwrap();
-    Setup {
+    let setup = Setup {
         org_id,
         connection_id,
         owner,
         acs: app.url(&format!("/sso/saml/{connection_id}/acs")),
         audience: app.url(&format!("/sso/saml/{connection_id}/metadata")),
-    }
+    };
+    // The owner's Test connection run links their identity and turns the connection on.
+    let url = redirect_target(&admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await).unwrap();
+    let spec = idp.spec(&setup.acs, &setup.audience, Some(&request_id_of(&url)), &setup.owner);
+    let response = finish(&admin, post_acs(app, &setup, &idp.signed_response_xml(&spec)).await).await;
+    let target = redirect_target(&response).unwrap();
+    assert!(target.starts_with(&format!("/connections/{connection_id}?test=")), "{target}");
+    let detail: Value =
+        admin.rpc("connections/detail", &[("connection_id", &connection_id.to_string())]).await.json().await.unwrap();
+    assert_eq!(detail["tests"][0]["succeeded"], true, "{detail}");
+    assert_eq!(detail["connection"]["enabled"], true);
+    assert_eq!(detail["connection"]["identities"], 1);
+    setup
 }
 
 /// Starts a sign-in in `browser`; returns the AuthnRequest id.
@@ -186,6 +205,14 @@ async fn signs_in_sp_initiated_and_idp_initiated_when_enabled(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(successes, 3);
+    let marked: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where org_id = $1 and action = 'login.succeeded' and details like '%\"idp_initiated\":true%'",
+    )
+    .bind(setup.org_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(marked, 1, "the IdP-initiated session is marked as such in the audit trail");
 }
 
 #[sqlx::test]

@@ -26,7 +26,7 @@ pub struct TestApp {
 
 /// Serves the real router on 127.0.0.1:<random> over the given test database.
 pub async fn spawn(pool: PgPool) -> TestApp {
-    spawn_with(pool, |base| Config::new(database_url_of_env(), base, Some(MASTER_KEY), false).unwrap()).await
+    spawn_with(pool, config).await
 }
 
 pub async fn spawn_with(pool: PgPool, config: impl FnOnce(&str) -> Config) -> TestApp {
@@ -39,6 +39,16 @@ pub async fn spawn_with(pool: PgPool, config: impl FnOnce(&str) -> Config) -> Te
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
     });
     TestApp { base, pool, state }
+}
+
+/// The configuration of a test server at `base`. The test identity providers and log stream
+/// receivers listen on loopback, which the outbound policy refuses unless allowed, as here.
+pub fn config(base: &str) -> Config {
+    let mut config = Config::new(database_url_of_env(), base, Some(MASTER_KEY), false).unwrap();
+    use mandate::server::domain::outbound::OutboundPolicy;
+    let allow = OutboundPolicy::parse_allow("127.0.0.0/8").unwrap();
+    config.outbound = std::sync::Arc::new(OutboundPolicy { allow, ca_file: None });
+    config
 }
 
 pub fn database_url_of_env() -> String {

@@ -132,3 +132,71 @@ async fn https_deployments_get_hsts_and_host_prefixed_secure_cookies(pool: sqlx:
     assert!(cookie.contains("HttpOnly"));
     assert!(cookie.contains("Path=/"));
 }
+
+/// Issue 14, item 8: without the operator's allowlist, Mandate connects to no loopback, private
+/// or link-local (cloud metadata) address — not for IdP metadata, not for OIDC discovery (a name
+/// that resolves to loopback is refused after DNS), not for a log stream — and says how to allow
+/// one. Nothing reaches the listener.
+#[sqlx::test]
+async fn outbound_requests_never_reach_private_addresses_unless_allowed(pool: sqlx::PgPool) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let target = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "{}"
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, target).await.unwrap() });
+    let app = spawn_with(pool, |base| Config::new(database_url_of_env(), base, Some(MASTER_KEY), false).unwrap()).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let admin = app.signed_in(&owner).await;
+
+    // SAML metadata from loopback and from the cloud metadata address.
+    for url in [format!("http://127.0.0.1:{port}/metadata"), "https://169.254.169.254/latest/meta-data".to_string()] {
+        let response =
+            admin.rpc("connections/create-saml", &[("input[name]", "Internal"), ("input[metadata_url]", &url)]).await;
+        assert!(response.status().is_client_error(), "{url}: {}", response.status());
+        let message = error_message(response).await;
+        assert!(message.contains("MANDATE_OUTBOUND_ALLOW"), "{url}: {message}");
+    }
+
+    // OIDC discovery through a name that resolves to loopback: refused after resolution.
+    let form = [
+        ("input[name]", "Local"),
+        ("input[issuer]", &format!("http://localhost:{port}") as &str),
+        ("input[client_id]", "c"),
+        ("input[client_secret]", "s"),
+    ];
+    let target = redirect_target(&admin.rpc("connections/create-oidc", &form).await).unwrap();
+    let connection_id = target.trim_start_matches("/connections/").split('?').next().unwrap().to_string();
+    let started = redirect_target(&admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await).unwrap();
+    assert!(started.starts_with(&format!("/connections/{connection_id}?test=")), "{started}");
+    let detail: serde_json::Value =
+        admin.rpc("connections/detail", &[("connection_id", &connection_id)]).await.json().await.unwrap();
+    let discovery = &detail["tests"][0]["steps"][0];
+    assert_eq!(discovery["status"], "failed");
+    assert!(discovery["detail"].as_str().unwrap().contains("MANDATE_OUTBOUND_ALLOW"), "{discovery}");
+
+    // A log stream pointed at loopback delivers nothing and says why.
+    let key = app.api_key(org_id).await;
+    let body = serde_json::json!({ "name": "SIEM", "kind": "webhook", "url": format!("http://127.0.0.1:{port}/hook") });
+    let created: serde_json::Value =
+        app.api(reqwest::Method::POST, &key, "/api/v1/audit/streams", Some(body)).await.json().await.unwrap();
+    let id = created["stream_id"].as_str().unwrap();
+    let tested: serde_json::Value = app
+        .api(reqwest::Method::POST, &key, &format!("/api/v1/audit/streams/{id}/test"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["ok"], false);
+    assert!(tested["message"].as_str().unwrap().contains("MANDATE_OUTBOUND_ALLOW"), "{tested}");
+
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no request reached the private address");
+}

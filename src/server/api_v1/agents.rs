@@ -4,6 +4,7 @@
 use super::ApiCaller;
 use crate::model::agents::AgentFilter;
 use crate::server::domain::agents::approvals::{self, Decision};
+use crate::server::domain::agents::delegation::{self, Designation};
 use crate::server::domain::agents::registry::{self, NewAgent, Owner};
 use crate::server::domain::agents::revocation;
 use crate::server::domain::Call;
@@ -30,6 +31,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(detail))
         .routes(routes!(revoke))
         .routes(routes!(rotate_secret))
+        .routes(routes!(designate_delegate))
+        .routes(routes!(withdraw_delegate))
         .routes(routes!(request_scope))
         .routes(routes!(list_requests))
         .routes(routes!(approve))
@@ -200,6 +203,62 @@ async fn rotate_secret(
                     .await
                     .map_err(|e| api.problem(e))?;
             Ok(Json(credentials).into_response())
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DelegateBody {
+    /// The agent that may exchange this agent's tokens for its own.
+    delegate_id: Uuid,
+}
+
+/// Designate a delegate: the agent that may exchange this agent's tokens (RFC 8693). The
+/// exchanged token holds only scopes both agents hold.
+#[utoipa::path(post, path = "/agents/{id}/delegates", tag = "agents", params(("id" = Uuid, Path)),
+    request_body = DelegateBody,
+    responses((status = 200, description = "`{agent_id, delegate_id, designated: true}`", body = Object)))]
+async fn designate_delegate(
+    State(state): State<AppState>,
+    api: ApiCaller,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    body: Result<Json<DelegateBody>, JsonRejection>,
+) -> Response {
+    respond(
+        async {
+            let id = api.id(&id)?;
+            let body = api.body(body)?;
+            let call = Call::new(api.caller(), &meta, now());
+            delegation::designate(&state.pool, state.mandates(), call, id, body.delegate_id, Designation::Grant)
+                .await
+                .map_err(|e| api.problem(e))?;
+            Ok(Json(json!({ "agent_id": id, "delegate_id": body.delegate_id, "designated": true })).into_response())
+        }
+        .await,
+    )
+}
+
+/// Withdraw a delegate: it can no longer exchange this agent's tokens.
+#[utoipa::path(delete, path = "/agents/{id}/delegates/{delegate_id}", tag = "agents",
+    params(("id" = Uuid, Path), ("delegate_id" = Uuid, Path)),
+    responses((status = 204, description = "Withdrawn (or was not designated)")))]
+async fn withdraw_delegate(
+    State(state): State<AppState>,
+    api: ApiCaller,
+    Meta(meta): Meta,
+    Path((id, delegate_id)): Path<(String, String)>,
+) -> Response {
+    respond(
+        async {
+            let (id, delegate_id) = (api.id(&id)?, api.id(&delegate_id)?);
+            let call = Call::new(api.caller(), &meta, now());
+            delegation::designate(&state.pool, state.mandates(), call, id, delegate_id, Designation::Withdraw)
+                .await
+                .map_err(|e| api.problem(e))?;
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,
     )

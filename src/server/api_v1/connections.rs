@@ -79,11 +79,16 @@ struct CreateBody {
     /// `group = role` lines.
     #[serde(default)]
     role_mappings: String,
+    /// The IdP verifies every email it asserts (then an email links a first sign-in to a person
+    /// already in the directory; never to an admin).
+    #[serde(default)]
+    trusts_idp_email: bool,
 }
 
-/// Create an SSO connection.
+/// Create an SSO connection. It starts turned off: an owner turns it on after a passing Test
+/// connection run in the portal.
 #[utoipa::path(post, path = "/connections", tag = "sso", request_body = CreateBody,
-    responses((status = 201, description = "`{connection_id, type, redirect_uri}` (OIDC) or `{connection_id, type, sp_entity_id, acs_url, metadata_url}` (SAML)", body = Object)))]
+    responses((status = 201, description = "`{connection_id, type, enabled: false, redirect_uri}` (OIDC) or `{connection_id, type, enabled: false, sp_entity_id, acs_url, metadata_url}` (SAML)", body = Object)))]
 async fn create(
     State(state): State<AppState>,
     api: ApiCaller,
@@ -105,11 +110,17 @@ async fn create(
                     claim_name: body.claim_name,
                     claim_groups: body.claim_groups,
                     role_mappings: body.role_mappings,
+                    trusts_idp_email: body.trusts_idp_email,
                 };
                 let id = oidc::create(&state.pool, &state.master, Call::new(api.caller(), &meta, now), &input)
                     .await
                     .map_err(|e| api.problem(e))?;
-                json!({ "connection_id": id, "type": "oidc", "redirect_uri": state.config.url(OIDC_CALLBACK_PATH) })
+                json!({
+                    "connection_id": id,
+                    "type": "oidc",
+                    "enabled": false,
+                    "redirect_uri": state.config.url(OIDC_CALLBACK_PATH),
+                })
             }
             "saml" => {
                 let input = SamlConnectionInput {
@@ -125,6 +136,7 @@ async fn create(
                     role_mappings: body.role_mappings,
                     allow_idp_initiated: body.allow_idp_initiated,
                     sign_requests: body.sign_requests,
+                    trusts_idp_email: body.trusts_idp_email,
                 };
                 let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input)
                     .await
@@ -136,6 +148,7 @@ async fn create(
                 json!({
                     "connection_id": id,
                     "type": "saml",
+                    "enabled": false,
                     "sp_entity_id": saml::sp_entity_id(public_url, id),
                     "acs_url": saml::acs_url(public_url, id),
                     "metadata_url": saml::sp_entity_id(public_url, id),

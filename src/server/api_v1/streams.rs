@@ -175,7 +175,7 @@ async fn test(State(state): State<AppState>, api: ApiCaller, Path(id): Path<Stri
     respond(
         async {
             let id = api.id(&id)?;
-            let http = StreamHttp::new(&state.config.public_url).map_err(|e| api.problem(e))?;
+            let http = StreamHttp::new(&state.config.outbound, &state.config.public_url).map_err(|e| api.problem(e))?;
             let result = delivery::send_test(&state.pool, &state.master, &http, api.caller(), id, now())
                 .await
                 .map_err(|e| api.problem(e))?;

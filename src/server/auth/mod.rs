@@ -8,7 +8,7 @@ pub mod saml;
 pub mod session;
 pub mod sso;
 
-use super::domain::{self, RequestMeta};
+use super::domain;
 use super::errors::Problem;
 use super::middleware::request_meta::Meta;
 use super::state::AppState;
@@ -45,9 +45,4 @@ async fn logout(State(state): State<AppState>, session: Session, Meta(meta): Met
     }
     session::sign_out(&session).await;
     Redirect::to("/login?signed_out=1").into_response()
-}
-
-/// Used by server functions too: the request's metadata.
-pub fn meta_of(parts: &axum::http::request::Parts, trust_proxy: bool) -> RequestMeta {
-    super::middleware::request_meta::from_parts(parts, trust_proxy)
 }

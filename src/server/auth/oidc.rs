@@ -6,10 +6,10 @@
 //! Calls to the IdP go through `OutboundHttp`: no redirects followed, timeouts, bounded bodies.
 
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
+use crate::server::domain::outbound::OutboundHttp;
 use crate::server::domain::sso::attempts::{Attempt, NewAttempt};
 use crate::server::domain::sso::identity::{Refusal, SsoIdentity};
 use crate::server::domain::sso::oidc::OidcSettings;
-use crate::server::outbound::OutboundHttp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::core::{

@@ -8,10 +8,10 @@
 
 use super::oidc::Steps;
 use crate::model::connections::{SamlConnectionInput, SsoFailure};
+use crate::server::domain::outbound::OutboundHttp;
 use crate::server::domain::sso::identity::{Refusal, SsoIdentity};
 use crate::server::domain::sso::saml::{acs_url, sp_entity_id, Certificate, IdpSettings, SamlSettings};
 use crate::server::domain::DomainError;
-use crate::server::outbound::OutboundHttp;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use openidconnect::AsyncHttpClient;

@@ -233,7 +233,8 @@ async fn send_to_idp(
             response
         }
         (Err(_), Some(test_id)) => {
-            finish_test(state, target.org_id, target.connection_id, test_id, steps, &oidc::ALL_STEPS, meta).await
+            let outcome = TestOutcome { test_id, steps, identity: None };
+            finish_test(state, target.org_id, target.connection_id, outcome, &oidc::ALL_STEPS, meta).await
         }
         (Err(refusal), None) => {
             if let Err(err) = identity::record_failure(
@@ -275,7 +276,8 @@ async fn send_to_saml_idp(
             return match test_id {
                 Some(test_id) => {
                     let all = &saml_protocol::ALL_STEPS;
-                    finish_test(state, target.org_id, target.connection_id, test_id, steps, all, meta).await
+                    let outcome = TestOutcome { test_id, steps, identity: None };
+                    finish_test(state, target.org_id, target.connection_id, outcome, all, meta).await
                 }
                 None => failure_page(refusal.failure, meta),
             };
@@ -295,23 +297,38 @@ async fn send_to_saml_idp(
     }
 }
 
-/// Records a Test connection run; steps of `all_steps` it did not reach are shown as skipped.
-#[allow(clippy::too_many_arguments)]
+/// A Test connection run's outcome as the protocol left it: the identity the IdP vouched for
+/// (then every protocol step passed), or the steps up to the one that failed.
+struct TestOutcome<'a> {
+    test_id: Uuid,
+    steps: Steps,
+    identity: Option<&'a SsoIdentity>,
+}
+
+/// Records a Test connection run; without an identity, steps of `all_steps` it did not reach
+/// are shown as skipped (with one, the run's last step says what signing in would do).
 async fn finish_test(
     state: &AppState,
     org_id: Uuid,
     connection_id: Uuid,
-    test_id: Uuid,
-    mut steps: Steps,
+    outcome: TestOutcome<'_>,
     all_steps: &[&str],
     meta: &RequestMeta,
 ) -> Response {
-    for step in all_steps {
-        if !steps.0.iter().any(|s| s.step == *step) {
-            steps.0.push(TestStep { step: (*step).into(), status: StepStatus::Skipped, detail: "not reached".into() });
+    let TestOutcome { test_id, mut steps, identity } = outcome;
+    if identity.is_none() {
+        for step in all_steps {
+            if !steps.0.iter().any(|s| s.step == *step) {
+                steps.0.push(TestStep {
+                    step: (*step).into(),
+                    status: StepStatus::Skipped,
+                    detail: "not reached".into(),
+                });
+            }
         }
     }
-    match test_runs::finish_test(&state.pool, org_id, test_id, &steps.0, meta, OffsetDateTime::now_utc()).await {
+    let now = OffsetDateTime::now_utc();
+    match test_runs::finish_test(&state.pool, org_id, test_id, &steps.0, identity, meta, now).await {
         Ok(()) => Redirect::to(&format!("/connections/{connection_id}?test={test_id}")).into_response(),
         Err(err) => internal_error(err, meta),
     }
@@ -363,13 +380,8 @@ async fn handle_callback(
 
     match (attempt.purpose, attempt.test_id) {
         (Purpose::Test, Some(test_id)) => {
-            if let Ok(identity) = &verified {
-                match login::preview(&state.pool, attempt.org_id, attempt.connection_id, identity).await {
-                    Ok(step) => steps.0.push(step),
-                    Err(err) => return internal_error(err, meta),
-                }
-            }
-            finish_test(state, attempt.org_id, attempt.connection_id, test_id, steps, &oidc::ALL_STEPS, meta).await
+            let outcome = TestOutcome { test_id, steps, identity: verified.as_ref().ok() };
+            finish_test(state, attempt.org_id, attempt.connection_id, outcome, &oidc::ALL_STEPS, meta).await
         }
         _ => {
             let identity = match verified {
@@ -541,13 +553,8 @@ async fn saml_acs(
     };
     let handed = match (attempt.purpose, verified) {
         (Purpose::Test, verified) => {
-            if let Ok(verified) = &verified {
-                match login::preview(&state.pool, org_id, connection_id, &verified.identity).await {
-                    Ok(step) => steps.0.push(step),
-                    Err(err) => return internal_error(err, &meta),
-                }
-            }
-            attempts::hand_over(&state.pool, attempt.id, None, &steps.0).await
+            let identity = verified.as_ref().ok().map(|verified| &verified.identity);
+            attempts::hand_over(&state.pool, attempt.id, identity, &steps.0).await
         }
         (Purpose::Login, Ok(verified)) => {
             attempts::hand_over(&state.pool, attempt.id, Some(&verified.identity), &[]).await
@@ -581,19 +588,11 @@ async fn saml_finish(
         Err(SsoError::Refused(refusal)) => failure_page(refusal.failure, &meta),
         Err(SsoError::Internal(err)) => internal_error(err, &meta),
         Ok(handed) => match (handed.attempt.purpose, handed.attempt.test_id, handed.identity) {
-            (Purpose::Test, Some(test_id), _) => {
+            (Purpose::Test, Some(test_id), identity) => {
                 let attempt = &handed.attempt;
-                let steps = Steps(handed.steps);
-                finish_test(
-                    &state,
-                    attempt.org_id,
-                    attempt.connection_id,
-                    test_id,
-                    steps,
-                    &saml_protocol::ALL_STEPS,
-                    &meta,
-                )
-                .await
+                let outcome = TestOutcome { test_id, steps: Steps(handed.steps), identity: identity.as_ref() };
+                let all = &saml_protocol::ALL_STEPS;
+                finish_test(&state, attempt.org_id, attempt.connection_id, outcome, all, &meta).await
             }
             (_, _, Some(identity)) => {
                 match login::complete_login(&state.pool, &handed.attempt, "saml", &identity, &meta, now).await {

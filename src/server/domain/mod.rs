@@ -16,6 +16,8 @@
 //!   export, retention and log streams
 //! - `org/`       organizations, admins and invitations, password sign-in, API keys, dashboard
 //! - `crypto/`    the master key, one-time secrets and password hashing
+//! - `outbound`   where Mandate may connect (no private addresses unless allowed) and the
+//!   HTTP clients for identity providers and log streams
 //!
 //! Shared by all of them: `actor` (who is calling: the proofs of identity and the audit
 //! actor), `error`, `validate` (input rules), `group_commit` (batched durable writes) and
@@ -31,6 +33,7 @@ pub mod error;
 pub mod group_commit;
 pub mod maintenance;
 pub mod org;
+pub mod outbound;
 pub mod sso;
 pub mod validate;
 pub mod work;

@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for ScimCaller {
     type Rejection = ScimError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let meta = from_parts(parts, state.config.trust_proxy_headers);
+        let meta = from_parts(parts, state.config.trusted_proxies);
         let unauthorized = |detail: &str| ScimError::new(StatusCode::UNAUTHORIZED, None, detail);
         let token = parts
             .headers

@@ -55,6 +55,8 @@ pub struct AgentState {
     pub active: bool,
     pub owner_active: bool,
     pub grants: Vec<Grant>,
+    /// Agents an admin designated to receive this agent's tokens by token exchange.
+    pub delegates: Vec<Uuid>,
     /// Private: no struct literal outside this module can forge an agent.
     #[allow(dead_code)]
     sealed: (),
@@ -330,6 +332,14 @@ pub async fn load_agent(pool: &PgPool, agent_id: Uuid) -> Result<Option<AgentSta
         allowed_by_groups: g.allowed,
     })
     .collect();
+    // language=PostgreSQL
+    let delegates = sqlx::query_scalar!(
+        "select delegate_id from agent_delegates where org_id = $1 and agent_id = $2 order by created_at, delegate_id",
+        row.org_id,
+        agent_id
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(Some(AgentState {
         org_id: row.org_id,
         org_name: row.org_name,
@@ -343,6 +353,7 @@ pub async fn load_agent(pool: &PgPool, agent_id: Uuid) -> Result<Option<AgentSta
         active: row.status == "active",
         owner_active: row.owner_active,
         grants,
+        delegates,
         sealed: (),
     }))
 }

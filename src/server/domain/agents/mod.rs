@@ -5,6 +5,7 @@
 //! - `approvals`  scope requests and their decisions (the high-risk approver rule)
 //! - `mandate`    the in-memory mandate cache every token request and introspection reads
 //! - `change_bus` LISTEN/NOTIFY: how every node hears of a change that shortens a mandate
+//! - `delegation` which agents may receive an agent's tokens by token exchange
 //! - `tokens`     minting, exchanging, introspecting and revoking access tokens
 //! - `token_log`  the durable, batched record of issued tokens
 //! - `revocation` everything that ends authority: revoke an agent, revoke all of a person's,
@@ -13,6 +14,7 @@
 
 pub mod approvals;
 pub mod change_bus;
+pub mod delegation;
 pub mod mandate;
 pub mod registry;
 pub mod revocation;

@@ -197,6 +197,7 @@ pub async fn detail(
         created_by: extra.created_by,
         revoked_at: extra.revoked_at,
         revoked_reason: extra.revoked_reason,
+        delegates: super::delegation::delegates(pool, org_id, agent_id).await?,
         events,
     })
 }

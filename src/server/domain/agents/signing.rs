@@ -33,6 +33,7 @@ fn context(kid: &str) -> String {
 
 /// A published key: its JWK `x` and the verification key made from that same `x`, so what the
 /// JWKS shows is exactly what we verify with.
+#[derive(Clone)]
 struct PublicKey {
     x: String,
     decoding: DecodingKey,
@@ -49,6 +50,9 @@ pub struct KeySet {
     validation: Validation,
     /// The same without the clock: for a token whose use is reported after it expired.
     signature_only: Validation,
+    /// Retired keys and the moment their last token has expired: from then on they verify
+    /// nothing, are no longer published, and leave memory (`SigningKeys::current`).
+    retired_until: HashMap<String, OffsetDateTime>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -106,7 +110,7 @@ impl KeySet {
         let mut signature_only = validation.clone();
         signature_only.validate_exp = false;
         signature_only.validate_nbf = false;
-        let set = KeySet { kid, header, encoding, public, validation, signature_only };
+        let set = KeySet { kid, header, encoding, public, validation, signature_only, retired_until: HashMap::new() };
         // The backend reads the keys lazily: one token now makes a bad key (or a private key that
         // does not match its published half) fail the load instead of every request.
         let probe = set.sign(&json!({ "exp": (OffsetDateTime::now_utc() + Duration::minutes(1)).unix_timestamp() }))?;
@@ -117,6 +121,39 @@ impl KeySet {
 
     pub fn active_kid(&self) -> &str {
         &self.kid
+    }
+
+    /// Whether the key `kid` may still verify at `now` (a retired key only within its grace).
+    fn usable(&self, kid: &str, now: OffsetDateTime) -> bool {
+        self.retired_until.get(kid).is_none_or(|until| *until > now)
+    }
+
+    /// This set without the retired keys whose grace has ended at `now`, or `None` when there
+    /// is none to drop.
+    fn without_spent_keys(&self, now: OffsetDateTime) -> Option<KeySet> {
+        if self.retired_until.values().all(|until| *until > now) {
+            return None;
+        }
+        let keep = |kid: &str| self.usable(kid, now);
+        Some(KeySet {
+            kid: self.kid.clone(),
+            header: self.header.clone(),
+            encoding: self.encoding.clone(),
+            public: self
+                .public
+                .iter()
+                .filter(|(kid, _)| keep(kid.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            validation: self.validation.clone(),
+            signature_only: self.signature_only.clone(),
+            retired_until: self
+                .retired_until
+                .iter()
+                .filter(|(kid, _)| keep(kid.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        })
     }
 
     /// Compact JWS of `claims` with the active key (`typ: at+jwt`, RFC 9068).
@@ -146,6 +183,9 @@ impl KeySet {
             return Err(JwtError::UnsupportedAlgorithm);
         }
         let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+        if !self.retired_until.is_empty() && !self.usable(kid, OffsetDateTime::now_utc()) {
+            return Err(JwtError::UnknownKey);
+        }
         let key = self.public.get(kid).ok_or(JwtError::UnknownKey)?;
         match jsonwebtoken::decode::<Value>(token, &key.decoding, validation) {
             Ok(data) => Ok(data.claims),
@@ -161,7 +201,9 @@ impl KeySet {
 
     /// The JWK Set (RFC 7517, OKP keys per RFC 8037), active key first.
     pub fn jwks(&self) -> Value {
-        let mut published: Vec<(&String, &PublicKey)> = self.public.iter().collect();
+        let now = OffsetDateTime::now_utc();
+        let mut published: Vec<(&String, &PublicKey)> =
+            self.public.iter().filter(|(kid, _)| self.usable(kid, now)).collect();
         published.sort_by_key(|(kid, _)| (*kid != &self.kid, (*kid).clone()));
         let keys: Vec<Value> = published
             .into_iter()
@@ -191,11 +233,23 @@ impl SigningKeys {
         Ok(SigningKeys { master, current: RwLock::new(Arc::new(set)) })
     }
 
+    /// The keys now. A retired key whose last token has expired is dropped here, at the first
+    /// use after its grace ended, so it leaves memory without waiting for a reload.
     pub fn current(&self) -> Arc<KeySet> {
-        match self.current.read() {
+        let set = match self.current.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if set.retired_until.is_empty() {
+            return set;
         }
+        let Some(pruned) = set.without_spent_keys(OffsetDateTime::now_utc()) else { return set };
+        let pruned = Arc::new(pruned);
+        match self.current.write() {
+            Ok(mut guard) => *guard = pruned.clone(),
+            Err(poisoned) => *poisoned.into_inner() = pruned.clone(),
+        }
+        pruned
     }
 
     /// Re-reads the keys (after a rotation on any node).
@@ -278,6 +332,7 @@ async fn read_key_set(pool: &PgPool, master: &MasterKey) -> Result<KeySet, Domai
     .fetch_all(pool)
     .await?;
     let mut verifying = HashMap::new();
+    let mut retired_until = HashMap::new();
     let mut active = None;
     for row in rows {
         let public: [u8; 32] =
@@ -290,10 +345,15 @@ async fn read_key_set(pool: &PgPool, master: &MasterKey) -> Result<KeySet, Domai
                 secret.as_slice().try_into().map_err(|_| DomainError::Internal("bad private key length".into()))?;
             active = Some((row.kid.clone(), SigningKey::from_bytes(&secret)));
         }
+        if let Some(retired_at) = row.retired_at {
+            retired_until.insert(row.kid.clone(), retired_at + RETIRED_KEY_GRACE);
+        }
         verifying.insert(row.kid, key);
     }
     let (kid, signing) = active.ok_or_else(|| DomainError::Internal("no active signing key".into()))?;
-    KeySet::new(kid, &signing, verifying)
+    let mut set = KeySet::new(kid, &signing, verifying)?;
+    set.retired_until = retired_until;
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -398,6 +458,24 @@ mod tests {
         assert!(rotated.verify(&token).is_ok());
         let later = KeySet::new("k2".into(), &new, published(&[("k2", &new)])).unwrap();
         assert_eq!(later.verify(&token), Err(JwtError::UnknownKey));
+    }
+
+    #[test]
+    fn a_retired_key_leaves_memory_when_its_grace_ends() {
+        let old = SigningKey::from_bytes(&[3; 32]);
+        let new = SigningKey::from_bytes(&[4; 32]);
+        let token = key_set().sign(&json!({ "exp": in_a_minute() })).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut rotated = KeySet::new("k2".into(), &new, published(&[("k1", &old), ("k2", &new)])).unwrap();
+        rotated.retired_until.insert("k1".into(), now + Duration::minutes(5));
+        assert!(rotated.verify(&token).is_ok(), "within its grace the retired key verifies");
+        assert!(rotated.without_spent_keys(now).is_none(), "nothing to drop yet");
+        rotated.retired_until.insert("k1".into(), now - Duration::seconds(1));
+        assert_eq!(rotated.verify(&token), Err(JwtError::UnknownKey), "past its grace it verifies nothing");
+        assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 1, "and is no longer published");
+        let pruned = rotated.without_spent_keys(now).expect("the spent key is dropped");
+        assert!(!pruned.public.contains_key("k1") && pruned.retired_until.is_empty());
+        assert!(pruned.verify(&pruned.sign(&json!({ "exp": in_a_minute() })).unwrap()).is_ok());
     }
 
     #[test]

@@ -158,6 +158,17 @@ fn act_chain(claims: &Value) -> Option<Vec<Uuid>> {
     }
 }
 
+/// The RFC 8693 `may_act` claim of a token whose holder has designated `delegates`: one object
+/// naming the delegate, or a list of such objects when there are several. The token endpoint
+/// checks the designation itself, so withdrawing one takes effect before tokens expire.
+fn may_act(delegates: &[Uuid]) -> Option<Value> {
+    match delegates {
+        [] => None,
+        [one] => Some(json!({ "sub": one })),
+        many => Some(Value::Array(many.iter().map(|id| json!({ "sub": id })).collect())),
+    }
+}
+
 impl TokenService {
     /// Authenticates an agent by its client credentials.
     pub async fn authenticate_agent(&self, client_id: &str, secret: &str) -> Result<Arc<AgentState>, TokenError> {
@@ -209,11 +220,14 @@ impl TokenService {
         let lifetime = lifetime.max(Duration::seconds(1));
         let scopes: Vec<String> = chosen.iter().map(|g| g.scope.clone()).collect();
         let approval_ids: Vec<Uuid> = chosen.iter().map(|g| g.approval_id).collect();
-        let claims = json!({
+        let mut claims = json!({
             "act": { "sub": agent.agent_id },
             "client_id": agent.client_id,
             "mandate_id": mandate_id(agent.agent_id, &approval_ids),
         });
+        if let Some(may_act) = may_act(&agent.delegates) {
+            claims["may_act"] = may_act;
+        }
         let record = TokenRecord {
             org_id: agent.org_id,
             jti: Uuid::new_v4(),
@@ -240,7 +254,9 @@ impl TokenService {
     }
 
     /// RFC 8693 token exchange: `actor` (a sub-agent, authenticated) receives a token derived
-    /// from `subject_token`, for a subset of its scopes and no longer than it lives.
+    /// from `subject_token`, no longer than it lives. Only a delegate the token's holder was
+    /// designated (`may_act`) may exchange it, and the result carries only scopes both the
+    /// subject token and the actor's own mandate hold: delegation never widens anyone.
     pub async fn exchange(
         &self,
         actor: &AgentState,
@@ -261,30 +277,61 @@ impl TokenService {
         if chain_ids.len() >= MAX_CHAIN {
             return Err(TokenError::InvalidGrant(format!("delegation chains are limited to {MAX_CHAIN} agents")));
         }
-        let scopes = match scope.map(parse_scope).transpose()? {
-            None => subject.scopes.clone(),
-            Some(requested) if requested.is_empty() => subject.scopes.clone(),
-            Some(requested) => {
+        let holder = subject.holder();
+        if !holder.delegates.contains(&actor.agent_id) {
+            let reason = format!(
+                "{} has not designated this agent as a delegate: an admin designates delegates on the agent's page",
+                holder.name
+            );
+            let event = NewEvent::new(
+                actor.org_id,
+                Actor::Agent { agent_id: actor.agent_id, label: actor.name.clone() },
+                "token.exchange_refused",
+            )
+            .target("agent", holder.agent_id, &holder.name)
+            .details(json!({ "parent_jti": subject.jti, "reason": "not_a_designated_delegate" }))
+            .failed();
+            Work::record_alone(&self.pool, event, meta, now).await?;
+            return Err(TokenError::InvalidGrant(reason));
+        }
+        let own = |scope: &String| actor.grant(scope, now).is_some();
+        let scopes: Vec<String> = match scope.map(parse_scope).transpose()? {
+            Some(requested) if !requested.is_empty() => {
                 if let Some(wider) = requested.iter().find(|s| !subject.scopes.contains(s)) {
                     return Err(TokenError::InvalidScope(format!(
                         "{wider} is not in the subject token: a delegated token can only narrow (available: {})",
                         subject.scopes.join(" ")
                     )));
                 }
+                if let Some(foreign) = requested.iter().find(|s| !own(s)) {
+                    return Err(TokenError::InvalidScope(format!(
+                        "{foreign} is not in this agent's own mandate: a delegate acts within its own approvals too"
+                    )));
+                }
                 requested
             }
+            _ => subject.scopes.iter().filter(|s| own(s)).cloned().collect(),
         };
+        if scopes.is_empty() || !actor.usable() {
+            return Err(TokenError::InvalidScope(format!(
+                "this agent holds none of the subject token's scopes ({}) in its own mandate",
+                subject.scopes.join(" ")
+            )));
+        }
         let expires_at = subject.expires_at.min(now + MAX_LIFETIME);
         if expires_at <= now {
             return Err(TokenError::InvalidGrant("the subject token has expired".into()));
         }
         let approval_ids: Vec<Uuid> =
             scopes.iter().filter_map(|s| subject.root.grant(s, now)).map(|g| g.approval_id).collect();
-        let claims = json!({
+        let mut claims = json!({
             "act": { "sub": actor.agent_id, "act": subject.claims.get("act").cloned().unwrap_or(Value::Null) },
             "client_id": actor.client_id,
             "mandate_id": mandate_id(subject.root.agent_id, &approval_ids),
         });
+        if let Some(may_act) = may_act(&actor.delegates) {
+            claims["may_act"] = may_act;
+        }
         let record = TokenRecord {
             org_id: actor.org_id,
             jti: Uuid::new_v4(),
@@ -417,6 +464,12 @@ impl TokenService {
                 Some(agent) if agent.org_id == org_id && agent.usable() => delegates.push(agent),
                 _ => return Ok(None),
             }
+        }
+        // Every hand-over in the chain must still be designated: withdrawing a delegate ends the
+        // tokens it received, not only its future exchanges.
+        let links: Vec<&Arc<AgentState>> = delegates.iter().chain(std::iter::once(&root)).collect();
+        if links.windows(2).any(|pair| !pair[1].delegates.contains(&pair[0].agent_id)) {
+            return Ok(None);
         }
         Ok(Some(ActiveToken { claims, jti, org_id, scopes, expires_at, root, delegates }))
     }

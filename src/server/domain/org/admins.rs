@@ -421,6 +421,40 @@ pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, r
     Ok(())
 }
 
+/// Removes an admin from the portal: their sessions end at their next request (a session is
+/// only as good as its admin row) and they keep their place in the directory. The last active
+/// owner cannot be removed; only owners remove admins. Removing yourself is allowed while
+/// another owner remains, which is how an owner hands the organization over.
+pub async fn remove(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid) -> Result<(), DomainError> {
+    admin_or_operator(&call)?;
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
+    let owners = lock_active_owners(work.conn(), org_id).await?;
+    // language=PostgreSQL
+    let removed = sqlx::query!(
+        "delete from admins a using people p
+         where a.org_id = $1 and a.id = $2 and p.org_id = a.org_id and p.id = a.person_id
+         returning a.role, p.email",
+        org_id,
+        target_admin_id
+    )
+    .fetch_optional(work.conn())
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    if owners.iter().all(|(admin_id, _)| *admin_id == target_admin_id) && !owners.is_empty() {
+        return Err(DomainError::Conflict(
+            "An organization needs at least one owner. Make someone else an owner first.".into(),
+        ));
+    }
+    let event = work
+        .event("admin.removed")
+        .target("admin", target_admin_id, &removed.email)
+        .details(json!({ "role": removed.role }));
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(())
+}
+
 /// Withdraws a pending invitation so its link stops working.
 pub async fn revoke_invitation(pool: &PgPool, call: Call<'_>, invitation_id: Uuid) -> Result<(), DomainError> {
     admin_or_operator(&call)?;

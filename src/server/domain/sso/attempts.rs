@@ -87,6 +87,9 @@ pub struct Attempt {
     pub test_id: Option<Uuid>,
     /// The browser's cookie value (the PKCE verifier).
     pub binding: String,
+    /// The IdP started it (SAML, when the connection allows it): no request of ours, no browser
+    /// binding, and the session it makes is marked as such in the audit trail.
+    pub idp_initiated: bool,
 }
 
 /// Takes the attempt `state` names: known, not used before, not expired, and coming back to the
@@ -144,6 +147,7 @@ pub async fn take_attempt(
         next_path: row.next_path,
         test_id: row.test_id,
         binding: binding.unwrap_or_default().to_string(),
+        idp_initiated: false,
     })
 }
 
@@ -234,6 +238,7 @@ pub async fn take_saml_attempt(
         next_path: row.next_path,
         test_id: row.test_id,
         binding: String::new(),
+        idp_initiated: false,
     })
 }
 
@@ -268,6 +273,7 @@ pub async fn idp_initiated_attempt(
         next_path: None,
         test_id: None,
         binding: String::new(),
+        idp_initiated: true,
     })
 }
 
@@ -353,6 +359,7 @@ pub async fn take_hand_over(
             next_path: row.next_path,
             test_id: row.test_id,
             binding: binding.unwrap_or_default().to_string(),
+            idp_initiated: row.idp_initiated,
         },
         identity,
         steps: steps.unwrap_or_default(),

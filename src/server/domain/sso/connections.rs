@@ -37,30 +37,79 @@ async fn ensure_not_last_way_in(conn: &mut PgConnection, org_id: Uuid, connectio
     Ok(())
 }
 
-/// Turns a connection on or off. Off: nobody signs in through it until it is turned back on.
+/// Whether a Test connection run passed since the connection's trust material last changed.
+async fn passed_test_since_change(
+    executor: impl sqlx::PgExecutor<'_>,
+    org_id: Uuid,
+    connection_id: Uuid,
+) -> Result<bool, DomainError> {
+    // language=PostgreSQL
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select 1 from connection_tests t join connections c on c.org_id = t.org_id and c.id = t.connection_id
+                          where t.org_id = $1 and t.connection_id = $2 and t.succeeded and t.started_at >= c.trust_changed_at) as "passed!""#,
+        org_id,
+        connection_id
+    )
+    .fetch_one(executor)
+    .await?)
+}
+
+/// Turns a connection on: people sign in through it from now on. It needs a passing Test
+/// connection run since its trust material last changed, unless the owner explicitly skips the
+/// test (audited as such). Permission: SSO trust.
+pub async fn enable(pool: &PgPool, call: Call<'_>, connection_id: Uuid, skip_test: bool) -> Result<(), DomainError> {
+    call.require(Permission::ChangeSsoTrust)?;
+    let org_id = call.org_id();
+    let mut work = call.begin(pool).await?;
+    let tested = passed_test_since_change(work.conn(), org_id, connection_id).await?;
+    if !tested && !skip_test {
+        return Err(DomainError::NotAllowed(
+            "Run Test connection first: a connection is turned on after a test sign-in passes (or turn it on without a test, which is recorded)".into(),
+        ));
+    }
+    let name = switch(work.conn(), org_id, connection_id, true, call.now).await?;
+    work.record(
+        work.event("connection.enabled")
+            .target("connection", connection_id, &name)
+            .details(json!({ "test_skipped": !tested })),
+    )
+    .await?;
+    work.commit().await?;
+    Ok(())
+}
+
+/// Turns a connection off: nobody signs in through it until it is turned back on.
 /// Permission: SSO.
-pub async fn set_enabled(pool: &PgPool, call: Call<'_>, connection_id: Uuid, enabled: bool) -> Result<(), DomainError> {
+pub async fn disable(pool: &PgPool, call: Call<'_>, connection_id: Uuid) -> Result<(), DomainError> {
     call.require(Permission::ManageSso)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
-    if !enabled {
-        ensure_not_last_way_in(work.conn(), org_id, connection_id).await?;
-    }
+    ensure_not_last_way_in(work.conn(), org_id, connection_id).await?;
+    let name = switch(work.conn(), org_id, connection_id, false, call.now).await?;
+    work.record(work.event("connection.disabled").target("connection", connection_id, &name)).await?;
+    work.commit().await?;
+    Ok(())
+}
+
+/// Sets `enabled` and returns the connection's name.
+pub(crate) async fn switch(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    connection_id: Uuid,
+    enabled: bool,
+    now: time::OffsetDateTime,
+) -> Result<String, DomainError> {
     // language=PostgreSQL
-    let name = sqlx::query_scalar!(
+    sqlx::query_scalar!(
         "update connections set enabled = $3, updated_at = $4 where org_id = $1 and id = $2 returning name",
         org_id,
         connection_id,
         enabled,
-        call.now
+        now
     )
-    .fetch_optional(work.conn())
+    .fetch_optional(&mut *conn)
     .await?
-    .ok_or(DomainError::NotFound)?;
-    let action = if enabled { "connection.enabled" } else { "connection.disabled" };
-    work.record(work.event(action).target("connection", connection_id, &name)).await?;
-    work.commit().await?;
-    Ok(())
+    .ok_or(DomainError::NotFound)
 }
 
 /// Deletes a connection with its sign-in identities (people and admins stay).
@@ -127,7 +176,7 @@ pub async fn detail(
     let connection = rows(pool, org_id, Some(connection_id)).await?.pop().ok_or(DomainError::NotFound)?;
     // language=PostgreSQL
     let settings = sqlx::query!(
-        "select oidc_scopes, claim_email, claim_name, claim_groups from connections where org_id = $1 and id = $2",
+        "select oidc_scopes, claim_email, claim_name, claim_groups, trusts_idp_email from connections where org_id = $1 and id = $2",
         org_id,
         connection_id
     )
@@ -139,6 +188,8 @@ pub async fn detail(
         claim_name: settings.claim_name,
         claim_groups: settings.claim_groups,
         role_mappings: role_mappings(pool, org_id, connection_id).await?,
+        trusts_idp_email: settings.trusts_idp_email,
+        passed_test_since_change: passed_test_since_change(pool, org_id, connection_id).await?,
         redirect_uri: format!("{public_url}{OIDC_CALLBACK_PATH}"),
         tests: tests(pool, org_id, connection_id, 5).await?,
         saml: match connection.kind.as_str() {

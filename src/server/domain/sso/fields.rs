@@ -140,6 +140,27 @@ pub(crate) async fn replace_role_mappings(
     Ok(())
 }
 
+/// Unlinks the identities a connection learned from any IdP but `issuer` (the OIDC issuer or
+/// SAML entity id it now trusts): a connection repointed at another IdP does not inherit its
+/// people, who link again the way first sign-ins do. Returns how many were unlinked.
+pub(crate) async fn unlink_other_issuers(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    connection_id: Uuid,
+    issuer: &str,
+) -> Result<u64, DomainError> {
+    // language=PostgreSQL
+    let deleted = sqlx::query!(
+        "delete from sso_identities where org_id = $1 and connection_id = $2 and issuer <> $3",
+        org_id,
+        connection_id,
+        issuer
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(deleted.rows_affected())
+}
+
 pub async fn role_mappings(
     executor: impl sqlx::PgExecutor<'_>,
     org_id: Uuid,

@@ -1,7 +1,9 @@
 //! The login plan: what an identity the IdP vouched for may become. The person is found by
-//! (connection, subject); a first sign-in links by email only within the organization's
-//! verified domains; the portal role comes from an IdP-group mapping or an existing admin
-//! membership. Every refusal is audited with its reason, and so is every success.
+//! (connection, issuer, subject); a first sign-in links by email only to a person who is not an
+//! admin, only within the organization's verified domains and only when the IdP vouches for
+//! the email; an admin links an identity to their account by running Test connection while
+//! signed in. The portal role comes from an IdP-group mapping or an existing admin membership.
+//! Every refusal is audited with its reason, and so is every success.
 
 use crate::model::connections::{SsoFailure, StepStatus, TestStep};
 use crate::model::Role;
@@ -50,6 +52,92 @@ fn mapped_role(groups: &[String], mappings: &[crate::model::connections::RoleMap
     mappings.iter().filter(|m| groups.contains(&m.group)).map(|m| m.role).min_by_key(|r| rank(*r))
 }
 
+/// What a connection trusts an identity by: the IdP it now points at (OIDC issuer or SAML
+/// entity id) and whether an owner said that IdP verifies emails.
+pub(crate) struct ConnectionTrust {
+    pub issuer: String,
+    pub trusts_idp_email: bool,
+}
+
+pub(crate) async fn connection_trust(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    connection_id: Uuid,
+) -> Result<ConnectionTrust, DomainError> {
+    // language=PostgreSQL
+    let row = sqlx::query!(
+        r#"select coalesce(oidc_issuer, saml_idp_entity_id) as "issuer!", trusts_idp_email from connections
+           where org_id = $1 and id = $2"#,
+        org_id,
+        connection_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    Ok(ConnectionTrust { issuer: row.issuer, trusts_idp_email: row.trusts_idp_email })
+}
+
+impl ConnectionTrust {
+    /// Whether the identity's email may link it to a person: the IdP verified it, per sign-in
+    /// (`email_verified: true`) or for every email (an owner's setting on the connection).
+    pub fn vouches_for_email(&self, identity: &SsoIdentity) -> bool {
+        identity.email_verified == Some(true) || (self.trusts_idp_email && identity.email_verified != Some(false))
+    }
+}
+
+/// The person an identity is linked to through this connection and its current IdP.
+pub(crate) async fn linked_person(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    connection_id: Uuid,
+    trust: &ConnectionTrust,
+    subject: &str,
+) -> Result<Option<Uuid>, DomainError> {
+    // language=PostgreSQL
+    Ok(sqlx::query_scalar!(
+        "select person_id from sso_identities where org_id = $1 and connection_id = $2 and issuer = $3 and subject = $4",
+        org_id,
+        connection_id,
+        trust.issuer,
+        subject
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Links an identity to a person (first sign-in, or its holder confirming while signed in).
+pub(crate) async fn link(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    connection_id: Uuid,
+    trust: &ConnectionTrust,
+    subject: &str,
+    person_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    sqlx::query!(
+        "insert into sso_identities (org_id, connection_id, issuer, subject, person_id, created_at, last_login_at)
+         values ($1, $2, $3, $4, $5, $6, $6)",
+        org_id,
+        connection_id,
+        trust.issuer,
+        subject,
+        person_id,
+        now
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The subject as the audit trail shows it: a digest that correlates one person's sign-ins
+/// within the organization without disclosing the IdP's identifier.
+pub(crate) fn subject_digest(org_id: Uuid, trust: &ConnectionTrust, subject: &str) -> String {
+    let digest = crate::server::domain::crypto::secrets::digest(&format!("{org_id}\n{}\n{subject}", trust.issuer));
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
 async fn plan(
     conn: &mut PgConnection,
     org_id: Uuid,
@@ -57,17 +145,10 @@ async fn plan(
     identity: &SsoIdentity,
 ) -> Result<Plan, SsoError> {
     let email = identity.email.as_deref().map(str::trim).map(str::to_lowercase);
+    let trust = connection_trust(&mut *conn, org_id, connection_id).await?;
     let mappings = role_mappings(&mut *conn, org_id, connection_id).await?;
     let mapped = mapped_role(&identity.groups, &mappings);
-    // language=PostgreSQL
-    let linked = sqlx::query_scalar!(
-        "select person_id from sso_identities where org_id = $1 and connection_id = $2 and subject = $3",
-        org_id,
-        connection_id,
-        identity.subject
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let linked = linked_person(&mut *conn, org_id, connection_id, &trust, &identity.subject).await?;
     let person_id = match linked {
         Some(person_id) => Some(person_id),
         None => {
@@ -79,9 +160,11 @@ async fn plan(
                 .into());
             };
             if identity.email_verified == Some(false) {
-                return Err(
-                    Refusal::new(SsoFailure::MissingClaim, format!("the IdP says {email} is not verified")).into()
-                );
+                return Err(Refusal::new(
+                    SsoFailure::EmailNotVerified,
+                    format!("the IdP says {email} is not verified"),
+                )
+                .into());
             }
             let domain = domains::of_email(email).unwrap_or_default();
             // language=PostgreSQL
@@ -101,7 +184,8 @@ async fn plan(
             }
             // language=PostgreSQL
             let person = sqlx::query!(
-                r#"select p.id, (select i.connection_id from sso_identities i where i.org_id = p.org_id and i.person_id = p.id limit 1) as other_connection
+                r#"select p.id, exists (select 1 from admins a where a.org_id = p.org_id and a.person_id = p.id) as "admin!",
+                          (select i.connection_id from sso_identities i where i.org_id = p.org_id and i.person_id = p.id limit 1) as other_connection
                    from people p where p.org_id = $1 and p.email = $2"#,
                 org_id,
                 email
@@ -109,6 +193,15 @@ async fn plan(
             .fetch_optional(&mut *conn)
             .await?;
             if let Some(person) = &person {
+                // An email claim never links to an admin account: whoever controls the IdP (or
+                // the connection) would otherwise sign in as that admin.
+                if person.admin {
+                    return Err(Refusal::new(
+                        SsoFailure::NotLinked,
+                        format!("{email} is an admin whose account is not linked to this identity; an email alone never links to an admin (its holder links it by running Test connection while signed in)"),
+                    )
+                    .into());
+                }
                 if let Some(other) = person.other_connection {
                     let detail = if other == connection_id {
                         format!("{email} is already linked to another subject of this connection")
@@ -116,6 +209,13 @@ async fn plan(
                         format!("{email} already signs in through connection {other}")
                     };
                     return Err(Refusal::new(SsoFailure::IdentityConflict, detail).into());
+                }
+                if !trust.vouches_for_email(identity) {
+                    return Err(Refusal::new(
+                        SsoFailure::EmailNotVerified,
+                        format!("the IdP did not say {email} is verified and the connection is not marked as an IdP that verifies emails, so it does not link to the person with that email"),
+                    )
+                    .into());
                 }
             }
             person.map(|p| p.id)
@@ -222,29 +322,21 @@ async fn apply_login(
         }
     };
     let linked = matches!(plan, Plan::Existing { linked: true, .. });
+    let trust = connection_trust(work.conn(), org_id, connection_id).await?;
     if linked {
         // language=PostgreSQL
         sqlx::query!(
-            "update sso_identities set last_login_at = $4 where org_id = $1 and connection_id = $2 and subject = $3",
+            "update sso_identities set last_login_at = $5 where org_id = $1 and connection_id = $2 and issuer = $3 and subject = $4",
             org_id,
             connection_id,
+            trust.issuer,
             identity.subject,
             now
         )
         .execute(work.conn())
         .await?;
     } else {
-        // language=PostgreSQL
-        sqlx::query!(
-            "insert into sso_identities (org_id, connection_id, subject, person_id, created_at, last_login_at) values ($1, $2, $3, $4, $5, $5)",
-            org_id,
-            connection_id,
-            identity.subject,
-            person_id,
-            now
-        )
-        .execute(work.conn())
-        .await?;
+        link(work.conn(), org_id, connection_id, &trust, &identity.subject, person_id, now).await?;
     }
     // language=PostgreSQL
     let admin_id = sqlx::query_scalar!(
@@ -266,10 +358,11 @@ async fn apply_login(
             .details(json!({
                 "method": method,
                 "connection_id": connection_id,
-                "subject": identity.subject,
+                "subject_digest": subject_digest(org_id, &trust, &identity.subject),
                 "role": role.as_str(),
                 "previous_role": previous_role.map(Role::as_str),
                 "first_sign_in": !linked,
+                "idp_initiated": attempt.idp_initiated,
                 "groups": identity.groups,
             })),
     )
@@ -281,14 +374,13 @@ async fn apply_login(
 }
 
 /// What signing in with `identity` would do, without doing it (Test connection's last step).
-pub async fn preview(
-    pool: &PgPool,
+pub(crate) async fn preview(
+    conn: &mut PgConnection,
     org_id: Uuid,
     connection_id: Uuid,
     identity: &SsoIdentity,
 ) -> Result<TestStep, DomainError> {
-    let mut conn = pool.acquire().await?;
-    let step = match plan(&mut conn, org_id, connection_id, identity).await {
+    let step = match plan(conn, org_id, connection_id, identity).await {
         Ok(plan) => TestStep { step: "Mapped identity".into(), status: StepStatus::Ok, detail: plan.describe() },
         Err(SsoError::Refused(refusal)) => TestStep {
             step: "Mapped identity".into(),

@@ -4,7 +4,9 @@
 use crate::model::connections::{OidcConnectionInput, RoleMapping};
 use crate::model::Permission;
 use crate::server::domain::crypto::master_key::MasterKey;
-use crate::server::domain::sso::fields::{check_common, issuer_url, mappings_json, replace_role_mappings};
+use crate::server::domain::sso::fields::{
+    check_common, issuer_url, mappings_json, replace_role_mappings, unlink_other_issuers,
+};
 use crate::server::domain::Call;
 use crate::server::domain::DomainError;
 use serde_json::json;
@@ -56,6 +58,7 @@ struct OidcFields {
     claim_name: String,
     claim_groups: String,
     role_mappings: Vec<RoleMapping>,
+    trusts_idp_email: bool,
 }
 
 /// Space-separated scopes; `openid` is required.
@@ -100,18 +103,19 @@ fn check_oidc(input: &OidcConnectionInput, secret_required: bool) -> Result<Oidc
         claim_name: common.claim_name,
         claim_groups: common.claim_groups,
         role_mappings: common.role_mappings,
+        trusts_idp_email: input.trusts_idp_email,
     })
 }
 
-/// Creates an OIDC connection (enabled). Test it before relying on it.
-/// Permission: SSO.
+/// Creates an OIDC connection, turned off until a Test connection run passes (or an owner turns
+/// it on without one). Permission: SSO trust.
 pub async fn create(
     pool: &PgPool,
     master: &MasterKey,
     call: Call<'_>,
     input: &OidcConnectionInput,
 ) -> Result<Uuid, DomainError> {
-    call.require(Permission::ManageSso)?;
+    call.require(Permission::ChangeSsoTrust)?;
     let fields = check_oidc(input, true)?;
     let org_id = call.org_id();
     let id = Uuid::new_v4();
@@ -120,8 +124,10 @@ pub async fn create(
     // language=PostgreSQL
     let inserted = sqlx::query!(
         "insert into connections (org_id, id, kind, name, oidc_issuer, oidc_client_id, oidc_client_secret, oidc_scopes,
-                                  claim_email, claim_name, claim_groups, created_at, updated_at)
-         select $1, $2, 'oidc', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11 where exists (select 1 from organizations where id = $1)",
+                                  claim_email, claim_name, claim_groups, trusts_idp_email, enabled,
+                                  created_at, updated_at, trust_changed_at)
+         select $1, $2, 'oidc', $3, $4, $5, $6, $7, $8, $9, $10, $12, false, $11, $11, $11
+         where exists (select 1 from organizations where id = $1)",
         org_id,
         id,
         fields.name,
@@ -132,7 +138,8 @@ pub async fn create(
         fields.claim_email,
         fields.claim_name,
         fields.claim_groups,
-        call.now
+        call.now,
+        fields.trusts_idp_email
     )
     .execute(work.conn())
     .await?;
@@ -146,14 +153,16 @@ pub async fn create(
         "client_id": fields.client_id,
         "scopes": fields.scopes,
         "role_mappings": mappings_json(&fields.role_mappings),
+        "trusts_idp_email": fields.trusts_idp_email,
+        "enabled": false,
     })))
     .await?;
     work.commit().await?;
     Ok(id)
 }
 
-/// Edits an OIDC connection; an empty client secret keeps the stored one.
-/// Permission: SSO.
+/// Edits an OIDC connection; an empty client secret keeps the stored one. A new issuer unlinks
+/// the identities of the old one. Permission: SSO trust.
 pub async fn update(
     pool: &PgPool,
     master: &MasterKey,
@@ -161,7 +170,7 @@ pub async fn update(
     connection_id: Uuid,
     input: &OidcConnectionInput,
 ) -> Result<(), DomainError> {
-    call.require(Permission::ManageSso)?;
+    call.require(Permission::ChangeSsoTrust)?;
     let fields = check_oidc(input, false)?;
     let org_id = call.org_id();
     let secret = match &fields.client_secret {
@@ -173,7 +182,8 @@ pub async fn update(
     let updated = sqlx::query!(
         "update connections set name = $3, oidc_issuer = $4, oidc_client_id = $5,
                 oidc_client_secret = coalesce($6, oidc_client_secret), oidc_scopes = $7,
-                claim_email = $8, claim_name = $9, claim_groups = $10, updated_at = $11
+                claim_email = $8, claim_name = $9, claim_groups = $10, trusts_idp_email = $12,
+                updated_at = $11, trust_changed_at = $11
          where org_id = $1 and id = $2 and kind = 'oidc'",
         org_id,
         connection_id,
@@ -185,13 +195,15 @@ pub async fn update(
         fields.claim_email,
         fields.claim_name,
         fields.claim_groups,
-        call.now
+        call.now,
+        fields.trusts_idp_email
     )
     .execute(work.conn())
     .await?;
     if updated.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
+    let unlinked = unlink_other_issuers(work.conn(), org_id, connection_id, &fields.issuer).await?;
     replace_role_mappings(work.conn(), org_id, connection_id, &fields.role_mappings).await?;
     work.record(work.event("connection.updated").target("connection", connection_id, &fields.name).details(json!({
         "issuer": fields.issuer,
@@ -200,6 +212,8 @@ pub async fn update(
         "scopes": fields.scopes,
         "claims": { "email": fields.claim_email, "name": fields.claim_name, "groups": fields.claim_groups },
         "role_mappings": mappings_json(&fields.role_mappings),
+        "trusts_idp_email": fields.trusts_idp_email,
+        "identities_unlinked": unlinked,
     })))
     .await?;
     work.commit().await?;

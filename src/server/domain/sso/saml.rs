@@ -6,7 +6,7 @@
 use crate::model::connections::{CertificateRow, ExpiringCertificate, SamlConnectionInput, SamlDetail};
 use crate::model::Permission;
 use crate::server::domain::crypto::master_key::MasterKey;
-use crate::server::domain::sso::fields::{check_common, replace_role_mappings, CommonFields};
+use crate::server::domain::sso::fields::{check_common, replace_role_mappings, unlink_other_issuers, CommonFields};
 use crate::server::domain::Call;
 use crate::server::domain::DomainError;
 use serde_json::json;
@@ -238,8 +238,8 @@ async fn replace_certificates(
     Ok(())
 }
 
-/// Creates a SAML connection (enabled) from checked IdP settings.
-/// Permission: SSO.
+/// Creates a SAML connection from checked IdP settings, turned off until a Test connection run
+/// passes (or an owner turns it on without one). Permission: SSO trust.
 pub async fn create(
     pool: &PgPool,
     master: &MasterKey,
@@ -247,7 +247,7 @@ pub async fn create(
     input: &SamlConnectionInput,
     idp: &IdpSettings,
 ) -> Result<Uuid, DomainError> {
-    call.require(Permission::ManageSso)?;
+    call.require(Permission::ChangeSsoTrust)?;
     let common = common_of(input)?;
     check_idp(idp)?;
     let org_id = call.org_id();
@@ -257,8 +257,9 @@ pub async fn create(
     let inserted = sqlx::query!(
         "insert into connections (org_id, id, kind, name, saml_idp_entity_id, saml_sso_url, saml_metadata_url,
                                   saml_allow_idp_initiated, claim_email, claim_name, claim_groups, created_at, updated_at,
-                                  saml_sign_requests)
-         select $1, $2, 'saml', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12 where exists (select 1 from organizations where id = $1)",
+                                  saml_sign_requests, trusts_idp_email, enabled, trust_changed_at)
+         select $1, $2, 'saml', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, false, $11
+         where exists (select 1 from organizations where id = $1)",
         org_id,
         id,
         common.name,
@@ -270,7 +271,8 @@ pub async fn create(
         common.claim_name,
         common.claim_groups,
         call.now,
-        input.sign_requests
+        input.sign_requests,
+        input.trusts_idp_email
     )
     .execute(work.conn())
     .await?;
@@ -288,14 +290,16 @@ pub async fn create(
             "certificates": idp.certificates.iter().map(|c| json!({ "fingerprint": c.fingerprint, "not_after": c.not_after.unix_timestamp() })).collect::<Vec<_>>(),
             "idp_initiated": input.allow_idp_initiated,
             "signed_requests": input.sign_requests,
+            "trusts_idp_email": input.trusts_idp_email,
+            "enabled": false,
         }))).await?;
     work.commit().await?;
     Ok(id)
 }
 
 /// Replaces a SAML connection's settings. Certificates given replace the pinned ones (rotation
-/// is "save with both, then with the new one"); none given keeps them.
-/// Permission: SSO.
+/// is "save with both, then with the new one"); none given keeps them. A new IdP entity id unlinks
+/// the identities of the old one. Permission: SSO trust.
 pub async fn update(
     pool: &PgPool,
     master: &MasterKey,
@@ -304,7 +308,7 @@ pub async fn update(
     input: &SamlConnectionInput,
     idp: &IdpSettings,
 ) -> Result<(), DomainError> {
-    call.require(Permission::ManageSso)?;
+    call.require(Permission::ChangeSsoTrust)?;
     let common = common_of(input)?;
     let org_id = call.org_id();
     let mut work = call.begin(pool).await?;
@@ -329,7 +333,7 @@ pub async fn update(
         "update connections set name = $3, saml_idp_entity_id = $4, saml_sso_url = $5,
                 saml_metadata_url = coalesce($6, saml_metadata_url),
                 saml_allow_idp_initiated = $7, claim_email = $8, claim_name = $9, claim_groups = $10, updated_at = $11,
-                saml_sign_requests = $12
+                saml_sign_requests = $12, trusts_idp_email = $13, trust_changed_at = $11
          where org_id = $1 and id = $2 and kind = 'saml'",
         org_id,
         connection_id,
@@ -342,13 +346,15 @@ pub async fn update(
         common.claim_name,
         common.claim_groups,
         call.now,
-        input.sign_requests
+        input.sign_requests,
+        input.trusts_idp_email
     )
     .execute(work.conn())
     .await?;
     if updated.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
+    let unlinked = unlink_other_issuers(work.conn(), org_id, connection_id, idp.entity_id.trim()).await?;
     ensure_sp_key(work.conn(), master, org_id, connection_id, input.sign_requests).await?;
     replace_role_mappings(work.conn(), org_id, connection_id, &common.role_mappings).await?;
     replace_certificates(work.conn(), org_id, connection_id, &idp.certificates, call.now).await?;
@@ -357,6 +363,8 @@ pub async fn update(
         "sso_url": idp.sso_url,
         "certificates": idp.certificates.iter().map(|c| c.fingerprint.clone()).collect::<Vec<_>>(),
         "idp_initiated": input.allow_idp_initiated,
+        "trusts_idp_email": input.trusts_idp_email,
+        "identities_unlinked": unlinked,
     })))
     .await?;
     work.commit().await?;

@@ -1,11 +1,15 @@
 //! Test connection runs: an admin signs in through the IdP without it changing who is signed in;
-//! each step's result is kept with the run and the outcome is audited (`connection.tested`).
+//! each step's result is kept with the run and the outcome is audited (`connection.tested`). A
+//! run is also how an admin links an IdP identity to their own account, and how a new
+//! connection gets turned on.
 
 use crate::model::connections::{StepStatus, TestStep};
 use crate::model::Permission;
+use crate::model::Role;
 use crate::server::domain::actor::{Actor, Caller, RequestMeta};
 use crate::server::domain::audit::NewEvent;
-use crate::server::domain::directory::people;
+use crate::server::domain::sso::identity::SsoIdentity;
+use crate::server::domain::sso::{connections, login};
 use crate::server::domain::DomainError;
 use crate::server::domain::Work;
 use serde_json::json;
@@ -44,43 +48,99 @@ pub async fn start_test(
     Ok(id)
 }
 
-/// Records a Test connection run's steps and outcome (audited as `connection.tested`).
+/// Records a Test connection run's steps and outcome (audited as `connection.tested`). When the
+/// IdP vouched for an identity with the runner's own (verified) email, the run also links that
+/// identity to the runner: an admin who is signed in and proves the identity is theirs is the
+/// only way an existing admin account gets an SSO identity. The last step shows what signing in
+/// with the identity would do. A passing run turns the connection on when the runner may.
 pub async fn finish_test(
     pool: &PgPool,
     org_id: Uuid,
     test_id: Uuid,
     steps: &[TestStep],
+    identity: Option<&SsoIdentity>,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
-    let succeeded = !steps.is_empty() && steps.iter().all(|s| s.status == StepStatus::Ok);
-    let failed_step = steps.iter().find(|s| s.status == StepStatus::Failed).map(|s| s.step.clone());
     let mut work = Work::begin(pool, org_id, Actor::Anonymous, meta, now).await?;
     // language=PostgreSQL
-    let row = sqlx::query!(
-        "update connection_tests t set finished_at = $3, succeeded = $4, steps = $5
-         from connections c, admins a
-         where t.org_id = $1 and t.id = $2 and t.finished_at is null
-           and c.org_id = t.org_id and c.id = t.connection_id and a.org_id = t.org_id and a.id = t.started_by
-         returning t.connection_id, c.name, t.started_by, a.person_id",
+    let run = sqlx::query!(
+        "select t.connection_id, c.name, c.enabled, t.started_by, a.person_id, a.role, p.email
+         from connection_tests t
+         join connections c on c.org_id = t.org_id and c.id = t.connection_id
+         join admins a on a.org_id = t.org_id and a.id = t.started_by
+         join people p on p.org_id = a.org_id and p.id = a.person_id
+         where t.org_id = $1 and t.id = $2 and t.finished_at is null for update of t",
         org_id,
-        test_id,
-        now,
-        succeeded,
-        serde_json::to_value(steps).map_err(|e| DomainError::Internal(e.to_string()))?
+        test_id
     )
     .fetch_optional(work.conn())
     .await?
     .ok_or(DomainError::NotFound)?;
-    let person = people::get(work.conn(), org_id, row.person_id).await?;
-    let mut event =
-        NewEvent::new(org_id, Actor::Admin { admin_id: row.started_by, label: person.email }, "connection.tested")
-            .target("connection", row.connection_id, &row.name)
-            .details(json!({ "succeeded": succeeded, "failed_step": failed_step, "test_id": test_id }));
+    let runner = Actor::Admin { admin_id: run.started_by, label: run.email.clone() };
+    let mut steps = steps.to_vec();
+    let reached_identity = !steps.is_empty() && steps.iter().all(|s| s.status == StepStatus::Ok);
+    if let (Some(identity), true) = (identity, reached_identity) {
+        let trust = login::connection_trust(work.conn(), org_id, run.connection_id).await?;
+        let own_email = identity.email.as_deref().is_some_and(|e| e.trim().eq_ignore_ascii_case(&run.email));
+        let linked = login::linked_person(work.conn(), org_id, run.connection_id, &trust, &identity.subject).await?;
+        if linked.is_none() && own_email && trust.vouches_for_email(identity) {
+            // language=PostgreSQL
+            let already = sqlx::query_scalar!(
+                r#"select exists (select 1 from sso_identities where org_id = $1 and connection_id = $2 and person_id = $3) as "already!""#,
+                org_id,
+                run.connection_id,
+                run.person_id
+            )
+            .fetch_one(work.conn())
+            .await?;
+            if !already {
+                login::link(work.conn(), org_id, run.connection_id, &trust, &identity.subject, run.person_id, now)
+                    .await?;
+                work.record(
+                    NewEvent::new(org_id, runner.clone(), "sso.identity_linked")
+                        .target("admin", run.started_by, &run.email)
+                        .details(json!({
+                            "connection_id": run.connection_id,
+                            "subject_digest": login::subject_digest(org_id, &trust, &identity.subject),
+                            "test_id": test_id,
+                        })),
+                )
+                .await?;
+            }
+        }
+        steps.push(login::preview(work.conn(), org_id, run.connection_id, identity).await?);
+    }
+    let succeeded = !steps.is_empty() && steps.iter().all(|s| s.status == StepStatus::Ok);
+    let failed_step = steps.iter().find(|s| s.status == StepStatus::Failed).map(|s| s.step.clone());
+    // language=PostgreSQL
+    sqlx::query!(
+        "update connection_tests set finished_at = $3, succeeded = $4, steps = $5 where org_id = $1 and id = $2",
+        org_id,
+        test_id,
+        now,
+        succeeded,
+        serde_json::to_value(&steps).map_err(|e| DomainError::Internal(e.to_string()))?
+    )
+    .execute(work.conn())
+    .await?;
+    let mut event = NewEvent::new(org_id, runner.clone(), "connection.tested")
+        .target("connection", run.connection_id, &run.name)
+        .details(json!({ "succeeded": succeeded, "failed_step": failed_step, "test_id": test_id }));
     if !succeeded {
         event = event.failed();
     }
     work.record(event).await?;
+    let may_enable = run.role.parse::<Role>().is_ok_and(|role| role.can(Permission::ChangeSsoTrust));
+    if succeeded && !run.enabled && may_enable {
+        connections::switch(work.conn(), org_id, run.connection_id, true, now).await?;
+        work.record(
+            NewEvent::new(org_id, runner, "connection.enabled")
+                .target("connection", run.connection_id, &run.name)
+                .details(json!({ "test_skipped": false, "test_id": test_id })),
+        )
+        .await?;
+    }
     work.commit().await?;
     Ok(())
 }

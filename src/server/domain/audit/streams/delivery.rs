@@ -266,7 +266,14 @@ async fn send(http: &StreamHttp, url: &str, request: Outgoing) -> Attempt {
         };
         builder = builder.header(name, value);
     }
-    let response = match builder.body(request.body).send().await {
+    let outgoing = match builder.body(request.body).build() {
+        Ok(outgoing) => outgoing,
+        Err(err) => return Attempt::Failed { status: None, reason: describe(&err) },
+    };
+    if let Err(reason) = http.policy.check_url(outgoing.url()) {
+        return Attempt::Failed { status: None, reason };
+    }
+    let response = match http.client.execute(outgoing).await {
         Ok(response) => response,
         Err(err) => return Attempt::Failed { status: None, reason: describe(&err) },
     };

@@ -35,10 +35,12 @@ use crate::model::Permission;
 use crate::server::domain::actor::Caller;
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::error::ResultExt;
+use crate::server::domain::outbound::{self, OutboundPolicy};
 use crate::server::domain::Call;
 use crate::server::domain::{crypto::secrets, validate, DomainError};
 use serde_json::json;
 use sqlx::PgPool;
+use std::sync::Arc;
 use time::Duration;
 use uuid::Uuid;
 
@@ -94,29 +96,27 @@ impl std::fmt::Debug for NewStream<'_> {
     }
 }
 
-/// The HTTP client for destinations: no redirects followed, 10 s timeout, rustls; plus the host
-/// name Splunk events name as their `host`.
+/// The HTTP client for destinations, under the outbound policy (public addresses only unless
+/// allowed, no redirects followed, 10 s timeout); plus the host name Splunk events name as
+/// their `host`.
 #[derive(Clone, Debug)]
 pub struct StreamHttp {
     client: reqwest::Client,
+    policy: Arc<OutboundPolicy>,
     host: String,
 }
 
 impl StreamHttp {
     /// `public_url` is Mandate's public base URL; its host becomes the events' `host`.
-    pub fn new(public_url: &str) -> Result<StreamHttp, DomainError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(TIMEOUT_SECONDS))
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|err| DomainError::Internal(format!("could not build the log stream HTTP client: {err}")))?;
+    pub fn new(policy: &Arc<OutboundPolicy>, public_url: &str) -> Result<StreamHttp, DomainError> {
+        let timeout = std::time::Duration::from_secs(TIMEOUT_SECONDS);
+        let client = outbound::client(policy, timeout, USER_AGENT)
+            .map_err(|err| DomainError::Internal(format!("could not build the log stream HTTP client: {err:#}")))?;
         let host = reqwest::Url::parse(public_url)
             .ok()
             .and_then(|url| url.host_str().map(str::to_string))
             .unwrap_or_else(|| "mandate".to_string());
-        Ok(StreamHttp { client, host })
+        Ok(StreamHttp { client, policy: policy.clone(), host })
     }
 }
 
