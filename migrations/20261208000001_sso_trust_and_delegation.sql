@@ -17,10 +17,17 @@ alter table sso_identities add constraint sso_identities_pkey primary key (org_i
 alter table connections add column trusts_idp_email boolean not null default false;
 
 -- When the connection's trust material last changed: enabling needs a passing test run started
--- after it (or an owner's audited skip).
+-- after it (or an owner's audited skip). A passing run turns on only a connection that was never
+-- on: one an admin turned off stays off until someone turns it on.
 alter table connections add column trust_changed_at timestamptz;
 update connections set trust_changed_at = updated_at;
 alter table connections alter column trust_changed_at set not null;
+alter table connections add column ever_enabled boolean not null default false;
+update connections set ever_enabled = true;
+
+-- A person an owner removed from the portal: no group mapping makes them an admin again; only a
+-- new invitation does.
+alter table people add column admin_removed_at timestamptz;
 
 -- Delegation: an agent may hand its token to another agent (RFC 8693 token exchange) only when
 -- an admin designated that agent as its delegate. Tokens of the agent carry the designation as

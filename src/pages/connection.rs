@@ -123,7 +123,10 @@ fn ConnectionView(
             }}
             {can_manage.then(|| view! {
                 <div class="mt-5 flex flex-wrap items-center gap-4">
-                    <a href=format!("/sso/start?connection={id}&test=1") rel="external" class=BUTTON_PRIMARY data-testid="test-connection">"Test connection"</a>
+                    // A plain form: the browser leaves for the IdP (a POST, so only this page can start a run).
+                    <form method="post" action=format!("/sso/test?connection={id}")>
+                        <button type="submit" class=BUTTON_PRIMARY data-testid="test-connection">"Test connection"</button>
+                    </form>
                     {match (enabled, tested, can_change_trust) {
                         (true, _, _) => view! {
                             <ActionForm action=set_enabled>

@@ -655,6 +655,10 @@ async fn delegation_only_where_it_was_granted(pool: sqlx::PgPool) {
     let after: Value = exchange(&app, &helper, &parent_token, None).await.json().await.unwrap();
     assert_eq!(after["error"], "invalid_grant");
     assert_eq!(app.introspect(&key, &handed_on).await, inactive(), "the token handed on under it ends too");
+    assert_eq!(designate(&app, &key, &parent, &helper).await.status(), 200);
+    assert_eq!(app.introspect(&key, &handed_on).await, inactive(), "and designating again revives nothing");
+    let fresh = exchange(&app, &helper, &parent_token, None).await;
+    assert_eq!(fresh.status(), 200, "new exchanges work again");
     assert_eq!(app.introspect(&key, &parent_token).await["active"], true, "the planner's own token lives on");
     let actions = audit_actions(&app.pool, org_id).await;
     assert!(actions.contains(&"agent.delegate_designated".to_string()));

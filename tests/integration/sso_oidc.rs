@@ -50,7 +50,7 @@ async fn org_with_connection(app: &TestApp, idp: &TestIdp, mappings: &str) -> (U
 /// own email. Returns the owner's (password) browser.
 async fn link_by_test_run(app: &TestApp, idp: &TestIdp, connection_id: Uuid, email: &str, subject: &str) -> Browser {
     let browser = app.signed_in(email).await;
-    let request = start(&browser, &format!("connection={connection_id}&test=1")).await;
+    let request = start_test(&browser, connection_id).await;
     let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims(subject, email, &request.nonce)));
     let target = redirect_target(&callback(&browser, &code, &request.state).await).unwrap();
     assert!(target.starts_with(&format!("/connections/{connection_id}?test=")), "{target}");
@@ -79,7 +79,16 @@ async fn org_with_new_connection(app: &TestApp, idp: &TestIdp, mappings: &str) -
 }
 
 async fn start(browser: &Browser, query: &str) -> AuthRequest {
-    let response = browser.get(&format!("/sso/start?{query}")).await;
+    onward(browser.get(&format!("/sso/start?{query}")).await).await
+}
+
+/// Starts a Test connection run the way the connection page's button does (a same-origin POST).
+async fn start_test(browser: &Browser, connection_id: impl std::fmt::Display) -> AuthRequest {
+    onward(browser.post(&format!("/sso/test?connection={connection_id}")).await).await
+}
+
+/// Where a start answer sends the browser: a redirect, or a page that moves on by itself.
+async fn onward(response: reqwest::Response) -> AuthRequest {
     let url = match response.headers().get("location") {
         Some(location) => location.to_str().unwrap().to_string(),
         None => {
@@ -419,7 +428,7 @@ async fn test_connection_shows_each_step(pool: PgPool) {
     assert_eq!(response.status(), 403, "not without a passing test (or an explicit skip)");
     assert!(crate::support::error_message(response).await.contains("Run Test connection first"));
 
-    let request = start(&admin, &format!("connection={connection_id}&test=1")).await;
+    let request = start_test(&admin, connection_id).await;
     let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("s-owner", &owner, &request.nonce)));
     let target = redirect_target(&callback(&admin, &code, &request.state).await).unwrap();
     assert!(target.starts_with(&format!("/connections/{connection_id}?test=")), "{target}");
@@ -452,6 +461,27 @@ async fn test_connection_shows_each_step(pool: PgPool) {
         actions.contains(&"sso.identity_linked".to_string()) && actions.contains(&"connection.enabled".to_string())
     );
 
+    // Runs start only with a same-origin POST: a link from another site starts nothing.
+    let runs = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from connection_tests where org_id = $1")
+            .bind(org_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let before = runs().await;
+    let linked_from_elsewhere = admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await;
+    assert_eq!(redirect_target(&linked_from_elsewhere).unwrap(), format!("/connections/{connection_id}"));
+    let cross_site = app
+        .bare_client()
+        .post(app.url(&format!("/sso/test?connection={connection_id}")))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert_eq!(runs().await, before);
+
     // A wrong client secret fails at the code exchange, with the reason, and the rest is skipped.
     let form = [
         ("connection_id", connection_id.to_string()),
@@ -462,7 +492,7 @@ async fn test_connection_shows_each_step(pool: PgPool) {
     ];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(admin.rpc("connections/update-oidc", &form).await.status(), 200);
-    let request = start(&admin, &format!("connection={connection_id}&test=1")).await;
+    let request = start_test(&admin, connection_id).await;
     let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("s-owner", &owner, &request.nonce)));
     callback(&admin, &code, &request.state).await;
     let detail: Value =
@@ -488,7 +518,7 @@ async fn test_connection_shows_each_step(pool: PgPool) {
     ];
     assert_eq!(admin.rpc("connections/update-oidc", &form).await.status(), 200);
     assert_eq!(linked().await, 0, "a new issuer unlinks the identities of the old one");
-    let target = redirect_target(&admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await).unwrap();
+    let target = redirect_target(&admin.post(&format!("/sso/test?connection={connection_id}")).await).unwrap();
     assert!(target.starts_with(&format!("/connections/{connection_id}?test=")), "{target}");
     let detail: Value =
         admin.rpc("connections/detail", &[("connection_id", &connection_id.to_string())]).await.json().await.unwrap();
@@ -726,7 +756,7 @@ async fn no_connection_change_or_email_claim_signs_anyone_in_as_the_owner(pool: 
     assert_eq!(me(&browser).await.status(), 401);
     assert_eq!(last_failure_reason(&app.pool, org_id).await, "not_linked");
     // ...and an admin's Test connection run with the owner's email links it to nobody.
-    let request = start(&admin, &format!("connection={connection_id}&test=1")).await;
+    let request = start_test(&admin, connection_id).await;
     let code = idp.issue_code(&request.challenge, idp.sign(&idp.claims("attacker-subject", &owner, &request.nonce)));
     callback(&admin, &code, &request.state).await;
     let identities: i64 = sqlx::query_scalar("select count(*) from sso_identities where org_id = $1")
@@ -807,4 +837,11 @@ async fn no_connection_change_or_email_claim_signs_anyone_in_as_the_owner(pool: 
     let (target, browser) = sign_in_pat(Some(true)).await;
     assert_eq!(target, "/");
     assert_eq!(me(&browser).await.json::<Value>().await.unwrap()["role"], "admin", "the mapping's role, no more");
+
+    // An owner removes Pat: the session ends, and the group mapping does not bring Pat back.
+    let pat_admin = app.admin_id(org_id, &person).await.to_string();
+    assert_eq!(owner_browser.rpc("admins/remove", &[("admin_id", &pat_admin)]).await.status(), 200);
+    assert_eq!(me(&browser).await.status(), 401);
+    let (target, _) = sign_in_pat(Some(true)).await;
+    assert!(target.starts_with("/sso/failed?reason=no_access"), "{target}");
 }

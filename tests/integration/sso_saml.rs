@@ -48,7 +48,7 @@ async fn saml_org(app: &TestApp, idp: &SamlIdp) -> Setup {
         audience: app.url(&format!("/sso/saml/{connection_id}/metadata")),
     };
     // The owner's Test connection run links their identity and turns the connection on.
-    let url = redirect_target(&admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await).unwrap();
+    let url = onward_link(admin.post(&format!("/sso/test?connection={connection_id}")).await).await;
     let spec = idp.spec(&setup.acs, &setup.audience, Some(&request_id_of(&url)), &setup.owner);
     let response = finish(&admin, post_acs(app, &setup, &idp.signed_response_xml(&spec)).await).await;
     let target = redirect_target(&response).unwrap();
@@ -59,6 +59,14 @@ async fn saml_org(app: &TestApp, idp: &SamlIdp) -> Setup {
     assert_eq!(detail["connection"]["enabled"], true);
     assert_eq!(detail["connection"]["identities"], 1);
     setup
+}
+
+/// The IdP URL of a Test connection start: the answer is a page that moves on by itself.
+async fn onward_link(response: reqwest::Response) -> String {
+    let body = response.text().await.unwrap();
+    let marker = "id=\"continue\" href=\"";
+    let at = body.find(marker).expect("an onward page") + marker.len();
+    body[at..at + body[at..].find('"').unwrap()].replace("&amp;", "&")
 }
 
 /// Starts a sign-in in `browser`; returns the AuthnRequest id.
@@ -411,4 +419,25 @@ async fn certificates_are_pinned_with_their_expiry_and_flagged_before_it(pool: P
     let response = admin.rpc("connections/create-saml", &form).await;
     assert_eq!(response.status(), 422);
     assert!(crate::support::error_message(response).await.contains("signing certificate"));
+
+    // Rotation kept the owner's identity (a pinned key stayed); replacing every key with another
+    // IdP's, under the same entity id, unlinks it: the new key holder is another IdP.
+    let identities = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from sso_identities where org_id = $1")
+            .bind(setup.org_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(identities().await, 1);
+    let stranger = KeyPair::generate("Another IdP", 365).cert_pem();
+    let form = [
+        ("connection_id", id.as_str()),
+        ("input[name]", "Renamed SAML"),
+        ("input[idp_entity_id]", idp.entity_id.as_str()),
+        ("input[sso_url]", idp.sso_url.as_str()),
+        ("input[certificates_pem]", stranger.as_str()),
+    ];
+    assert_eq!(admin.rpc("connections/update-saml", &form).await.status(), 200);
+    assert_eq!(identities().await, 0, "new keys, new IdP: nobody stays linked");
 }

@@ -175,7 +175,7 @@ async fn outbound_requests_never_reach_private_addresses_unless_allowed(pool: sq
     ];
     let target = redirect_target(&admin.rpc("connections/create-oidc", &form).await).unwrap();
     let connection_id = target.trim_start_matches("/connections/").split('?').next().unwrap().to_string();
-    let started = redirect_target(&admin.get(&format!("/sso/start?connection={connection_id}&test=1")).await).unwrap();
+    let started = redirect_target(&admin.post(&format!("/sso/test?connection={connection_id}")).await).unwrap();
     assert!(started.starts_with(&format!("/connections/{connection_id}?test=")), "{started}");
     let detail: serde_json::Value =
         admin.rpc("connections/detail", &[("connection_id", &connection_id)]).await.json().await.unwrap();

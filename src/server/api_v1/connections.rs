@@ -138,6 +138,9 @@ async fn create(
                     sign_requests: body.sign_requests,
                     trusts_idp_email: body.trusts_idp_email,
                 };
+                // Before any outbound request: only a key that may create connections makes
+                // Mandate fetch metadata.
+                api.require(crate::model::Permission::ChangeSsoTrust)?;
                 let idp = crate::server::auth::saml::idp_settings(&state.idp_http, &input)
                     .await
                     .map_err(|e| api.problem(e))?;

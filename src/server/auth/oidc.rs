@@ -308,6 +308,7 @@ fn identity_from(payload: &serde_json::Map<String, Value>, subject: String, sett
         _ => None,
     };
     SsoIdentity {
+        issuer: settings.issuer.clone(),
         subject,
         email: text(&settings.claim_email),
         email_verified,

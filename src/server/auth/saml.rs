@@ -384,6 +384,7 @@ fn identity_of(assertion: &Assertion, settings: &SamlSettings) -> Result<SsoIden
     let email =
         values(&settings.claim_email).into_iter().next().or_else(|| name_id.contains('@').then(|| name_id.clone()));
     Ok(SsoIdentity {
+        issuer: settings.idp.entity_id.clone(),
         subject: name_id,
         email,
         email_verified: None,

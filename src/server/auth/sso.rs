@@ -2,7 +2,8 @@
 //! verified domain, or by id), records the attempt and sends the browser to the IdP with a
 //! cookie that binds the attempt to it; `GET /sso/oidc/callback` takes the attempt (single
 //! use), finishes the OIDC flow and signs the admin in under a fresh session id — or, for a
-//! Test connection run, records each step and shows them on the connection's page. Refusals
+//! Test connection run (started by `POST /sso/test`), records each step and shows them on the
+//! connection's page. Refusals
 //! land on `/sso/failed?reason=…`, which says what to do.
 
 use super::guard::safe_next;
@@ -33,6 +34,7 @@ use uuid::Uuid;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sso/start", get(start))
+        .route("/sso/test", post(start_test))
         .route(OIDC_CALLBACK_PATH, get(oidc_callback))
         .route("/sso/saml/{connection_id}/metadata", get(saml_metadata))
         .route("/sso/saml/{connection_id}/acs", post(saml_acs))
@@ -89,13 +91,8 @@ struct StartQuery {
     test: Option<String>,
 }
 
-/// `GET /sso/start?email=…` or `?connection=ID` (`&test=1` starts a Test connection run).
-async fn start(
-    State(state): State<AppState>,
-    session: Session,
-    Meta(meta): Meta,
-    Query(query): Query<StartQuery>,
-) -> Response {
+/// `GET /sso/start?email=…` or `?connection=ID` (Test connection runs start at `POST /sso/test`).
+async fn start(State(state): State<AppState>, Meta(meta): Meta, Query(query): Query<StartQuery>) -> Response {
     let now = OffsetDateTime::now_utc();
     let next = safe_next(query.next.as_deref()).to_string();
     let connection_id = match query.connection.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
@@ -106,30 +103,11 @@ async fn start(
         None => None,
     };
 
-    if query.test.as_deref() == Some("1") {
-        let Some(connection_id) = connection_id else { return Redirect::to("/connections").into_response() };
-        let admin = match session::current_admin(&state.pool, &session, now).await {
-            Ok(Some(admin)) => admin,
-            Ok(None) => {
-                let back = url_encode(&format!("/connections/{connection_id}"));
-                return Redirect::to(&format!("/login?next={back}")).into_response();
-            }
-            Err(err) => return internal_error(err, &meta),
-        };
-        let test_id = match test_runs::start_test(&state.pool, Caller::Admin(&admin), connection_id, now).await {
-            Ok(id) => id,
-            Err(DomainError::NotFound) => return Redirect::to("/connections").into_response(),
-            Err(DomainError::Forbidden(_)) => {
-                return Redirect::to(&format!("/connections/{connection_id}?test_refused=1")).into_response()
-            }
-            Err(err) => return internal_error(err, &meta),
-        };
-        let target = match routing::connection_target(&state.pool, connection_id).await {
-            Ok(Some((target, _))) => target,
-            Ok(None) => return Redirect::to("/connections").into_response(),
-            Err(err) => return internal_error(err, &meta),
-        };
-        return send_to_idp(&state, &target, Purpose::Test, None, Some(test_id), &meta, now).await;
+    if query.test.is_some() {
+        // Test connection runs start with a POST from the connection's page (`/sso/test`), so
+        // that no other site can start one in an owner's browser.
+        let back = connection_id.map(|id| format!("/connections/{id}")).unwrap_or_else(|| "/connections".into());
+        return Redirect::to(&back).into_response();
     }
 
     let target = match (connection_id, query.email.as_deref()) {
@@ -162,6 +140,48 @@ async fn start(
     } else {
         response
     }
+}
+
+#[derive(Deserialize)]
+struct TestQuery {
+    connection: String,
+}
+
+/// `POST /sso/test?connection=ID`: starts a Test connection run in the signed-in admin's
+/// browser. A POST, so the CSRF check (same origin) applies: another site cannot make an owner's
+/// browser run a test, which links the owner's identity and may turn the connection on.
+async fn start_test(
+    State(state): State<AppState>,
+    session: Session,
+    Meta(meta): Meta,
+    Query(query): Query<TestQuery>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let Ok(connection_id) = Uuid::parse_str(query.connection.trim()) else {
+        return Redirect::to("/connections").into_response();
+    };
+    let admin = match session::current_admin(&state.pool, &session, now).await {
+        Ok(Some(admin)) => admin,
+        Ok(None) => {
+            let back = url_encode(&format!("/connections/{connection_id}"));
+            return Redirect::to(&format!("/login?next={back}")).into_response();
+        }
+        Err(err) => return internal_error(err, &meta),
+    };
+    let test_id = match test_runs::start_test(&state.pool, Caller::Admin(&admin), connection_id, now).await {
+        Ok(id) => id,
+        Err(DomainError::NotFound) => return Redirect::to("/connections").into_response(),
+        Err(DomainError::Forbidden(_)) => {
+            return Redirect::to(&format!("/connections/{connection_id}?test_refused=1")).into_response()
+        }
+        Err(err) => return internal_error(err, &meta),
+    };
+    let target = match routing::connection_target(&state.pool, connection_id).await {
+        Ok(Some((target, _))) => target,
+        Ok(None) => return Redirect::to("/connections").into_response(),
+        Err(err) => return internal_error(err, &meta),
+    };
+    onward_page(send_to_idp(&state, &target, Purpose::Test, None, Some(test_id), &meta, now).await)
 }
 
 /// The login page's email form leads here; browsers apply the page's CSP `form-action 'self'`

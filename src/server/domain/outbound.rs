@@ -56,16 +56,16 @@ impl OutboundPolicy {
         if self.permits(ip) {
             Ok(())
         } else {
-            Err(refusal(&ip.to_string(), &[ip]))
+            Err(refusal(&ip.to_string()))
         }
     }
 }
 
-fn refusal(host: &str, addresses: &[IpAddr]) -> String {
-    let addresses: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+/// Why a host is refused. The resolved addresses are not named: the message reaches whoever
+/// asked for the request, and must not map the operator's internal network for them.
+fn refusal(host: &str) -> String {
     format!(
-        "{host} is a private, loopback or link-local address ({}); Mandate does not connect there unless the operator allows it with MANDATE_OUTBOUND_ALLOW",
-        addresses.join(", ")
+        "{host} is, or resolves only to, a private, loopback or link-local address; Mandate does not connect there unless the operator allows it with MANDATE_OUTBOUND_ALLOW"
     )
 }
 
@@ -89,21 +89,29 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (a == 198 && (18..20).contains(&b)))
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            let segments = v6.segments();
+            let [.., a, b, c, d] = v6.octets();
+            let embedded = IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+            // Forms that carry an IPv4 address are judged by it: mapped and compatible
+            // (`::ffff:a.b.c.d`, `::a.b.c.d`) and well-known NAT64 (`64:ff9b::/96`).
+            if v6.to_ipv4_mapped().is_some() || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded);
             }
-            let first = v6.segments()[0];
-            let nat64 = v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-            if nat64 {
-                let [.., a, b, c, d] = v6.octets();
-                return is_public(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
+            if segments[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(embedded);
             }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (first == 0x2001 && segments[1] == 0x0db8) // documentation
+                || (first == 0x2001 && segments[1] == 0) // Teredo
+                || first == 0x2002 // 6to4
+                || (first == 0x64 && segments[1] == 0xff9b) // NAT64, local-use included
+                || (segments[..4] == [0, 0, 0, 0] && segments[4] == 0xffff)) // IPv4-translated
         }
     }
 }
@@ -122,8 +130,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = found.iter().filter(|a| policy.permits(a.ip())).copied().collect();
             if permitted.is_empty() {
-                let addresses: Vec<IpAddr> = found.iter().map(SocketAddr::ip).collect();
-                let err: Box<dyn std::error::Error + Send + Sync> = refusal(&host, &addresses).into();
+                let err: Box<dyn std::error::Error + Send + Sync> = refusal(&host).into();
                 return Err(err);
             }
             let addrs: reqwest::dns::Addrs = Box::new(permitted.into_iter());
@@ -219,5 +226,58 @@ impl<'c> AsyncHttpClient<'c> for OutboundHttp {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(self.send(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "fec0::1",
+            "::ffff:127.0.0.1",
+            "::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "::ffff:0:a00:1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private} must not be public");
+        }
+        for public in ["93.184.216.34", "2606:4700::1111", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"] {
+            assert!(is_public(public.parse().unwrap()), "{public} is public");
+        }
+    }
+
+    #[test]
+    fn the_allowlist_opens_ranges_and_literal_urls_are_checked() {
+        let policy =
+            OutboundPolicy { allow: OutboundPolicy::parse_allow("127.0.0.0/8, 10.9.9.9").unwrap(), ca_file: None };
+        assert!(policy.permits("127.0.0.5".parse().unwrap()) && policy.permits("10.9.9.9".parse().unwrap()));
+        assert!(!policy.permits("10.9.9.10".parse().unwrap()));
+        assert!(OutboundPolicy::parse_allow("everything").is_err());
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        assert!(policy.check_url(&url("http://127.0.0.1:9/x")).is_ok());
+        let refused = OutboundPolicy::default().check_url(&url("http://[::1]:9/x")).unwrap_err();
+        assert!(refused.contains("MANDATE_OUTBOUND_ALLOW"), "{refused}");
+        assert!(
+            OutboundPolicy::default().check_url(&url("https://idp.example/x")).is_ok(),
+            "names are checked after DNS"
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! Delegation: which agents may receive an agent's tokens by RFC 8693 token exchange. An admin
 //! (or an API key with `agents:write`, or the operator) designates a delegate; the agent's tokens
 //! then carry it in `may_act`, the token endpoint exchanges only to designated delegates, and
-//! introspection checks every hand-over of a delegated token against the designations, so a
-//! withdrawal also ends the tokens already handed on. Designating and withdrawing are audited
-//! and announced, so every node's mandate cache sees the change at once.
+//! introspection checks every hand-over of a delegated token against the designations. A
+//! withdrawal revokes the tokens already handed on under it (for good: designating again revives
+//! none). Designating and withdrawing are audited and announced, so every node's mandate cache
+//! sees the change at once.
 
 use crate::model::agents::DelegateRow;
 use crate::model::Permission;
@@ -89,16 +90,40 @@ pub async fn designate(
     if changed == 0 {
         return Ok(());
     }
-    let action = match designation {
-        Designation::Grant => "agent.delegate_designated",
-        Designation::Withdraw => "agent.delegate_withdrawn",
+    let (action, ended) = match designation {
+        Designation::Grant => ("agent.delegate_designated", 0),
+        Designation::Withdraw => {
+            // The tokens handed on under the designation end for good (designating the agent
+            // again later revives none), with everything exchanged from them.
+            // language=PostgreSQL
+            let ended = sqlx::query!(
+                "with recursive tree as (
+                     select jti from access_tokens
+                     where org_id = $1 and revoked_at is null and expires_at > $4
+                       and $3 = any(delegates) and (agent_id = $2 or $2 = any(delegates))
+                     union
+                     select t.jti from access_tokens t join tree on t.parent_jti = tree.jti where t.org_id = $1)
+                 update access_tokens set revoked_at = $4
+                 where org_id = $1 and jti in (select jti from tree) and revoked_at is null
+                 returning jti, expires_at",
+                org_id,
+                agent_id,
+                delegate_id,
+                call.now
+            )
+            .fetch_all(work.conn())
+            .await?;
+            work.announce(cache, Change::Tokens { org_id }).await?;
+            work.tokens_revoked(cache, ended.iter().map(|r| (r.jti, r.expires_at)).collect());
+            ("agent.delegate_withdrawn", ended.len())
+        }
     };
     work.announce(cache, Change::Agent { org_id, agent_id }).await?;
-    work.record(
-        work.event(action)
-            .target("agent", agent_id, &agent.name)
-            .details(json!({ "delegate_id": delegate_id, "delegate_name": delegate.name })),
-    )
+    work.record(work.event(action).target("agent", agent_id, &agent.name).details(json!({
+        "delegate_id": delegate_id,
+        "delegate_name": delegate.name,
+        "revoked_tokens": ended,
+    })))
     .await?;
     work.commit().await?;
     Ok(())

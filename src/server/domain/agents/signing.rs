@@ -244,12 +244,15 @@ impl SigningKeys {
             return set;
         }
         let Some(pruned) = set.without_spent_keys(OffsetDateTime::now_utc()) else { return set };
-        let pruned = Arc::new(pruned);
-        match self.current.write() {
-            Ok(mut guard) => *guard = pruned.clone(),
-            Err(poisoned) => *poisoned.into_inner() = pruned.clone(),
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // A reload (a rotation) may have replaced the set meanwhile: never put an older one back.
+        if Arc::ptr_eq(&guard, &set) {
+            *guard = Arc::new(pruned);
         }
-        pruned
+        guard.clone()
     }
 
     /// Re-reads the keys (after a rotation on any node).

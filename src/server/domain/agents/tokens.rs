@@ -318,7 +318,14 @@ impl TokenService {
                 subject.scopes.join(" ")
             )));
         }
-        let expires_at = subject.expires_at.min(now + MAX_LIFETIME);
+        // No longer than the subject token, nor than the delegate's own grants allow.
+        let mut expires_at = subject.expires_at.min(now + MAX_LIFETIME);
+        for grant in scopes.iter().filter_map(|s| actor.grant(s, now)) {
+            expires_at = expires_at.min(now + Duration::seconds(grant.max_lifetime_seconds));
+            if let Some(until) = grant.expires_at {
+                expires_at = expires_at.min(until);
+            }
+        }
         if expires_at <= now {
             return Err(TokenError::InvalidGrant("the subject token has expired".into()));
         }
@@ -461,7 +468,14 @@ impl TokenService {
         let mut delegates = Vec::with_capacity(delegate_ids.len());
         for id in delegate_ids {
             match self.mandates.agent(&self.pool, *id).await? {
-                Some(agent) if agent.org_id == org_id && agent.usable() => delegates.push(agent),
+                // A delegate acts within its own mandate too, for as long as the token lives.
+                Some(agent)
+                    if agent.org_id == org_id
+                        && agent.usable()
+                        && scopes.iter().all(|s| agent.grant(s, now).is_some()) =>
+                {
+                    delegates.push(agent)
+                }
                 _ => return Ok(None),
             }
         }

@@ -12,6 +12,16 @@ use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// A new person's checked email and display name (the email's local part when none is given).
+fn checked(email: &str, display_name: Option<&str>) -> Result<(String, String), DomainError> {
+    let email = validate::email(email)?;
+    let name = match display_name {
+        Some(name) => validate::label("Name", name, 200)?,
+        None => email.split('@').next().unwrap_or(&email).to_string(),
+    };
+    Ok((email, name))
+}
+
 /// The person with `email` in the organization, created (active) if unknown.
 pub async fn find_or_create(
     conn: &mut PgConnection,
@@ -20,11 +30,7 @@ pub async fn find_or_create(
     display_name: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Uuid, DomainError> {
-    let email = validate::email(email)?;
-    let name = match display_name {
-        Some(name) => validate::label("Name", name, 200)?,
-        None => email.split('@').next().unwrap_or(&email).to_string(),
-    };
+    let (email, name) = checked(email, display_name)?;
     // language=PostgreSQL
     let id = sqlx::query_scalar!(
         "insert into people (org_id, id, email, display_name, created_at) values ($1, $2, $3, $4, $5)
@@ -39,6 +45,29 @@ pub async fn find_or_create(
     .fetch_one(conn)
     .await?;
     Ok(id)
+}
+
+/// Creates a person with `email`, or returns `None` when the organization already has one.
+pub async fn create(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    email: &str,
+    display_name: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Option<Uuid>, DomainError> {
+    let (email, name) = checked(email, display_name)?;
+    // language=PostgreSQL
+    Ok(sqlx::query_scalar!(
+        "insert into people (org_id, id, email, display_name, created_at) values ($1, $2, $3, $4, $5)
+         on conflict (org_id, email) do nothing returning id",
+        org_id,
+        Uuid::new_v4(),
+        email,
+        name,
+        now
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A person of the organization by id.

@@ -228,7 +228,7 @@ pub async fn accept_invitation(
     // language=PostgreSQL
     let person_id = sqlx::query_scalar!(
         "insert into people (org_id, id, email, display_name, created_at) values ($1, $2, $3, $4, $5)
-         on conflict (org_id, email) do update set display_name = excluded.display_name
+         on conflict (org_id, email) do update set display_name = excluded.display_name, admin_removed_at = null
          returning id",
         record.org_id,
         Uuid::new_v4(),
@@ -422,7 +422,8 @@ pub async fn change_role(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid, r
 }
 
 /// Removes an admin from the portal: their sessions end at their next request (a session is
-/// only as good as its admin row) and they keep their place in the directory. The last active
+/// only as good as its admin row), they keep their place in the directory, and no IdP group
+/// mapping makes them an admin again (only a new invitation does). The last active
 /// owner cannot be removed; only owners remove admins. Removing yourself is allowed while
 /// another owner remains, which is how an owner hands the organization over.
 pub async fn remove(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid) -> Result<(), DomainError> {
@@ -434,7 +435,7 @@ pub async fn remove(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid) -> Res
     let removed = sqlx::query!(
         "delete from admins a using people p
          where a.org_id = $1 and a.id = $2 and p.org_id = a.org_id and p.id = a.person_id
-         returning a.role, p.email",
+         returning a.role, a.person_id, p.email",
         org_id,
         target_admin_id
     )
@@ -446,6 +447,16 @@ pub async fn remove(pool: &PgPool, call: Call<'_>, target_admin_id: Uuid) -> Res
             "An organization needs at least one owner. Make someone else an owner first.".into(),
         ));
     }
+    // No group mapping brings them back at their next SSO sign-in; an invitation does.
+    // language=PostgreSQL
+    sqlx::query!(
+        "update people set admin_removed_at = $3 where org_id = $1 and id = $2",
+        org_id,
+        removed.person_id,
+        call.now
+    )
+    .execute(work.conn())
+    .await?;
     let event = work
         .event("admin.removed")
         .target("admin", target_admin_id, &removed.email)

@@ -101,7 +101,8 @@ pub(crate) async fn switch(
 ) -> Result<String, DomainError> {
     // language=PostgreSQL
     sqlx::query_scalar!(
-        "update connections set enabled = $3, updated_at = $4 where org_id = $1 and id = $2 returning name",
+        "update connections set enabled = $3, ever_enabled = ever_enabled or $3, updated_at = $4
+         where org_id = $1 and id = $2 returning name",
         org_id,
         connection_id,
         enabled,

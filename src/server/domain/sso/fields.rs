@@ -140,21 +140,23 @@ pub(crate) async fn replace_role_mappings(
     Ok(())
 }
 
-/// Unlinks the identities a connection learned from any IdP but `issuer` (the OIDC issuer or
-/// SAML entity id it now trusts): a connection repointed at another IdP does not inherit its
-/// people, who link again the way first sign-ins do. Returns how many were unlinked.
-pub(crate) async fn unlink_other_issuers(
+/// Unlinks a connection's identities: those learned from any IdP but `keep` (the OIDC issuer or
+/// SAML entity id it now trusts), or all of them when `keep` is `None` (a SAML connection whose
+/// certificates were all replaced: the entity id is only a name, the keys are the trust). A
+/// connection repointed at another IdP does not inherit its people, who link again the way
+/// first sign-ins do. Returns how many were unlinked.
+pub(crate) async fn unlink_identities(
     conn: &mut PgConnection,
     org_id: Uuid,
     connection_id: Uuid,
-    issuer: &str,
+    keep: Option<&str>,
 ) -> Result<u64, DomainError> {
     // language=PostgreSQL
     let deleted = sqlx::query!(
-        "delete from sso_identities where org_id = $1 and connection_id = $2 and issuer <> $3",
+        "delete from sso_identities where org_id = $1 and connection_id = $2 and ($3::text is null or issuer <> $3)",
         org_id,
         connection_id,
-        issuer
+        keep
     )
     .execute(&mut *conn)
     .await?;

@@ -14,6 +14,9 @@ use uuid::Uuid;
 /// What the IdP vouched for, read from the verified part of its answer only.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SsoIdentity {
+    /// The OIDC issuer or SAML entity id the answer was verified against: the identity is
+    /// linked under it, and refused if the connection has meanwhile been repointed.
+    pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
     /// `Some(false)` when the IdP says the address is not verified.

@@ -78,6 +78,19 @@ pub(crate) async fn connection_trust(
 }
 
 impl ConnectionTrust {
+    /// Refuses an identity verified against an IdP the connection no longer points at (an
+    /// owner repointed it while the sign-in was under way).
+    pub fn ensure_same_idp(&self, identity: &SsoIdentity) -> Result<(), Refusal> {
+        if identity.issuer == self.issuer {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                SsoFailure::UnknownState,
+                "the connection was pointed at another identity provider while this sign-in was under way",
+            ))
+        }
+    }
+
     /// Whether the identity's email may link it to a person: the IdP verified it, per sign-in
     /// (`email_verified: true`) or for every email (an owner's setting on the connection).
     pub fn vouches_for_email(&self, identity: &SsoIdentity) -> bool {
@@ -106,6 +119,7 @@ pub(crate) async fn linked_person(
 }
 
 /// Links an identity to a person (first sign-in, or its holder confirming while signed in).
+/// `false` when the identity was linked meanwhile (a concurrent sign-in or test run).
 pub(crate) async fn link(
     conn: &mut PgConnection,
     org_id: Uuid,
@@ -114,11 +128,11 @@ pub(crate) async fn link(
     subject: &str,
     person_id: Uuid,
     now: OffsetDateTime,
-) -> Result<(), DomainError> {
+) -> Result<bool, DomainError> {
     // language=PostgreSQL
-    sqlx::query!(
+    let inserted = sqlx::query!(
         "insert into sso_identities (org_id, connection_id, issuer, subject, person_id, created_at, last_login_at)
-         values ($1, $2, $3, $4, $5, $6, $6)",
+         values ($1, $2, $3, $4, $5, $6, $6) on conflict do nothing",
         org_id,
         connection_id,
         trust.issuer,
@@ -128,7 +142,7 @@ pub(crate) async fn link(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// The subject as the audit trail shows it: a digest that correlates one person's sign-ins
@@ -146,6 +160,7 @@ async fn plan(
 ) -> Result<Plan, SsoError> {
     let email = identity.email.as_deref().map(str::trim).map(str::to_lowercase);
     let trust = connection_trust(&mut *conn, org_id, connection_id).await?;
+    trust.ensure_same_idp(identity)?;
     let mappings = role_mappings(&mut *conn, org_id, connection_id).await?;
     let mapped = mapped_role(&identity.groups, &mappings);
     let linked = linked_person(&mut *conn, org_id, connection_id, &trust, &identity.subject).await?;
@@ -224,13 +239,20 @@ async fn plan(
     let Some(person_id) = person_id else {
         let email = email.unwrap_or_default();
         return match mapped {
+            // The new person gets this email for good (invitations and SCIM find people by
+            // email), so the IdP must vouch for it here too.
+            Some(_) if !trust.vouches_for_email(identity) => Err(Refusal::new(
+                SsoFailure::EmailNotVerified,
+                format!("the IdP did not say {email} is verified and the connection is not marked as an IdP that verifies emails, so no person is created with it"),
+            )
+            .into()),
             Some(role) => Ok(Plan::NewPerson { email, name: identity.name.clone(), role }),
             None => Err(no_access(&email, identity)),
         };
     };
     // language=PostgreSQL
     let row = sqlx::query!(
-        r#"select p.email, p.active, a.id as "admin_id?", a.role as "role?"
+        r#"select p.email, p.active, p.admin_removed_at, a.id as "admin_id?", a.role as "role?"
            from people p left join admins a on a.org_id = p.org_id and a.person_id = p.id
            where p.org_id = $1 and p.id = $2"#,
         org_id,
@@ -247,6 +269,13 @@ async fn plan(
     };
     let role = match (admin, mapped) {
         (Some((_, Role::Owner)), _) => Role::Owner,
+        (None, Some(_)) if row.admin_removed_at.is_some() => {
+            return Err(Refusal::new(
+                SsoFailure::NoAccess,
+                format!("an owner removed {} from the portal; only a new invitation brings them back", row.email),
+            )
+            .into())
+        }
         (_, Some(mapped)) => mapped,
         (Some((_, current)), None) => current,
         (None, None) => return Err(no_access(&row.email, identity)),
@@ -318,7 +347,16 @@ async fn apply_login(
     let (person_id, previous_role) = match &plan {
         Plan::Existing { person_id, admin, .. } => (*person_id, admin.map(|(_, role)| role)),
         Plan::NewPerson { email, name, .. } => {
-            (people::find_or_create(work.conn(), org_id, email, name.as_deref(), now).await?, None)
+            // Created here or not at all: a person who appeared since the plan was made (an
+            // invitation, SCIM) is not adopted by this identity.
+            let Some(person_id) = people::create(work.conn(), org_id, email, name.as_deref(), now).await? else {
+                return Err(Refusal::new(
+                    SsoFailure::IdentityConflict,
+                    format!("{email} joined the organization another way while signing in; sign in again"),
+                )
+                .into());
+            };
+            (person_id, None)
         }
     };
     let linked = matches!(plan, Plan::Existing { linked: true, .. });
@@ -335,8 +373,12 @@ async fn apply_login(
         )
         .execute(work.conn())
         .await?;
-    } else {
-        link(work.conn(), org_id, connection_id, &trust, &identity.subject, person_id, now).await?;
+    } else if !link(work.conn(), org_id, connection_id, &trust, &identity.subject, person_id, now).await? {
+        return Err(Refusal::new(
+            SsoFailure::IdentityConflict,
+            "this identity was linked at the same moment; sign in again",
+        )
+        .into());
     }
     // language=PostgreSQL
     let admin_id = sqlx::query_scalar!(

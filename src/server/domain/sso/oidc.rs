@@ -5,7 +5,7 @@ use crate::model::connections::{OidcConnectionInput, RoleMapping};
 use crate::model::Permission;
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::sso::fields::{
-    check_common, issuer_url, mappings_json, replace_role_mappings, unlink_other_issuers,
+    check_common, issuer_url, mappings_json, replace_role_mappings, unlink_identities,
 };
 use crate::server::domain::Call;
 use crate::server::domain::DomainError;
@@ -203,7 +203,7 @@ pub async fn update(
     if updated.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    let unlinked = unlink_other_issuers(work.conn(), org_id, connection_id, &fields.issuer).await?;
+    let unlinked = unlink_identities(work.conn(), org_id, connection_id, Some(&fields.issuer)).await?;
     replace_role_mappings(work.conn(), org_id, connection_id, &fields.role_mappings).await?;
     work.record(work.event("connection.updated").target("connection", connection_id, &fields.name).details(json!({
         "issuer": fields.issuer,

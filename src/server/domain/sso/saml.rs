@@ -6,7 +6,7 @@
 use crate::model::connections::{CertificateRow, ExpiringCertificate, SamlConnectionInput, SamlDetail};
 use crate::model::Permission;
 use crate::server::domain::crypto::master_key::MasterKey;
-use crate::server::domain::sso::fields::{check_common, replace_role_mappings, unlink_other_issuers, CommonFields};
+use crate::server::domain::sso::fields::{check_common, replace_role_mappings, unlink_identities, CommonFields};
 use crate::server::domain::Call;
 use crate::server::domain::DomainError;
 use serde_json::json;
@@ -298,8 +298,9 @@ pub async fn create(
 }
 
 /// Replaces a SAML connection's settings. Certificates given replace the pinned ones (rotation
-/// is "save with both, then with the new one"); none given keeps them. A new IdP entity id unlinks
-/// the identities of the old one. Permission: SSO trust.
+/// is "save with both, then with the new one"); none given keeps them. A new IdP entity id, or
+/// certificates none of which was pinned before, unlink the connection's identities.
+/// Permission: SSO trust.
 pub async fn update(
     pool: &PgPool,
     master: &MasterKey,
@@ -314,6 +315,7 @@ pub async fn update(
     let mut work = call.begin(pool).await?;
     // No certificate given: the pinned ones stay.
     let mut idp = idp.clone();
+    let previous = certificates(work.conn(), connection_id).await?;
     if idp.certificates.is_empty() {
         // language=PostgreSQL
         let owned = sqlx::query_scalar!(
@@ -324,7 +326,7 @@ pub async fn update(
         .fetch_one(work.conn())
         .await?;
         if owned {
-            idp.certificates = certificates(work.conn(), connection_id).await?;
+            idp.certificates = previous.clone();
         }
     }
     check_idp(&idp)?;
@@ -354,7 +356,11 @@ pub async fn update(
     if updated.rows_affected() == 0 {
         return Err(DomainError::NotFound);
     }
-    let unlinked = unlink_other_issuers(work.conn(), org_id, connection_id, idp.entity_id.trim()).await?;
+    // None of the pinned keys stays: whoever holds the new ones is another IdP, whatever its
+    // entity id says.
+    let rekeyed = !idp.certificates.iter().any(|c| previous.iter().any(|p| p.fingerprint == c.fingerprint));
+    let keep = (!rekeyed).then(|| idp.entity_id.trim());
+    let unlinked = unlink_identities(work.conn(), org_id, connection_id, keep).await?;
     ensure_sp_key(work.conn(), master, org_id, connection_id, input.sign_requests).await?;
     replace_role_mappings(work.conn(), org_id, connection_id, &common.role_mappings).await?;
     replace_certificates(work.conn(), org_id, connection_id, &idp.certificates, call.now).await?;

@@ -52,7 +52,8 @@ pub async fn start_test(
 /// IdP vouched for an identity with the runner's own (verified) email, the run also links that
 /// identity to the runner: an admin who is signed in and proves the identity is theirs is the
 /// only way an existing admin account gets an SSO identity. The last step shows what signing in
-/// with the identity would do. A passing run turns the connection on when the runner may.
+/// with the identity would do. A passing run turns a new connection on when the runner may and
+/// the run tested its current settings.
 pub async fn finish_test(
     pool: &PgPool,
     org_id: Uuid,
@@ -65,12 +66,13 @@ pub async fn finish_test(
     let mut work = Work::begin(pool, org_id, Actor::Anonymous, meta, now).await?;
     // language=PostgreSQL
     let run = sqlx::query!(
-        "select t.connection_id, c.name, c.enabled, t.started_by, a.person_id, a.role, p.email
-         from connection_tests t
-         join connections c on c.org_id = t.org_id and c.id = t.connection_id
-         join admins a on a.org_id = t.org_id and a.id = t.started_by
-         join people p on p.org_id = a.org_id and p.id = a.person_id
-         where t.org_id = $1 and t.id = $2 and t.finished_at is null for update of t",
+        r#"select t.connection_id, c.name, c.ever_enabled, t.started_at >= c.trust_changed_at as "fresh!",
+                  t.started_by, a.person_id, a.role, p.email
+           from connection_tests t
+           join connections c on c.org_id = t.org_id and c.id = t.connection_id
+           join admins a on a.org_id = t.org_id and a.id = t.started_by
+           join people p on p.org_id = a.org_id and p.id = a.person_id
+           where t.org_id = $1 and t.id = $2 and t.finished_at is null for update of t, c"#,
         org_id,
         test_id
     )
@@ -84,7 +86,8 @@ pub async fn finish_test(
         let trust = login::connection_trust(work.conn(), org_id, run.connection_id).await?;
         let own_email = identity.email.as_deref().is_some_and(|e| e.trim().eq_ignore_ascii_case(&run.email));
         let linked = login::linked_person(work.conn(), org_id, run.connection_id, &trust, &identity.subject).await?;
-        if linked.is_none() && own_email && trust.vouches_for_email(identity) {
+        let same_idp = trust.ensure_same_idp(identity).is_ok();
+        if same_idp && linked.is_none() && own_email && trust.vouches_for_email(identity) {
             // language=PostgreSQL
             let already = sqlx::query_scalar!(
                 r#"select exists (select 1 from sso_identities where org_id = $1 and connection_id = $2 and person_id = $3) as "already!""#,
@@ -94,9 +97,10 @@ pub async fn finish_test(
             )
             .fetch_one(work.conn())
             .await?;
-            if !already {
-                login::link(work.conn(), org_id, run.connection_id, &trust, &identity.subject, run.person_id, now)
-                    .await?;
+            let subject = &identity.subject;
+            if !already
+                && login::link(work.conn(), org_id, run.connection_id, &trust, subject, run.person_id, now).await?
+            {
                 work.record(
                     NewEvent::new(org_id, runner.clone(), "sso.identity_linked")
                         .target("admin", run.started_by, &run.email)
@@ -131,8 +135,9 @@ pub async fn finish_test(
         event = event.failed();
     }
     work.record(event).await?;
+    // Only a new connection, tested under its current settings, by someone who may turn it on.
     let may_enable = run.role.parse::<Role>().is_ok_and(|role| role.can(Permission::ChangeSsoTrust));
-    if succeeded && !run.enabled && may_enable {
+    if succeeded && !run.ever_enabled && run.fresh && may_enable {
         connections::switch(work.conn(), org_id, run.connection_id, true, now).await?;
         work.record(
             NewEvent::new(org_id, runner, "connection.enabled")
