@@ -1,11 +1,13 @@
 //! What every server function needs from the request: state, request metadata, the session,
 //! and the signed-in admin; plus the one way domain errors become `AppError`s (status set).
 
-use crate::error::AppError;
+use crate::error::{AppError, ErrorKind};
 use crate::server::auth::session as auth_session;
+use crate::server::domain::rate_limits::Door;
 use crate::server::domain::{AdminSession, DomainError, RequestMeta};
 use crate::server::errors::to_app_error;
 use crate::server::middleware::request_meta;
+use crate::server::rate_limit;
 use crate::server::state::AppState;
 use http::request::Parts;
 use leptos::prelude::*;
@@ -74,5 +76,19 @@ impl Call {
     pub fn request_error(&self, mut err: AppError) -> AppError {
         err.request_id = self.meta.request_id.clone();
         fail_with(err)
+    }
+
+    /// Counts this request at `door`: a client that used up its allowance gets `RateLimited`
+    /// (429, `Retry-After`).
+    pub fn knock(&self, door: Door) -> Result<(), AppError> {
+        let address = self.meta.ip.as_deref().unwrap_or("unknown");
+        let Err(wait) = self.state.rate_limits.check(door, address) else { return Ok(()) };
+        if let (Some(options), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::HeaderValue::from_str(&rate_limit::retry_after(wait).to_string()),
+        ) {
+            options.insert_header(http::header::RETRY_AFTER, value);
+        }
+        Err(self.request_error(AppError::new(ErrorKind::RateLimited, rate_limit::message(wait))))
     }
 }

@@ -8,6 +8,7 @@ use {
     super::context::{call, now},
     crate::server::auth::{guard::safe_next, session as auth_session},
     crate::server::domain,
+    crate::server::domain::rate_limits::Door,
 };
 
 /// The signed-in admin, `None` when signed out.
@@ -21,6 +22,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 #[server(prefix = "/rpc", endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let call = call().await?;
+    call.knock(Door::SignIn)?;
     let admin = domain::org::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
@@ -33,6 +35,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 #[server(prefix = "/rpc", endpoint = "setup/preview")]
 pub async fn preview_setup(token: String) -> Result<InvitationPreview, AppError> {
     let call = call().await?;
+    call.knock(Door::SignIn)?;
     domain::org::admins::preview_invitation(&call.state.pool, &token, now()).await.map_err(|e| call.fail(e))
 }
 
@@ -46,6 +49,7 @@ pub async fn complete_setup(
     password_confirm: String,
 ) -> Result<(), AppError> {
     let call = call().await?;
+    call.knock(Door::SignIn)?;
     if password != password_confirm {
         return Err(call.request_error(AppError::invalid("The two passwords do not match")));
     }

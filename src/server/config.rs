@@ -27,6 +27,8 @@ pub struct Config {
     /// Where outbound requests (IdPs, log streams) may go: `MANDATE_OUTBOUND_ALLOW`,
     /// `MANDATE_CA_FILE`.
     pub outbound: Arc<OutboundPolicy>,
+    /// `MANDATE_RATE_LIMITS`: every door's allowance as a percentage of the default (0: off).
+    pub rate_limit_percent: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -39,13 +41,15 @@ impl std::fmt::Debug for Config {
             .field("master_key", &self.master_key.map(|_| "<set>"))
             .field("dns_resolver", &self.dns_resolver)
             .field("outbound", &self.outbound)
+            .field("rate_limit_percent", &self.rate_limit_percent)
             .finish()
     }
 }
 
 impl Config {
     /// Reads `DATABASE_URL`, `MANDATE_PUBLIC_URL`, `LEPTOS_SITE_ADDR`, `MANDATE_MASTER_KEY`,
-    /// `MANDATE_TRUST_PROXY`, `MANDATE_DNS_RESOLVER`, `MANDATE_OUTBOUND_ALLOW`, `MANDATE_CA_FILE`.
+    /// `MANDATE_TRUST_PROXY`, `MANDATE_DNS_RESOLVER`, `MANDATE_OUTBOUND_ALLOW`, `MANDATE_CA_FILE`,
+    /// `MANDATE_RATE_LIMITS`.
     pub fn from_env() -> anyhow::Result<Config> {
         let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
         let site_addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
@@ -56,6 +60,7 @@ impl Config {
         };
         let mut config = Config::new(database_url, &public_url, master_key, false)?;
         config.trusted_proxies = parse_trusted_proxies(&std::env::var("MANDATE_TRUST_PROXY").unwrap_or_default())?;
+        config.rate_limit_percent = parse_rate_limits(&std::env::var("MANDATE_RATE_LIMITS").unwrap_or_default())?;
         if let Ok(resolver) = std::env::var("MANDATE_DNS_RESOLVER") {
             if !resolver.trim().is_empty() {
                 config.dns_resolver = Some(resolver.trim().parse().with_context(|| {
@@ -111,6 +116,7 @@ impl Config {
             master_key,
             dns_resolver: None,
             outbound: Arc::default(),
+            rate_limit_percent: 100,
         })
     }
 
@@ -187,6 +193,17 @@ fn parse_trusted_proxies(value: &str) -> anyhow::Result<usize> {
     }
 }
 
+/// `MANDATE_RATE_LIMITS`: a percentage of the default allowances (1 to 10000), or `off`.
+fn parse_rate_limits(value: &str) -> anyhow::Result<u32> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "on" => Ok(100),
+        "off" | "0" => Ok(0),
+        number => number.trim_end_matches('%').parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+            anyhow::anyhow!("MANDATE_RATE_LIMITS must be a percentage of the default allowances (1 to 10000) or off (got {value:?})")
+        }),
+    }
+}
+
 fn parse_master_key(value: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = hex::decode(value.trim()).context("MANDATE_MASTER_KEY must be 64 hexadecimal characters")?;
     bytes.try_into().map_err(|_| anyhow::anyhow!("MANDATE_MASTER_KEY must be 32 bytes (64 hexadecimal characters)"))
@@ -238,6 +255,14 @@ mod tests {
         assert_eq!(parse_trusted_proxies("yes").unwrap(), 1);
         assert_eq!(parse_trusted_proxies(" 2 ").unwrap(), 2);
         assert!(parse_trusted_proxies("all").is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_a_percentage_or_off() {
+        assert_eq!(parse_rate_limits("").unwrap(), 100);
+        assert_eq!(parse_rate_limits("off").unwrap(), 0);
+        assert_eq!(parse_rate_limits("250%").unwrap(), 250);
+        assert!(parse_rate_limits("lots").is_err());
     }
 
     #[test]

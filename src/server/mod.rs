@@ -12,6 +12,7 @@ pub mod downloads;
 pub mod errors;
 pub mod middleware;
 pub mod oauth;
+pub mod rate_limit;
 pub mod router;
 pub mod scim;
 pub mod state;
@@ -55,6 +56,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(pool, config).await?;
     let addr = state.leptos_options.site_addr;
     spawn_housekeeping(state.pool.clone());
+    let limits = state.rate_limits.clone();
+    tokio::spawn(async move {
+        // Counters of clients that have gone quiet are dropped, so memory follows the active ones.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+        }
+    });
     // Log streams: every node runs a delivery loop; `for update skip locked` shares the streams out.
     let stream_http = domain::audit::streams::StreamHttp::new(&state.config.outbound, &state.config.public_url)?;
     domain::audit::streams::delivery::spawn_delivery(

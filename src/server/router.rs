@@ -1,8 +1,10 @@
 //! The one place where every area's routes are merged and the cross-cutting layers applied.
 //! Tests build the same router with `app(state)`.
 
+use super::domain::rate_limits::Door;
 use super::middleware::csrf::{csrf_protection, CsrfConfig};
 use super::middleware::security_headers::{security_headers, SecurityHeadersConfig};
+use super::rate_limit::{self, Guard};
 use super::state::AppState;
 use super::{api_v1, auth, downloads, oauth, scim};
 use crate::app::{shell, App};
@@ -38,13 +40,19 @@ pub fn app(state: AppState) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(auth::session::IDLE_TIMEOUT));
 
+    let door = |door: Door| {
+        let guard = Guard { limits: state.rate_limits.clone(), door, trusted_proxies: config.trusted_proxies };
+        from_fn_with_state(guard, rate_limit::guard)
+    };
+
     Router::new()
         .route("/healthz", get(healthz))
         .merge(auth::router())
-        .merge(oauth::router())
-        .merge(scim::router())
+        .merge(auth::sso::router().layer(door(Door::Sso)))
+        .merge(oauth::router().layer(door(Door::Token)))
+        .merge(scim::router().layer(door(Door::Scim)))
         .merge(downloads::router())
-        .nest("/api/v1", api_v1::router())
+        .nest("/api/v1", api_v1::router().layer(door(Door::Api)))
         .leptos_routes(&state, routes, {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -9,6 +9,7 @@ use super::domain::audit::actions::ActionLog;
 use super::domain::audit::checkpoints::AuditKeys;
 use super::domain::crypto::master_key::MasterKey;
 use super::domain::outbound::OutboundHttp;
+use super::domain::rate_limits::RateLimits;
 use super::domain::sso::dns::TxtResolver;
 use anyhow::Context;
 use axum::extract::FromRef;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub audit_keys: Arc<AuditKeys>,
     /// Group-committed writer of reported agent actions.
     pub actions: ActionLog,
+    /// How often each client may knock on each door.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
         let audit_keys =
             Arc::new(AuditKeys::load(&pool, &master).await.context("could not load the audit checkpoint keys")?);
         let actions = ActionLog::start(pool.clone());
+        let rate_limits = Arc::new(RateLimits::new(config.rate_limit_percent));
         Ok(AppState {
             pool,
             config: Arc::new(config),
@@ -75,6 +79,7 @@ impl AppState {
             dns,
             audit_keys,
             actions,
+            rate_limits,
         })
     }
 

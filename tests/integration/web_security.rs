@@ -200,3 +200,74 @@ async fn outbound_requests_never_reach_private_addresses_unless_allowed(pool: sq
 
     assert_eq!(hits.load(Ordering::SeqCst), 0, "no request reached the private address");
 }
+
+/// Issue 14, item 10: every door a client can knock on answers 429 with `Retry-After` once one
+/// address used up its allowance, each in its own protocol's format. (Allowances at 1 % here:
+/// one or two sign-ins, ten machine requests.)
+#[sqlx::test]
+async fn every_door_answers_429_in_its_own_format(pool: sqlx::PgPool) {
+    let app = spawn_with(pool, |base| {
+        let mut config = config(base);
+        config.rate_limit_percent = 1;
+        config
+    })
+    .await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let retry_after =
+        |response: &reqwest::Response| -> u64 { response.headers()["retry-after"].to_str().unwrap().parse().unwrap() };
+
+    // Password sign-in (the portal's error format).
+    assert!(redirect_target(&app.browser().login(&owner, PASSWORD).await).is_some());
+    let limited = app.browser().login(&owner, PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert!(retry_after(&limited) >= 1);
+    assert!(error_message(limited).await.contains("Too many requests"));
+
+    // Single sign-on (a page a person reads).
+    let start = "/sso/start?email=someone%40unclaimed.example";
+    assert_ne!(app.browser().get(start).await.status(), 429);
+    let limited = app.browser().get(start).await;
+    assert_eq!(limited.status(), 429);
+    assert!(retry_after(&limited) >= 1);
+    assert!(limited.text().await.unwrap().contains("Too many sign-in attempts"));
+
+    // The token endpoint (an OAuth error), the platform API (a JSON problem), SCIM (a SCIM error):
+    // about ten answers each, then the refusal (refills at machine speed, so the count is loose).
+    async fn until_limited<F: std::future::Future<Output = reqwest::Response>>(
+        mut send: impl FnMut() -> F,
+    ) -> (usize, reqwest::Response) {
+        for answered in 0..500 {
+            let response = send().await;
+            if response.status() == 429 {
+                return (answered, response);
+            }
+        }
+        panic!("no 429 within 500 requests");
+    }
+    let client = app.bare_client();
+    let (answered, limited) = until_limited(|| async {
+        let form = [("grant_type", "client_credentials")];
+        client.post(app.url("/oauth2/token")).basic_auth("agt_nobody", Some("wrong")).form(&form).send().await.unwrap()
+    })
+    .await;
+    assert!(answered >= 10, "the allowance came first: {answered}");
+    assert!(retry_after(&limited) >= 1);
+    assert_eq!(limited.json::<serde_json::Value>().await.unwrap()["error"], "temporarily_unavailable");
+
+    let key = app.api_key(org_id).await;
+    let (answered, limited) = until_limited(|| app.api(reqwest::Method::GET, &key, "/api/v1/agents", None)).await;
+    assert!(answered >= 10, "{answered}");
+    assert_eq!(limited.headers()["content-type"], "application/problem+json");
+    assert!(retry_after(&limited) >= 1);
+
+    let (answered, limited) = until_limited(|| async {
+        let url = app.url("/scim/v2/00000000-0000-0000-0000-000000000000/Users");
+        client.get(url).bearer_auth("mnd_scim_wrong").send().await.unwrap()
+    })
+    .await;
+    assert!(answered >= 10, "{answered}");
+    assert!(retry_after(&limited) >= 1);
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["status"], "429");
+    assert!(body["schemas"][0].as_str().unwrap().ends_with(":Error"), "{body}");
+}

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/auth/me", get(me)).route("/auth/logout", post(logout)).merge(sso::router())
+    Router::new().route("/auth/me", get(me)).route("/auth/logout", post(logout))
 }
 
 /// `GET /auth/me`: the signed-in admin, or 401.

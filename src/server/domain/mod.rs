@@ -18,6 +18,7 @@
 //! - `crypto/`    the master key, one-time secrets and password hashing
 //! - `outbound`   where Mandate may connect (no private addresses unless allowed) and the
 //!   HTTP clients for identity providers and log streams
+//! - `rate_limits` how often one client may knock on each door (sign-in, SSO, tokens, SCIM, API)
 //!
 //! Shared by all of them: `actor` (who is calling: the proofs of identity and the audit
 //! actor), `error`, `validate` (input rules), `group_commit` (batched durable writes) and
@@ -34,6 +35,7 @@ pub mod group_commit;
 pub mod maintenance;
 pub mod org;
 pub mod outbound;
+pub mod rate_limits;
 pub mod sso;
 pub mod validate;
 pub mod work;

@@ -4,15 +4,14 @@ use crate::server::domain::RequestMeta;
 use crate::server::state::AppState;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Upper bound of stored header values, so a client cannot bloat the audit log.
 const MAX_HEADER_CHARS: usize = 512;
 
-/// The request's facts. Behind `trusted_proxies` proxies, the client address is that many
-/// entries from the right of `X-Forwarded-For`: each proxy appends the address it was called
-/// from, so entries further left are whatever the client wrote and are never believed.
+/// The request's facts; the client address as `client_address` reads it.
 pub fn from_parts(parts: &Parts, trusted_proxies: usize) -> RequestMeta {
     let header = |name: &str| {
         parts
@@ -21,10 +20,21 @@ pub fn from_parts(parts: &Parts, trusted_proxies: usize) -> RequestMeta {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(MAX_HEADER_CHARS).collect::<String>())
     };
+    RequestMeta {
+        ip: client_address(&parts.headers, &parts.extensions, trusted_proxies).map(|ip| ip.to_string()),
+        user_agent: header("user-agent"),
+        request_id: header("x-request-id"),
+    }
+}
+
+/// The client's address. Behind `trusted_proxies` proxies, it is that many entries from the
+/// right of `X-Forwarded-For`: each proxy appends the address it was called from, so entries
+/// further left are whatever the client wrote and are never believed. Without proxies, or when
+/// the header has fewer entries, the peer address.
+pub fn client_address(headers: &HeaderMap, extensions: &Extensions, trusted_proxies: usize) -> Option<IpAddr> {
     let forwarded = match trusted_proxies {
         0 => None,
-        n => parts
-            .headers
+        n => headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -34,11 +44,9 @@ pub fn from_parts(parts: &Parts, trusted_proxies: usize) -> RequestMeta {
             .iter()
             .rev()
             .nth(n - 1)
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-            .map(|ip| ip.to_string()),
+            .and_then(|ip| ip.parse::<IpAddr>().ok()),
     };
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
-    RequestMeta { ip: forwarded.or(peer), user_agent: header("user-agent"), request_id: header("x-request-id") }
+    forwarded.or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip()))
 }
 
 /// Extractor form for axum handlers.

@@ -11,7 +11,7 @@
 //! | `POST /oauth2/revoke` | RFC 7009 |
 
 mod client_auth;
-mod errors;
+pub mod errors;
 
 use super::domain::agents::tokens::{ActiveToken, TokenError};
 use super::domain::Actor;

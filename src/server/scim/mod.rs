@@ -12,7 +12,7 @@
 //! | GET, PUT, PATCH, DELETE | `/Users/{id}`, `/Groups/{id}` | §3.4.1, §3.5.1, §3.5.2, §3.6 |
 //! | POST | `/.search` | §3.4.3 — answered 501 (not implemented) |
 
-mod error;
+pub mod error;
 pub mod filter;
 mod groups;
 pub mod patch;

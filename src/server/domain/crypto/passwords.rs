@@ -1,10 +1,12 @@
 //! Admin passwords: argon2id (OWASP parameters: 19 MiB, 2 iterations), hashed and verified on
-//! the blocking pool so a burst of sign-ins cannot stall the async runtime.
+//! the blocking pool so a burst of sign-ins cannot stall the async runtime, and at most a few at
+//! a time so that parallel attempts queue instead of exhausting memory.
 
 use crate::server::domain::DomainError;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::OnceLock;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 pub const MIN_LENGTH: usize = 12;
 /// Bounded so that hashing cost cannot be driven up by huge inputs.
@@ -28,8 +30,16 @@ pub fn check_policy(password: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// A turn to run argon2: as many at once as the machine has cores (each takes 19 MiB).
+async fn turn() -> Result<SemaphorePermit<'static>, DomainError> {
+    static TURNS: OnceLock<Semaphore> = OnceLock::new();
+    let turns = TURNS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+    turns.acquire().await.map_err(|_| DomainError::Internal("password hashing is shutting down".into()))
+}
+
 /// Hashes a password that passed `check_policy`.
 pub async fn hash(password: String) -> Result<String, DomainError> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
@@ -47,6 +57,7 @@ pub async fn verify(stored_hash: Option<String>, password: String) -> bool {
     if password.len() > MAX_LENGTH * 4 {
         return false;
     }
+    let Ok(_turn) = turn().await else { return false };
     tokio::task::spawn_blocking(move || {
         let (hash, real) = match stored_hash {
             Some(hash) => (hash, true),
