@@ -188,6 +188,8 @@ async fn demo_seed_is_rich_and_idempotent(pool: sqlx::PgPool) {
     let actions: Vec<String> =
         sqlx::query_scalar("select distinct action from audit_events order by 1").fetch_all(&pool).await.unwrap();
     for expected in [
+        "agent.delegate_designated",
+        "token.exchanged",
         "admin.invited",
         "admin.joined",
         "api_key.created",
