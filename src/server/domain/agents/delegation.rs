@@ -10,6 +10,7 @@ use crate::model::agents::DelegateRow;
 use crate::model::Permission;
 use crate::server::domain::agents::change_bus::Change;
 use crate::server::domain::agents::mandate::Mandates;
+use crate::server::domain::agents::tokens::end_token_trees;
 use crate::server::domain::{Call, DomainError};
 use serde_json::json;
 use sqlx::PgExecutor;
@@ -96,16 +97,10 @@ pub async fn designate(
             // The tokens handed on under the designation end for good (designating the agent
             // again later revives none), with everything exchanged from them.
             // language=PostgreSQL
-            let ended = sqlx::query!(
-                "with recursive tree as (
-                     select jti from access_tokens
-                     where org_id = $1 and revoked_at is null and expires_at > $4
-                       and $3 = any(delegates) and (agent_id = $2 or $2 = any(delegates))
-                     union
-                     select t.jti from access_tokens t join tree on t.parent_jti = tree.jti where t.org_id = $1)
-                 update access_tokens set revoked_at = $4
-                 where org_id = $1 and jti in (select jti from tree) and revoked_at is null
-                 returning jti, expires_at",
+            let handed_on = sqlx::query_scalar!(
+                "select jti from access_tokens
+                 where org_id = $1 and revoked_at is null and expires_at > $4
+                   and $3 = any(delegates) and (agent_id = $2 or $2 = any(delegates))",
                 org_id,
                 agent_id,
                 delegate_id,
@@ -113,9 +108,7 @@ pub async fn designate(
             )
             .fetch_all(work.conn())
             .await?;
-            work.announce(cache, Change::Tokens { org_id }).await?;
-            work.tokens_revoked(cache, ended.iter().map(|r| (r.jti, r.expires_at)).collect());
-            ("agent.delegate_withdrawn", ended.len())
+            ("agent.delegate_withdrawn", end_token_trees(&mut work, cache, &handed_on).await?)
         }
     };
     work.announce(cache, Change::Agent { org_id, agent_id }).await?;

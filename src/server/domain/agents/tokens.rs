@@ -505,31 +505,44 @@ impl TokenService {
             return Ok(0);
         }
         let mut work = Work::begin(&self.pool, org_id, actor, meta, now).await?;
-        // language=PostgreSQL
-        let ended = sqlx::query!(
-            "with recursive tree as (
-                 select jti from access_tokens where org_id = $1 and jti = $2
-                 union
-                 select t.jti from access_tokens t join tree on t.parent_jti = tree.jti where t.org_id = $1)
-             update access_tokens set revoked_at = $3
-             where org_id = $1 and jti in (select jti from tree) and revoked_at is null
-             returning jti, expires_at",
-            org_id,
-            active.jti,
-            now
-        )
-        .fetch_all(work.conn())
-        .await?;
-        work.announce(&self.mandates, Change::Tokens { org_id }).await?;
-        work.tokens_revoked(&self.mandates, ended.iter().map(|r| (r.jti, r.expires_at)).collect());
+        let ended = end_token_trees(&mut work, &self.mandates, &[active.jti]).await?;
         let event = work
             .event("token.revoked")
             .target("agent", active.root.agent_id, &active.root.name)
-            .details(json!({ "jti": active.jti, "revoked_tokens": ended.len() }));
+            .details(json!({ "jti": active.jti, "revoked_tokens": ended }));
         work.record(event).await?;
         work.commit().await?;
-        Ok(ended.len() as u64)
+        Ok(ended as u64)
     }
+}
+
+/// Revokes the tokens `roots` and every token exchanged from them, inside `work`: announced on
+/// the change bus, and applied to this node's cache when the work commits. Returns how many
+/// ended (tokens already revoked are not counted again).
+pub(crate) async fn end_token_trees<'a>(
+    work: &mut Work<'a>,
+    cache: &'a Mandates,
+    roots: &[Uuid],
+) -> Result<usize, DomainError> {
+    let (org_id, now) = (work.org_id(), work.now());
+    // language=PostgreSQL
+    let ended = sqlx::query!(
+        "with recursive tree as (
+             select jti from access_tokens where org_id = $1 and jti = any($2)
+             union
+             select t.jti from access_tokens t join tree on t.parent_jti = tree.jti where t.org_id = $1)
+         update access_tokens set revoked_at = $3
+         where org_id = $1 and jti in (select jti from tree) and revoked_at is null
+         returning jti, expires_at",
+        org_id,
+        roots,
+        now
+    )
+    .fetch_all(work.conn())
+    .await?;
+    work.announce(cache, Change::Tokens { org_id }).await?;
+    work.tokens_revoked(cache, ended.iter().map(|r| (r.jti, r.expires_at)).collect());
+    Ok(ended.len())
 }
 
 #[cfg(test)]
