@@ -128,31 +128,14 @@ fn ConnectionView(
                         <button type="submit" class=BUTTON_PRIMARY data-testid="test-connection">"Test connection"</button>
                     </form>
                     {match (enabled, tested, can_change_trust) {
-                        (true, _, _) => view! {
-                            <ActionForm action=set_enabled>
-                                <input type="hidden" name="connection_id" value=id.to_string()/>
-                                <input type="hidden" name="enabled" value="false"/>
-                                <button type="submit" class=BUTTON_SECONDARY>"Turn off"</button>
-                            </ActionForm>
-                        }.into_any(),
-                        (false, true, true) => view! {
-                            <ActionForm action=set_enabled>
-                                <input type="hidden" name="connection_id" value=id.to_string()/>
-                                <input type="hidden" name="enabled" value="true"/>
-                                <button type="submit" class=BUTTON_SECONDARY>"Turn on"</button>
-                            </ActionForm>
-                        }.into_any(),
+                        (true, _, _) => view! { <SwitchForm set_enabled id enabled=false skip_test=false label="Turn off"/> }.into_any(),
+                        (false, true, true) => view! { <SwitchForm set_enabled id enabled=true skip_test=false label="Turn on"/> }.into_any(),
                         (false, false, true) => view! {
                             <details>
                                 <summary class=format!("cursor-pointer list-none {BUTTON_SECONDARY}")>"Turn on without a test…"</summary>
                                 <div class="mt-2 max-w-sm rounded-md bg-amber-50 p-3 text-xs text-amber-900 ring-1 ring-amber-200">
                                     <p>"No test sign-in has passed since this connection's settings last changed. Turning it on anyway is recorded in the audit trail."</p>
-                                    <ActionForm action=set_enabled attr:class="mt-2">
-                                        <input type="hidden" name="connection_id" value=id.to_string()/>
-                                        <input type="hidden" name="enabled" value="true"/>
-                                        <input type="hidden" name="skip_test" value="true"/>
-                                        <button type="submit" class=BUTTON_SECONDARY>"Turn on without a test"</button>
-                                    </ActionForm>
+                                    <div class="mt-2"><SwitchForm set_enabled id enabled=true skip_test=true label="Turn on without a test"/></div>
                                 </div>
                             </details>
                         }.into_any(),
@@ -232,6 +215,25 @@ fn ConnectionView(
                 }}
             </section>
         })}
+    }
+}
+
+/// Turns the connection on or off (`skip_test`: on without a passing test, which is audited).
+#[component]
+fn SwitchForm(
+    set_enabled: ServerAction<SetConnectionEnabled>,
+    id: Uuid,
+    enabled: bool,
+    skip_test: bool,
+    label: &'static str,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=set_enabled>
+            <input type="hidden" name="connection_id" value=id.to_string()/>
+            <input type="hidden" name="enabled" value=enabled.to_string()/>
+            {skip_test.then(|| view! { <input type="hidden" name="skip_test" value="true"/> })}
+            <button type="submit" class=BUTTON_SECONDARY>{label}</button>
+        </ActionForm>
     }
 }
 

@@ -152,18 +152,19 @@ pub(crate) fn subject_digest(org_id: Uuid, trust: &ConnectionTrust, subject: &st
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
+/// What `identity` becomes through the connection, given what the connection trusts.
 async fn plan(
     conn: &mut PgConnection,
     org_id: Uuid,
     connection_id: Uuid,
+    trust: &ConnectionTrust,
     identity: &SsoIdentity,
 ) -> Result<Plan, SsoError> {
     let email = identity.email.as_deref().map(str::trim).map(str::to_lowercase);
-    let trust = connection_trust(&mut *conn, org_id, connection_id).await?;
     trust.ensure_same_idp(identity)?;
     let mappings = role_mappings(&mut *conn, org_id, connection_id).await?;
     let mapped = mapped_role(&identity.groups, &mappings);
-    let linked = linked_person(&mut *conn, org_id, connection_id, &trust, &identity.subject).await?;
+    let linked = linked_person(&mut *conn, org_id, connection_id, trust, &identity.subject).await?;
     let person_id = match linked {
         Some(person_id) => Some(person_id),
         None => {
@@ -342,7 +343,8 @@ async fn apply_login(
     if enabled != Some(true) {
         return Err(Refusal::new(SsoFailure::ConnectionDisabled, "the connection is turned off or deleted").into());
     }
-    let plan = plan(work.conn(), org_id, connection_id, identity).await?;
+    let trust = connection_trust(work.conn(), org_id, connection_id).await?;
+    let plan = plan(work.conn(), org_id, connection_id, &trust, identity).await?;
     let role = plan.role();
     let (person_id, previous_role) = match &plan {
         Plan::Existing { person_id, admin, .. } => (*person_id, admin.map(|(_, role)| role)),
@@ -360,7 +362,6 @@ async fn apply_login(
         }
     };
     let linked = matches!(plan, Plan::Existing { linked: true, .. });
-    let trust = connection_trust(work.conn(), org_id, connection_id).await?;
     if linked {
         // language=PostgreSQL
         sqlx::query!(
@@ -420,9 +421,10 @@ pub(crate) async fn preview(
     conn: &mut PgConnection,
     org_id: Uuid,
     connection_id: Uuid,
+    trust: &ConnectionTrust,
     identity: &SsoIdentity,
 ) -> Result<TestStep, DomainError> {
-    let step = match plan(conn, org_id, connection_id, identity).await {
+    let step = match plan(conn, org_id, connection_id, trust, identity).await {
         Ok(plan) => TestStep { step: "Mapped identity".into(), status: StepStatus::Ok, detail: plan.describe() },
         Err(SsoError::Refused(refusal)) => TestStep {
             step: "Mapped identity".into(),

@@ -113,7 +113,7 @@ pub async fn finish_test(
                 .await?;
             }
         }
-        steps.push(login::preview(work.conn(), org_id, run.connection_id, identity).await?);
+        steps.push(login::preview(work.conn(), org_id, run.connection_id, &trust, identity).await?);
     }
     let succeeded = !steps.is_empty() && steps.iter().all(|s| s.status == StepStatus::Ok);
     let failed_step = steps.iter().find(|s| s.status == StepStatus::Failed).map(|s| s.step.clone());
