@@ -23,6 +23,18 @@ if (drop.status !== 0) {
   process.exit(1);
 }
 
+// The server runs as it should in production: the schema owner (DATABASE_URL's role) migrates,
+// a runtime role that cannot alter the audit trail serves.
+const role = spawnSync('psql', [`${server}/postgres`, '-qc',
+  "do $$ begin create role mandate_app login; exception when duplicate_object then null; end $$"], { stdio: 'inherit' });
+if (role.status !== 0) {
+  console.error('could not create the runtime role mandate_app');
+  process.exit(1);
+}
+const runtimeUrl = new URL(databaseUrl);
+runtimeUrl.username = 'mandate_app';
+runtimeUrl.password = '';
+
 const dnsRecords = path.join(mkdtempSync(path.join(os.tmpdir(), 'mandate-dns-')), 'records.json');
 writeFileSync(dnsRecords, '{}');
 const dns = spawn(process.execPath, [path.join(here, 'dns.mjs'), dnsRecords], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -35,7 +47,9 @@ const port = await freePort();
 const baseUrl = `http://127.0.0.1:${port}`;
 const env = {
   ...process.env,
-  DATABASE_URL: databaseUrl,
+  DATABASE_URL: runtimeUrl.toString(),
+  MANDATE_OWNER_DATABASE_URL: databaseUrl,
+  MANDATE_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'mandate-state-')),
   LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
   MANDATE_PUBLIC_URL: baseUrl,
   RUST_LOG: process.env.RUST_LOG || 'warn',

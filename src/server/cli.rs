@@ -520,9 +520,11 @@ async fn audit(op: &Operator, command: AuditCommand) -> anyhow::Result<ExitCode>
             print_json(json!({ "keys": keys.public_keys() }));
         }
         AuditCommand::Checkpoint => {
-            let keys = domain::audit::checkpoints::AuditKeys::load(&op.pool, &master_key(&op.config)?)
-                .await
-                .map_err(user_error)?;
+            let high_water = op.config.audit_high_water_file();
+            let keys =
+                domain::audit::checkpoints::AuditKeys::load(&op.pool, &master_key(&op.config)?, high_water.as_deref())
+                    .await
+                    .map_err(user_error)?;
             let signed = domain::audit::checkpoints::run_once(&op.pool, &keys, op.now).await.map_err(user_error)?;
             let signed: Vec<_> =
                 signed.into_iter().map(|(org_id, size)| json!({ "org_id": org_id, "size": size })).collect();

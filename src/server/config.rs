@@ -29,6 +29,13 @@ pub struct Config {
     pub outbound: Arc<OutboundPolicy>,
     /// `MANDATE_RATE_LIMITS`: every door's allowance as a percentage of the default (0: off).
     pub rate_limit_percent: u32,
+    /// `MANDATE_OWNER_DATABASE_URL`: the role that owns the schema. Migrations and grants run
+    /// with it; the server then serves with `database_url`, a role that cannot alter the audit
+    /// trail. Unset: `database_url` does both (and the audit trail is not protected from it).
+    pub owner_database_url: Option<String>,
+    /// `MANDATE_STATE_DIR` (default `.mandate`): what this node keeps outside the database, the
+    /// audit checkpointer's high-water marks. None: in memory only (tests).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -42,6 +49,8 @@ impl std::fmt::Debug for Config {
             .field("dns_resolver", &self.dns_resolver)
             .field("outbound", &self.outbound)
             .field("rate_limit_percent", &self.rate_limit_percent)
+            .field("owner_database_url", &self.owner_database_url.as_deref().map(url_for_logs))
+            .field("state_dir", &self.state_dir)
             .finish()
     }
 }
@@ -49,7 +58,7 @@ impl std::fmt::Debug for Config {
 impl Config {
     /// Reads `DATABASE_URL`, `MANDATE_PUBLIC_URL`, `LEPTOS_SITE_ADDR`, `MANDATE_MASTER_KEY`,
     /// `MANDATE_TRUST_PROXY`, `MANDATE_DNS_RESOLVER`, `MANDATE_OUTBOUND_ALLOW`, `MANDATE_CA_FILE`,
-    /// `MANDATE_RATE_LIMITS`.
+    /// `MANDATE_RATE_LIMITS`, `MANDATE_OWNER_DATABASE_URL`, `MANDATE_STATE_DIR`.
     pub fn from_env() -> anyhow::Result<Config> {
         let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
         let site_addr = std::env::var("LEPTOS_SITE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_string());
@@ -70,6 +79,13 @@ impl Config {
                 })?);
             }
         }
+        config.owner_database_url = std::env::var("MANDATE_OWNER_DATABASE_URL").ok().filter(|u| !u.trim().is_empty());
+        config.state_dir = Some(
+            std::env::var("MANDATE_STATE_DIR")
+                .ok()
+                .filter(|d| !d.trim().is_empty())
+                .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from),
+        );
         let allow = std::env::var("MANDATE_OUTBOUND_ALLOW").unwrap_or_default();
         let ca_file = std::env::var("MANDATE_CA_FILE").ok().filter(|f| !f.trim().is_empty()).map(PathBuf::from);
         config.outbound = Arc::new(OutboundPolicy {
@@ -117,6 +133,8 @@ impl Config {
             dns_resolver: None,
             outbound: Arc::default(),
             rate_limit_percent: 100,
+            owner_database_url: None,
+            state_dir: None,
         })
     }
 
@@ -136,20 +154,33 @@ impl Config {
 
     /// The database URL with any password removed, for messages.
     pub fn database_url_for_logs(&self) -> String {
-        match (self.database_url.find("://"), self.database_url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let credentials = &self.database_url[scheme + 3..at];
-                let user = credentials.split(':').next().unwrap_or("");
-                format!("{}{}@{}", &self.database_url[..scheme + 3], user, &self.database_url[at + 1..])
-            }
-            _ => self.database_url.clone(),
-        }
+        url_for_logs(&self.database_url)
+    }
+
+    /// Where the audit checkpointer keeps its high-water marks (none: in memory only).
+    pub fn audit_high_water_file(&self) -> Option<PathBuf> {
+        self.state_dir.as_ref().map(|dir| dir.join(super::domain::audit::high_water::FILE_NAME))
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.public_url, path)
     }
 }
+
+/// A database URL with any password removed, for messages.
+pub fn url_for_logs(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// What a node keeps outside the database unless `MANDATE_STATE_DIR` says where.
+pub const DEFAULT_STATE_DIR: &str = ".mandate";
 
 /// Where a loopback-only (development) node keeps the master key it generated, as
 /// `scripts/run` does.

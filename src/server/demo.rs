@@ -62,9 +62,11 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
             login::logout(pool, &session, &demo_meta(ip), now).await?;
         }
     }
-    // A mistyped password, as every real trail has.
-    let _ =
-        login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta("203.0.113.7"), now).await;
+    // Someone guessing Sam's password from a few addresses: the first failure is recorded, the
+    // rest are counted into one summary when the window closes (a running server does that).
+    for ip in ["203.0.113.7", "203.0.113.8", "198.51.100.23", "203.0.113.7"] {
+        let _ = login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta(ip), now).await;
+    }
     admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), "jordan@acme.example", Role::Approver)
         .await?;
     let ci = [ApiKeyScope::AgentsRead, ApiKeyScope::AgentsWrite, ApiKeyScope::AuditRead];
@@ -536,8 +538,9 @@ async fn seed_audit(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), 
         stream,
     )
     .await?;
-    let keys = AuditKeys::load(pool, &MasterKey::new(master)).await?;
+    let keys = AuditKeys::load(pool, &MasterKey::new(master), config.audit_high_water_file().as_deref()).await?;
     checkpoints::checkpoint_org(pool, &keys, org_id, now).await?;
+    keys.save_high_water()?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod api_v1;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod demo;
 pub mod domain;
 pub mod downloads;
@@ -19,36 +20,9 @@ pub mod state;
 
 use anyhow::Context;
 use config::Config;
+pub use database::{connect_and_migrate, migrate};
 use state::AppState;
 use std::net::SocketAddr;
-
-/// Connects to PostgreSQL (creating the database when missing) and applies pending migrations.
-pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    use sqlx::migrate::MigrateDatabase;
-    if !sqlx::Postgres::database_exists(&config.database_url).await.unwrap_or(false) {
-        sqlx::Postgres::create_database(&config.database_url)
-            .await
-            .context("could not create the database named in DATABASE_URL")?;
-    }
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(config.database_max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&config.database_url)
-        .await
-        .with_context(|| format!("could not connect to PostgreSQL at {}", config.database_url_for_logs()))?;
-    migrate(&pool).await?;
-    Ok(pool)
-}
-
-/// Applies the schema migrations and the session store's own table.
-pub async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations").run(pool).await.context("database migration failed")?;
-    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
-        .migrate()
-        .await
-        .context("session store migration failed")?;
-    Ok(())
-}
 
 /// `mandate serve`: migrate, then serve the portal and every protocol endpoint.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -57,12 +31,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = state.leptos_options.site_addr;
     spawn_housekeeping(state.pool.clone());
     let limits = state.rate_limits.clone();
+    let pool = state.pool.clone();
     tokio::spawn(async move {
-        // Counters of clients that have gone quiet are dropped, so memory follows the active ones.
+        // Every minute: counters of clients that have gone quiet are dropped, so memory follows
+        // the active ones, and windows of repeated sign-in failures that ended are summarised.
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
             limits.forget_idle();
+            if let Err(err) = domain::audit::failures::flush_expired(&pool, time::OffsetDateTime::now_utc()).await {
+                tracing::warn!(error = %err, "summarising repeated sign-in failures failed");
+            }
         }
     });
     // Log streams: every node runs a delivery loop; `for update skip locked` shares the streams out.

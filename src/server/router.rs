@@ -68,8 +68,8 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(from_fn_with_state(SecurityHeadersConfig { https: config.https }, security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
-        // Spans name the path, never the query: query strings carry one-time codes and
-        // hand-over tokens (OIDC `code`, the SAML hand-over), which must not reach any log.
+        // Spans name the path, never the query: query strings carry one-time codes (the OIDC
+        // `code` an IdP sends back), which must not reach any log.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
             tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
         }))

@@ -65,8 +65,11 @@ impl AppState {
         let idp_http =
             OutboundHttp::new(&config.outbound).context("could not build the HTTP client for identity providers")?;
         let dns = Arc::new(TxtResolver::new(config.dns_resolver));
-        let audit_keys =
-            Arc::new(AuditKeys::load(&pool, &master).await.context("could not load the audit checkpoint keys")?);
+        let audit_keys = Arc::new(
+            AuditKeys::load(&pool, &master, config.audit_high_water_file().as_deref())
+                .await
+                .context("could not load the audit checkpoint keys")?,
+        );
         let actions = ActionLog::start(pool.clone());
         let rate_limits = Arc::new(RateLimits::new(config.rate_limit_percent));
         Ok(AppState {

@@ -126,3 +126,83 @@ async fn deleted_and_truncated_events_are_detected(pool: sqlx::PgPool) {
         ChainStatus::Broken { first_bad_seq: 4, .. }
     ));
 }
+
+/// The role the server runs as in these tests (cluster-wide; each test database grants it).
+const RUNTIME_ROLE: &str = "mandate_runtime_test";
+
+/// A pool on the test database as the runtime role, after the owner granted it its rights.
+async fn runtime_pool(owner: &sqlx::PgPool) -> sqlx::PgPool {
+    // language=PostgreSQL
+    sqlx::query(&format!(
+        "do $$ begin create role {RUNTIME_ROLE} login; exception when duplicate_object or unique_violation then null; end $$"
+    ))
+    .execute(owner)
+    .await
+    .unwrap();
+    mandate::server::database::grant_runtime_role(owner, RUNTIME_ROLE).await.unwrap();
+    let options = (*owner.connect_options()).clone().username(RUNTIME_ROLE);
+    sqlx::postgres::PgPoolOptions::new().max_connections(10).connect_with(options).await.unwrap()
+}
+
+/// The server's runtime role does everything serving needs, and nothing it can do alters,
+/// disables or drops the audit trail: only the schema owner could, and the server never holds
+/// the owner's credentials.
+#[sqlx::test]
+async fn the_servers_own_database_role_cannot_rewrite_the_audit_trail(pool: sqlx::PgPool) {
+    mandate::server::migrate(&pool).await.unwrap();
+    let runtime = runtime_pool(&pool).await;
+    assert_eq!(mandate::server::database::audit_trail_unprotected(&runtime).await.unwrap(), None);
+    let warned = mandate::server::database::audit_trail_unprotected(&pool).await.unwrap();
+    assert!(warned.is_some_and(|w| w.contains("superuser")), "the owner's role is flagged when it serves");
+
+    // The product works under the runtime role: sign-in, agents, tokens, revocation, checkpoints.
+    let app = spawn_migrated(runtime.clone(), config).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let agent = app.approved_agent(org_id, &owner, "Ledger", &["crm.read"]).await;
+    let token = app.token(&agent).await;
+    let api_key = app.api_key(org_id).await;
+    assert_eq!(app.introspect(&api_key, &token).await["active"], true);
+    let signed =
+        audit::checkpoints::run_once(&runtime, &app.state.audit_keys, time::OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(signed.len(), 1, "the runtime role signs checkpoints");
+    let events = audit::checkpoints::latest(&runtime, org_id).await.unwrap().unwrap().checkpoint.size;
+
+    let attacks = [
+        "update audit_events set actor_label = 'mallory'",
+        "delete from audit_events",
+        "truncate audit_events cascade",
+        "alter table audit_events disable trigger all",
+        "alter table audit_events disable trigger audit_events_no_update_or_delete",
+        "drop trigger audit_events_no_update_or_delete on audit_events",
+        "drop table audit_events cascade",
+        "alter table audit_events rename to audit_events_old",
+        "create or replace function audit_events_append_only() returns trigger language plpgsql as $$ begin return old; end $$",
+        "update audit_checkpoints set size = 1",
+        "delete from audit_checkpoints",
+        "truncate audit_checkpoints cascade",
+        "delete from audit_signing_keys",
+        "update audit_chain_heads set last_seq = 0, last_hash = '\\x00'",
+        "delete from audit_chain_heads",
+        "set session_replication_role = replica",
+        "delete from _sqlx_migrations",
+    ];
+    for attack in attacks {
+        let mut conn = runtime.acquire().await.unwrap();
+        let refused = sqlx::query(attack).execute(&mut *conn).await;
+        assert!(refused.is_err(), "the runtime role ran: {attack}");
+    }
+    assert_eq!(
+        audit::verify(&runtime, &app.state.audit_keys, org_id).await.unwrap(),
+        ChainStatus::Intact { events, checkpoints: 1, signed_size: events, pruned_through: 0 },
+        "nothing changed"
+    );
+    // The same statements are what the owner's role could do: the refusals above are the role's.
+    sqlx::query("alter table audit_events disable trigger audit_events_no_update_or_delete")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("alter table audit_events enable trigger audit_events_no_update_or_delete")
+        .execute(&pool)
+        .await
+        .unwrap();
+}

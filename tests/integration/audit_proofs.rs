@@ -423,6 +423,48 @@ async fn the_checkpointer_refuses_to_sign_over_altered_history(pool: sqlx::PgPoo
     assert!(checkpoints::latest(&s.app.pool, org).await.unwrap().is_none());
 }
 
+/// The checkpointer remembers what it saw signed in its state directory, outside the database:
+/// history rewritten (and its checkpoints deleted) while the node was down is not re-signed when
+/// it comes back.
+#[sqlx::test]
+async fn the_checkpointers_high_water_mark_survives_a_restart(pool: sqlx::PgPool) {
+    use mandate::server::domain::audit::high_water::FILE_NAME;
+    use mandate::server::domain::crypto::master_key::MasterKey;
+    let s = scene(pool).await;
+    s.actions(4).await;
+    let dir = std::env::temp_dir().join(format!("mandate-state-{}", s.org_id));
+    let file = dir.join(FILE_NAME);
+    let master = MasterKey::new(MASTER_KEY);
+    let node = checkpoints::AuditKeys::load(&s.app.pool, &master, Some(&file)).await.unwrap();
+    let signed = checkpoints::run_once(&s.app.pool, &node, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(signed, vec![(s.org_id, s.last_seq().await)]);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(&s.org_id.to_string()), "the mark is on disk");
+    drop(node);
+
+    // While the node is down, someone with the database rewrites history and its checkpoints.
+    rewrite_tail(&s, 2, 10).await;
+    tamper(&s.app.pool, &[&format!("delete from audit_checkpoints where org_id = '{}'", s.org_id)]).await;
+
+    let restarted = checkpoints::AuditKeys::load(&s.app.pool, &master, Some(&file)).await.unwrap();
+    let refused = checkpoints::checkpoint_org(&s.app.pool, &restarted, s.org_id, OffsetDateTime::now_utc())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("refusing to sign"), "{refused}");
+    assert!(checkpoints::latest(&s.app.pool, s.org_id).await.unwrap().is_none(), "nothing signed");
+
+    // What the file is for: a node that forgot would have vouched for the forgery.
+    let amnesiac = checkpoints::AuditKeys::load(&s.app.pool, &master, None).await.unwrap();
+    let forged = checkpoints::checkpoint_org(&s.app.pool, &amnesiac, s.org_id, OffsetDateTime::now_utc()).await;
+    assert!(matches!(forged, Ok(Some(_))), "{forged:?}");
+
+    // A damaged file stops the node rather than letting it start with no memory.
+    std::fs::write(&file, "{ not json").unwrap();
+    let damaged = checkpoints::AuditKeys::load(&s.app.pool, &master, Some(&file)).await.unwrap_err().to_string();
+    assert!(damaged.contains("damaged"), "{damaged}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Someone else's valid Ed25519 public key, base64.
 fn stranger_key() -> String {
     use base64::Engine;

@@ -249,6 +249,83 @@ async fn a_webhook_receives_every_event_once_its_destination_is_back(pool: sqlx:
     assert_eq!(receiver.requests().len(), before);
 }
 
+/// Each signed checkpoint reaches every stream after the events it covers, so a copy lives
+/// outside the database; a failed delivery sends it again, an acknowledged one never.
+#[sqlx::test]
+async fn every_signed_checkpoint_reaches_the_streams_after_its_events(pool: sqlx::PgPool) {
+    use mandate::model::audit::Checkpoint;
+    use mandate::server::domain::audit::checkpoints;
+    let app = spawn(pool).await;
+    let (org_id, _) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let (base, receiver) = spawn_receiver().await;
+    let created = create_stream(&app, &key, json!({ "name": "SIEM", "kind": "webhook", "url": base })).await;
+    let id = created["stream_id"].as_str().unwrap().to_string();
+    let http = StreamHttp::new(&app.state.config.outbound, &app.base).unwrap();
+    let master = &app.state.master;
+    let mut now = OffsetDateTime::now_utc() + Duration::seconds(1);
+    let entries = |request: &Received| -> Vec<Value> {
+        serde_json::from_slice::<Value>(&request.body).unwrap()["events"].as_array().unwrap().clone()
+    };
+    let checkpoints_in = |request: &Received| -> Vec<Value> {
+        entries(request).into_iter().filter(|e| e["action"] == checkpoints::STREAM_ACTION).collect()
+    };
+
+    record_events(&app, org_id, 3).await;
+    delivery::deliver_due(&app.pool, master, &http, now).await.unwrap();
+    assert!(checkpoints_in(&receiver.requests()[0]).is_empty(), "nothing signed yet");
+    checkpoints::run_once(&app.pool, &app.state.audit_keys, now).await.unwrap();
+    let signed = checkpoints::latest(&app.pool, org_id).await.unwrap().unwrap().checkpoint;
+    assert_eq!(signed.size, head(&app, org_id).await);
+
+    now += Duration::seconds(1);
+    assert_eq!(delivery::deliver_due(&app.pool, master, &http, now).await.unwrap(), 0, "no new events");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2, "the checkpoint goes out on its own");
+    assert!(signature_verifies(&requests[1], created["secret"].as_str().unwrap()));
+    assert_eq!(
+        header(&requests[1], "idempotency-key"),
+        format!("{id}:{}-{}+c{}", signed.size + 1, signed.size, signed.size)
+    );
+    let sent = checkpoints_in(&requests[1]);
+    assert_eq!(sent.len(), 1);
+    let details = &sent[0]["details"];
+    // What a receiver does with it: rebuild the checkpoint and check its signature.
+    let received = Checkpoint {
+        org_id,
+        size: details["size"].as_i64().unwrap(),
+        root_hash: details["root_hash"].as_str().unwrap().to_string(),
+        signed_at: OffsetDateTime::from_unix_timestamp(details["signed_at"].as_i64().unwrap()).unwrap(),
+        key_id: details["key_id"].as_str().unwrap().to_string(),
+        signature: details["signature"].as_str().unwrap().to_string(),
+    };
+    assert_eq!(received, signed);
+    assert!(app.state.audit_keys.verifies(&received));
+    let root = hex::decode(&signed.root_hash).unwrap();
+    assert_eq!(
+        details["signed_text"],
+        checkpoints::note(org_id, signed.size, &root, signed.signed_at.unix_timestamp())
+    );
+
+    // Once acknowledged, never again; a failed delivery keeps it for the next attempt.
+    now += Duration::seconds(1);
+    delivery::deliver_due(&app.pool, master, &http, now).await.unwrap();
+    assert_eq!(receiver.requests().len(), 2, "nothing left to send");
+    receiver.set_down(true);
+    record_events(&app, org_id, 2).await;
+    checkpoints::run_once(&app.pool, &app.state.audit_keys, now).await.unwrap();
+    delivery::deliver_due(&app.pool, master, &http, now).await.unwrap();
+    receiver.set_down(false);
+    now += Duration::minutes(10);
+    assert_eq!(delivery::deliver_due(&app.pool, master, &http, now).await.unwrap(), 2);
+    let requests = receiver.requests();
+    let retried = requests.last().unwrap();
+    let kinds: Vec<String> = entries(retried).iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["test.ping", "test.ping", checkpoints::STREAM_ACTION], "events first, then their checkpoint");
+    assert_eq!(checkpoints_in(retried)[0]["details"]["size"], head(&app, org_id).await);
+    assert_eq!(stream(&app, &key, &id).await["lag"], 0);
+}
+
 #[sqlx::test]
 async fn a_disabled_stream_keeps_its_place_and_catches_up(pool: sqlx::PgPool) {
     let app = spawn(pool).await;

@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use mandate::model::Role;
+use mandate::server::domain::audit;
 
 #[sqlx::test]
 async fn wrong_password_and_unknown_account_get_the_same_answer(pool: sqlx::PgPool) {
@@ -52,7 +53,78 @@ async fn an_account_locks_after_repeated_failures(pool: sqlx::PgPool) {
         .unwrap();
     assert_eq!(remaining, 0);
     let actions = audit_actions(&app.pool, org_id).await;
-    assert!(actions.iter().filter(|a| *a == "login.failed").count() >= 6);
+    assert_eq!(
+        actions.iter().filter(|a| *a == "login.failed").count(),
+        2,
+        "the first wrong password and the first throttled attempt; repeats are summarised per window"
+    );
+}
+
+/// Parallel guesses cannot overrun an account's limit: each attempt is counted before its
+/// password is checked. And a stranger's repeated failures do not grow the audit trail one event
+/// each: the first of a window is recorded, the rest are counted into one summary.
+#[sqlx::test]
+async fn parallel_guesses_stop_at_the_limit_and_repeats_are_summarised(pool: sqlx::PgPool) {
+    use mandate::server::domain::audit::failures;
+    use mandate::server::domain::org::login;
+    use mandate::server::domain::{DomainError, RequestMeta};
+    use time::OffsetDateTime;
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let now = OffsetDateTime::now_utc();
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let (pool, owner) = (app.pool.clone(), owner.clone());
+            tokio::spawn(async move {
+                let meta = RequestMeta { ip: Some(format!("203.0.113.{i}")), ..RequestMeta::default() };
+                login::password_login(&pool, &owner, "wrong password here", &meta, now).await
+            })
+        })
+        .collect();
+    let (mut checked, mut throttled) = (0, 0);
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(DomainError::InvalidCredentials) => checked += 1,
+            Err(DomainError::RateLimited(_)) => throttled += 1,
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!((checked, throttled), (login::ACCOUNT_LIMIT, 20 - login::ACCOUNT_LIMIT), "no guess past the limit");
+
+    let failures_recorded = || async {
+        sqlx::query_scalar::<_, String>(
+            "select details from audit_events where org_id = $1 and action = 'login.failed' order by seq",
+        )
+        .bind(org_id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap())
+        .collect::<Vec<_>>()
+    };
+    let recorded = failures_recorded().await;
+    assert_eq!(recorded.len(), 2, "one event per window and reason: {recorded:?}");
+
+    // The windows end: one summary each, counting the repeats, with the addresses they came from.
+    assert_eq!(failures::flush_expired(&app.pool, now + failures::WINDOW).await.unwrap(), 2);
+    let recorded = failures_recorded().await;
+    assert_eq!(recorded.len(), 4);
+    for (reason, total) in [("bad_credentials", login::ACCOUNT_LIMIT), ("throttled", 20 - login::ACCOUNT_LIMIT)] {
+        let summary = recorded[2..].iter().find(|d| d["reason"] == reason).expect(reason);
+        assert_eq!(summary["repeated"]["count"], total - 1, "{summary}");
+        assert_eq!(summary["repeated"]["addresses"].as_array().unwrap().len() as i32, total, "{summary}");
+    }
+    assert_eq!(failures::flush_expired(&app.pool, now + failures::WINDOW).await.unwrap(), 0, "closed once");
+    assert_eq!(
+        audit::verify(&app.pool, &app.state.audit_keys, org_id).await.unwrap(),
+        mandate::model::audit::ChainStatus::Intact {
+            events: audit_actions(&app.pool, org_id).await.len() as i64,
+            checkpoints: 0,
+            signed_size: 0,
+            pruned_through: 0
+        }
+    );
 }
 
 #[sqlx::test]

@@ -13,6 +13,7 @@ fn cli(pool: &sqlx::PgPool, args: &[&str]) -> std::process::Output {
         .env("DATABASE_URL", database_url(pool))
         .env("MANDATE_PUBLIC_URL", "https://mandate.example")
         .env("MANDATE_MASTER_KEY", "00".repeat(32))
+        .env("MANDATE_STATE_DIR", std::env::temp_dir().join("mandate-test-state"))
         .env("RUST_LOG", "error")
         .output()
         .unwrap()

@@ -87,15 +87,23 @@ async fn post_acs(app: &TestApp, setup: &Setup, xml: &str) -> reqwest::Response 
         .unwrap()
 }
 
-/// The ACS's page moves on to the hand-over; follows it in `browser`.
+/// The ACS's page posts the hand-over on by itself; does that in `browser`. The token travels in
+/// the form body, never in a URL.
 async fn finish(browser: &Browser, acs_response: reqwest::Response) -> reqwest::Response {
     assert_eq!(acs_response.status(), 200, "the ACS accepted the response");
+    let policy = acs_response.headers()["content-security-policy"].to_str().unwrap().to_string();
     let body = acs_response.text().await.unwrap();
-    let marker = "id=\"continue\" href=\"";
-    let at = body.find(marker).expect("an onward link") + marker.len();
-    let link = body[at..at + body[at..].find('"').unwrap()].replace("&amp;", "&");
-    assert!(link.starts_with("/sso/saml/finish?token="), "{link}");
-    browser.get(&link).await
+    assert!(body.contains("<form id=\"continue\" method=\"post\" action=\"/sso/saml/finish\">"), "{body}");
+    let nonce = &body[body.find("<script nonce=\"").unwrap() + 15..];
+    let nonce = &nonce[..nonce.find('"').unwrap()];
+    assert!(policy.contains(&format!("'nonce-{nonce}'")), "the script that posts on may run: {policy}");
+    let marker = "name=\"token\" value=\"";
+    let at = body.find(marker).expect("a hand-over field") + marker.len();
+    let token = body[at..at + body[at..].find('"').unwrap()].to_string();
+    assert!(!body.contains("?token="), "no token in any URL: {body}");
+    let in_url = browser.get(&format!("/sso/saml/finish?token={token}")).await;
+    assert_eq!(in_url.status(), 405, "a token in a URL is not accepted");
+    browser.client.post(format!("{}/sso/saml/finish", browser.base)).form(&[("token", token)]).send().await.unwrap()
 }
 
 async fn last_failure_reason(pool: &PgPool, org_id: Uuid) -> String {

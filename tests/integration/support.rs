@@ -31,6 +31,11 @@ pub async fn spawn(pool: PgPool) -> TestApp {
 
 pub async fn spawn_with(pool: PgPool, config: impl FnOnce(&str) -> Config) -> TestApp {
     mandate::server::migrate(&pool).await.unwrap();
+    spawn_migrated(pool, config).await
+}
+
+/// Serves over a database someone else migrated (as the schema owner), with `pool`'s role.
+pub async fn spawn_migrated(pool: PgPool, config: impl FnOnce(&str) -> Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(pool.clone(), config(&base)).await.unwrap();

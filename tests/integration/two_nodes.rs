@@ -34,6 +34,7 @@ async fn start_node(database_url: &str) -> Node {
         .env("MANDATE_PUBLIC_URL", "https://mandate.test")
         .env("MANDATE_MASTER_KEY", hex_key())
         .env("RUST_LOG", "warn")
+        .env("MANDATE_STATE_DIR", std::env::temp_dir().join(format!("mandate-node-{port}")))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -173,4 +174,34 @@ async fn a_node_that_lost_its_subscription_does_not_answer_from_a_stale_cache(po
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop((node_a, node_b));
+}
+
+/// Item 7, the rule itself: from the moment a node's subscription is lost until it has
+/// subscribed again and reloaded, it answers from the database, never from its cache. A change
+/// the node never heard of (written without an announcement, as a missed notification would
+/// leave it) is served stale while the node believes itself in sync — which is why the bus
+/// exists — and is seen at once once the node knows it may have missed something.
+#[sqlx::test]
+async fn an_out_of_sync_node_answers_from_the_database_not_its_cache(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let key = app.api_key(org_id).await;
+    let agent = app.approved_agent(org_id, &owner, "Ledger", &["crm.read"]).await;
+    let token = app.token(&agent).await;
+    assert_eq!(app.introspect(&key, &token).await["active"], true, "the agent is now cached");
+
+    // A revocation whose announcement this node missed.
+    sqlx::query("update agents set status = 'revoked', revoked_at = now() where org_id = $1 and id = $2")
+        .bind(org_id)
+        .bind(agent.agent_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.introspect(&key, &token).await["active"], true, "in sync, the cache answers");
+
+    app.state.mandates().lose_subscription();
+    assert!(!app.state.mandates().in_sync());
+    assert_eq!(app.introspect(&key, &token).await, inactive(), "out of sync, the database answers");
+    let refused = app.request_token(&agent, None).await;
+    assert!(!refused.status().is_success(), "nor is a new token minted from the cache: {}", refused.status());
 }

@@ -19,12 +19,14 @@ use crate::server::domain::sso::saml;
 use crate::server::domain::sso::{login, test_runs};
 use crate::server::domain::{Caller, DomainError, RequestMeta};
 use crate::server::middleware::request_meta::Meta;
+use crate::server::middleware::security_headers::CspNonce;
 use crate::server::state::AppState;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -38,7 +40,7 @@ pub fn router() -> Router<AppState> {
         .route(OIDC_CALLBACK_PATH, get(oidc_callback))
         .route("/sso/saml/{connection_id}/metadata", get(saml_metadata))
         .route("/sso/saml/{connection_id}/acs", post(saml_acs))
-        .route("/sso/saml/finish", get(saml_finish))
+        .route("/sso/saml/finish", post(saml_finish))
 }
 
 fn binding_cookie_name(https: bool) -> &'static str {
@@ -203,6 +205,29 @@ fn onward_page(response: Response) -> Response {
         page.headers_mut().append(SET_COOKIE, cookie.clone());
     }
     page
+}
+
+/// A page that posts `fields` on to `action` by itself (a script with this response's CSP nonce,
+/// plus a button): a submission our own page starts, so it is same-site and carries the
+/// SameSite=Lax cookies, and what it carries stays out of the URL.
+fn page_posting_on(action: &str, fields: &[(&str, &str)], nonce: &str) -> Response {
+    let escape =
+        |text: &str| text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let inputs: String = fields
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)))
+        .collect();
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
+         <title>Signing in · Mandate</title></head><body>\
+         <form id=\"continue\" method=\"post\" action=\"{}\">{inputs}<p>Signing you in… \
+         <button type=\"submit\">Continue</button></p></form>\
+         <script nonce=\"{}\">document.getElementById('continue').submit();</script></body></html>",
+        escape(action),
+        escape(nonce)
+    );
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 /// A page that moves the browser on to `location` by itself (meta refresh, plus a link): a
@@ -486,10 +511,12 @@ struct AcsForm {
 
 /// `POST /sso/saml/{connection_id}/acs`: the IdP's answer, posted by the browser from the IdP's
 /// site (so without our SameSite=Lax cookies). Verified here, then handed to the browser that
-/// started the sign-in through a single-use token (`/sso/saml/finish`).
+/// started the sign-in through a single-use token that our page posts on to `/sso/saml/finish`
+/// (in a form body: tokens never travel in URLs, where histories, proxies and logs keep them).
 async fn saml_acs(
     State(state): State<AppState>,
     Meta(meta): Meta,
+    nonce: Option<Extension<CspNonce>>,
     Path(connection_id): Path<String>,
     Form(form): Form<AcsForm>,
 ) -> Response {
@@ -582,29 +609,32 @@ async fn saml_acs(
         (Purpose::Login, Err(refusal)) => return refuse(refusal).await,
     };
     match handed {
-        Ok(token) => page_moving_on(&format!("/sso/saml/finish?token={}", url_encode(&token))),
+        Ok(token) => {
+            let nonce = nonce.map(|Extension(CspNonce(nonce))| nonce).unwrap_or_default();
+            page_posting_on("/sso/saml/finish", &[("token", &token)], &nonce)
+        }
         Err(err) => internal_error(err, &meta),
     }
 }
 
 #[derive(Deserialize)]
-struct FinishQuery {
+struct FinishForm {
     #[serde(default)]
     token: String,
 }
 
-/// `GET /sso/saml/finish?token=…`: the browser that started the sign-in collects the verified
-/// outcome and is signed in (or sees its Test connection run).
+/// `POST /sso/saml/finish` (form field `token`): the browser that started the sign-in collects
+/// the verified outcome and is signed in (or sees its Test connection run).
 async fn saml_finish(
     State(state): State<AppState>,
     session: Session,
     Meta(meta): Meta,
     headers: HeaderMap,
-    Query(query): Query<FinishQuery>,
+    Form(form): Form<FinishForm>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let binding = read_cookie(&headers, binding_cookie_name(state.config.https));
-    let mut response = match attempts::take_hand_over(&state.pool, &query.token, binding, &meta, now).await {
+    let mut response = match attempts::take_hand_over(&state.pool, &form.token, binding, &meta, now).await {
         Err(SsoError::Refused(refusal)) => failure_page(refusal.failure, &meta),
         Err(SsoError::Internal(err)) => internal_error(err, &meta),
         Ok(handed) => match (handed.attempt.purpose, handed.attempt.test_id, handed.identity) {

@@ -154,6 +154,12 @@ impl Mandates {
         self.agent(pool, agent_id).await
     }
 
+    /// The change bus lost its subscription: changes may be missed from now until it has
+    /// subscribed again and reloaded, so nothing is answered from memory meanwhile.
+    pub fn lose_subscription(&self) {
+        self.out_of_sync.store(true, Ordering::SeqCst);
+    }
+
     /// Whether this node's caches can be trusted (the change bus is subscribed and reloaded).
     pub fn in_sync(&self) -> bool {
         !self.out_of_sync.load(Ordering::SeqCst)
@@ -275,7 +281,7 @@ impl Subscriber for NodeCaches {
     }
 
     fn out_of_sync(&self) {
-        self.mandates.out_of_sync.store(true, Ordering::SeqCst);
+        self.mandates.lose_subscription();
     }
 
     async fn reset(&self) {

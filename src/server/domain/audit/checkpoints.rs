@@ -10,7 +10,8 @@
 //! without re-reading history, and so proofs still work once retention pruned early events.
 
 use super::{chain_hash, events_after, GENESIS_HASH};
-use crate::model::audit::{Checkpoint, ConsistencyProof, InclusionProof};
+use crate::model::audit::{AuditEventView, Checkpoint, ConsistencyProof, InclusionProof};
+use crate::server::domain::audit::high_water::HighWaterMarks;
 use crate::server::domain::audit::merkle::{self, Frontier, Hash, Tree};
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::DomainError;
@@ -21,6 +22,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use std::collections::HashMap;
+use std::path::Path;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -52,9 +54,9 @@ pub fn note(org_id: Uuid, size: i64, root: &[u8], signed_at_unix: i64) -> String
 pub struct AuditKeys {
     signer: Option<(String, SigningKey)>,
     trusted: HashMap<String, VerifyingKey>,
-    /// The newest checkpoint this process signed per organization (size, root): the database
-    /// must never show less, or the process would re-sign rewritten history.
-    signed: std::sync::Mutex<HashMap<Uuid, (i64, String)>>,
+    /// The largest checkpoint per organization this node has seen: the database must never
+    /// show less, or the node would sign over rewritten history.
+    high_water: HighWaterMarks,
 }
 
 impl std::fmt::Debug for AuditKeys {
@@ -74,11 +76,18 @@ pub struct PublicKey {
 }
 
 impl AuditKeys {
-    /// Loads the keys, creating the first one if there is none. Only keys whose private half
-    /// decrypts under `master` and matches its public half are trusted: a key row someone slipped
-    /// into the database is not.
-    pub async fn load(pool: &PgPool, master: &MasterKey) -> Result<AuditKeys, DomainError> {
-        Self::load_with(pool, master, true).await
+    /// Loads the keys, creating the first one if there is none, and the high-water marks kept in
+    /// `high_water_file` (none: in memory only). Only keys whose private half decrypts under
+    /// `master` and matches its public half are trusted: a key row someone slipped into the
+    /// database is not.
+    pub async fn load(
+        pool: &PgPool,
+        master: &MasterKey,
+        high_water_file: Option<&Path>,
+    ) -> Result<AuditKeys, DomainError> {
+        let mut keys = Self::load_with(pool, master, true).await?;
+        keys.high_water = HighWaterMarks::load(pool, high_water_file).await?;
+        Ok(keys)
     }
 
     /// The trusted keys, creating none (verification never writes).
@@ -99,7 +108,7 @@ impl AuditKeys {
         )
         .fetch_all(work.conn())
         .await?;
-        let mut keys = AuditKeys { signer: None, trusted: HashMap::new(), signed: Default::default() };
+        let mut keys = AuditKeys { signer: None, trusted: HashMap::new(), high_water: Default::default() };
         for row in rows {
             let Ok(secret) = master.decrypt(&row.private_key_encrypted, &key_context(&row.id)) else {
                 tracing::error!(key_id = %row.id, "audit signing key does not decrypt under the master key; not trusted");
@@ -144,7 +153,7 @@ impl AuditKeys {
             let key = parse_public_key(text)?;
             trusted.insert(key_id(&key), key);
         }
-        Ok(AuditKeys { signer: None, trusted, signed: Default::default() })
+        Ok(AuditKeys { signer: None, trusted, high_water: Default::default() })
     }
 
     pub fn public_keys(&self) -> Vec<PublicKey> {
@@ -162,21 +171,9 @@ impl AuditKeys {
         keys
     }
 
-    /// Whether the newest stored checkpoint still carries everything this process signed.
-    fn still_has_what_we_signed(&self, org_id: Uuid, latest: Option<&Checkpoint>) -> bool {
-        let signed = self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match (signed.get(&org_id), latest) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some((size, root)), Some(latest)) => {
-                latest.size > *size || (latest.size == *size && latest.root_hash == *root)
-            }
-        }
-    }
-
-    fn remember(&self, org_id: Uuid, size: i64, root: &[u8]) {
-        let mut signed = self.signed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        signed.insert(org_id, (size, hex::encode(root)));
+    /// Writes the high-water marks when they changed (after checkpoints have committed).
+    pub fn save_high_water(&self) -> Result<(), DomainError> {
+        self.high_water.save()
     }
 
     fn sign(&self, note: &str) -> Result<(String, Vec<u8>), DomainError> {
@@ -218,6 +215,72 @@ fn parse_public_key(text: &str) -> Result<VerifyingKey, DomainError> {
     };
     let raw: [u8; 32] = raw.try_into().map_err(|_| DomainError::invalid("the public key has the wrong length"))?;
     VerifyingKey::from_bytes(&raw).map_err(|_| DomainError::invalid("the public key is not a valid Ed25519 point"))
+}
+
+/// The action of the entry a log stream receives for each signed checkpoint (never an event of
+/// the log itself: a checkpoint describes the log).
+pub const STREAM_ACTION: &str = "audit.checkpoint";
+
+/// A checkpoint as a log stream entry, shaped like an event: `seq` 0, the checkpoint in
+/// `details` with the exact signed text, and an `id` derived from the organization and size so
+/// that a retried delivery carries the same one.
+pub fn stream_entry(checkpoint: &Checkpoint) -> AuditEventView {
+    let digest = Sha256::digest(format!("{}:{}", checkpoint.org_id, checkpoint.size));
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    let root = hex::decode(&checkpoint.root_hash).unwrap_or_default();
+    AuditEventView {
+        seq: 0,
+        id: uuid::Builder::from_custom_bytes(id).into_uuid(),
+        occurred_at: checkpoint.signed_at,
+        actor_type: "system".to_string(),
+        actor_id: None,
+        actor_label: "Mandate".to_string(),
+        action: STREAM_ACTION.to_string(),
+        target_type: Some("audit_log".to_string()),
+        target_id: Some(checkpoint.org_id.to_string()),
+        target_label: None,
+        outcome: "success".to_string(),
+        ip: None,
+        user_agent: None,
+        request_id: None,
+        details: serde_json::json!({
+            "size": checkpoint.size,
+            "root_hash": checkpoint.root_hash,
+            "signed_at": checkpoint.signed_at.unix_timestamp(),
+            "key_id": checkpoint.key_id,
+            "signature": checkpoint.signature,
+            "signed_text": note(checkpoint.org_id, checkpoint.size, &root, checkpoint.signed_at.unix_timestamp()),
+        }),
+        person_id: None,
+        agent_id: None,
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// The signed checkpoints of an organization with `after < size <= through`, smallest first,
+/// at most `limit`.
+pub async fn between(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    after: i64,
+    through: i64,
+    limit: i64,
+) -> Result<Vec<Checkpoint>, DomainError> {
+    // language=PostgreSQL
+    let rows = sqlx::query_as!(
+        CheckpointRow,
+        "select size, root_hash, frontier, last_hash, signed_at, key_id, signature
+         from audit_checkpoints where org_id = $1 and size > $2 and size <= $3 order by size limit $4",
+        org_id,
+        after,
+        through,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(|row| stored(org_id, row).map(|c| c.checkpoint)).collect()
 }
 
 /// The leaf hash of an event with chain hash `event_hash`.
@@ -292,25 +355,6 @@ pub async fn at_size(
     row.map(|row| stored(org_id, row)).transpose()
 }
 
-/// Every checkpoint of an organization from `min_size` on, smallest first.
-pub async fn all_from(
-    db: impl PgExecutor<'_>,
-    org_id: Uuid,
-    min_size: i64,
-) -> Result<Vec<StoredCheckpoint>, DomainError> {
-    // language=PostgreSQL
-    let rows = sqlx::query_as!(
-        CheckpointRow,
-        "select size, root_hash, frontier, last_hash, signed_at, key_id, signature
-         from audit_checkpoints where org_id = $1 and size >= $2 order by size",
-        org_id,
-        min_size
-    )
-    .fetch_all(db)
-    .await?;
-    rows.into_iter().map(|row| stored(org_id, row)).collect()
-}
-
 /// Where an organization's tree starts: the checkpoint at the retention boundary (its frontier
 /// and last chain hash), or the empty tree.
 pub struct Base {
@@ -362,6 +406,7 @@ pub async fn run_once(pool: &PgPool, keys: &AuditKeys, now: OffsetDateTime) -> R
             Err(err) => tracing::error!(%org_id, error = %err, "could not sign an audit checkpoint"),
         }
     }
+    keys.save_high_water()?;
     Ok(done)
 }
 
@@ -384,9 +429,9 @@ pub async fn checkpoint_org(
         return Ok(None);
     }
     let newest = latest(pool, org_id).await?;
-    if !keys.still_has_what_we_signed(org_id, newest.as_ref().map(|c| &c.checkpoint)) {
+    if !keys.high_water.allows(org_id, newest.as_ref().map(|c| &c.checkpoint)) {
         return Err(DomainError::Internal(format!(
-            "the stored checkpoints of organization {org_id} no longer include one this node signed: \
+            "the stored checkpoints of organization {org_id} fall behind one this node saw signed: \
              they were deleted or replaced; refusing to sign (run `mandate audit verify` with a kept checkpoint)"
         )));
     }
@@ -450,7 +495,7 @@ pub async fn checkpoint_org(
     .execute(work.conn())
     .await?;
     work.commit().await?;
-    keys.remember(org_id, size, &root);
+    keys.high_water.raise(org_id, size, &root);
     Ok(Some(size))
 }
 
@@ -631,7 +676,7 @@ mod tests {
         let keys = AuditKeys {
             signer: Some((id.clone(), signing.clone())),
             trusted: HashMap::from([(id.clone(), signing.verifying_key())]),
-            signed: Default::default(),
+            high_water: Default::default(),
         };
         let org_id = Uuid::new_v4();
         let signed_at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();

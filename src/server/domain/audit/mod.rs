@@ -11,6 +11,8 @@
 pub mod actions;
 pub mod checkpoints;
 pub mod export;
+pub mod failures;
+pub mod high_water;
 pub mod merkle;
 pub mod retention;
 pub mod streams;

@@ -213,8 +213,7 @@ pub async fn verify_with(
         .await?
         .ok_or(DomainError::NotFound)?;
     let base = checkpoints::base(&mut tx, org_id).await?;
-    let mut signed: Vec<Checkpoint> =
-        checkpoints::all_from(&mut *tx, org_id, base.size).await?.into_iter().map(|c| c.checkpoint).collect();
+    let mut signed: Vec<Checkpoint> = checkpoints::between(&mut *tx, org_id, base.size - 1, i64::MAX, i64::MAX).await?;
     if let Some(external) = external {
         if external.size < base.size {
             return Ok(ChainStatus::Broken {

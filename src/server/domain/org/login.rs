@@ -1,12 +1,14 @@
-//! Password sign-in with throttling, and sign-out. Failed attempts count per account and per
-//! client address in the database (so every node enforces the same limit); every attempt on a
-//! known account is audited in its organization. The caller learns only "incorrect email or
+//! Password sign-in with throttling, and sign-out. Attempts count per account and per client
+//! address in the database (so every node enforces the same limit), taken atomically before the
+//! password is checked (so parallel guesses cannot overrun the limit); a success gives its
+//! attempt back. Failures on a known account are audited in its organization, repeats
+//! summarised per window (`audit::failures`). The caller learns only "incorrect email or
 //! password" or "too many attempts", never which part was wrong.
 
 use crate::model::connections::{PasswordSignIn, SignInSettings};
 use crate::model::Permission;
 use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
-use crate::server::domain::audit::NewEvent;
+use crate::server::domain::audit::{self, NewEvent};
 use crate::server::domain::Work;
 use crate::server::domain::{crypto::passwords, org::admins, DomainError};
 use serde_json::json;
@@ -29,36 +31,44 @@ fn ip_bucket(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
-/// When a bucket is locked, until when.
-async fn locked_until(pool: &PgPool, bucket: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, DomainError> {
+/// Takes one attempt from a bucket before the password is checked, atomically (the row is
+/// locked for the update), so parallel guesses cannot all pass a check made before any of them
+/// is counted. Returns when the bucket is locked, if it is: the attempt past the limit locks it
+/// for `LOCKOUT`, a locked bucket allows none, and a new window (or the end of a lock) starts
+/// the count again.
+async fn take_attempt(
+    pool: &PgPool,
+    bucket: &str,
+    limit: i32,
+    now: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>, DomainError> {
     // language=PostgreSQL
-    let until = sqlx::query_scalar!("select locked_until from login_throttle where bucket = $1", bucket)
-        .fetch_optional(pool)
-        .await?
-        .flatten();
-    Ok(until.filter(|until| *until > now))
-}
-
-/// Counts one failure; locks the bucket when the limit is reached within the window.
-async fn count_failure(pool: &PgPool, bucket: &str, limit: i32, now: OffsetDateTime) -> Result<(), DomainError> {
-    // language=PostgreSQL
-    sqlx::query!(
+    let locked_until = sqlx::query_scalar!(
         "insert into login_throttle as t (bucket, failures, window_started_at) values ($1, 1, $2)
          on conflict (bucket) do update set
-           failures = case when t.window_started_at < $2 - $3::interval then 1 else t.failures + 1 end,
-           window_started_at = case when t.window_started_at < $2 - $3::interval then $2 else t.window_started_at end,
+           failures = case when t.window_started_at < $2 - $3::interval or t.locked_until <= $2 then 1
+                           else t.failures + 1 end,
+           window_started_at = case when t.window_started_at < $2 - $3::interval or t.locked_until <= $2 then $2
+                                    else t.window_started_at end,
            locked_until = case
-             when (case when t.window_started_at < $2 - $3::interval then 1 else t.failures + 1 end) >= $4
-             then $2 + $5::interval else t.locked_until end",
+             when t.locked_until > $2 then t.locked_until
+             when t.window_started_at < $2 - $3::interval or t.locked_until <= $2 then null
+             when t.failures + 1 > $4 then $2 + $5::interval
+             end
+         returning locked_until",
         bucket,
         now,
-        sqlx::postgres::types::PgInterval::try_from(WINDOW).map_err(|e| DomainError::Internal(e.to_string()))?,
+        interval(WINDOW)?,
         limit,
-        sqlx::postgres::types::PgInterval::try_from(LOCKOUT).map_err(|e| DomainError::Internal(e.to_string()))?
+        interval(LOCKOUT)?
     )
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(locked_until.filter(|until| *until > now))
+}
+
+fn interval(duration: Duration) -> Result<sqlx::postgres::types::PgInterval, DomainError> {
+    sqlx::postgres::types::PgInterval::try_from(duration).map_err(|err| DomainError::Internal(err.to_string()))
 }
 
 fn too_many(until: OffsetDateTime, now: OffsetDateTime) -> DomainError {
@@ -119,17 +129,20 @@ pub async fn password_login(
                     .target("admin", candidate.admin_id, email.as_str())
                     .failed()
                     .details(json!({ "method": "password", "reason": reason }));
-                Work::record_alone(pool, event, meta, now).await?;
+                audit::failures::record(pool, event, meta, now).await?;
             }
             Ok::<(), DomainError>(())
         }
     };
 
-    for bucket in std::iter::once(&account).chain(ip.as_ref()) {
-        if let Some(until) = locked_until(pool, bucket, now).await? {
-            audit_failure("throttled").await?;
-            return Err(too_many(until, now));
-        }
+    // Every attempt is counted before the password is checked; a success gives it back.
+    let mut locked = take_attempt(pool, &account, ACCOUNT_LIMIT, now).await?;
+    if let Some(ip) = &ip {
+        locked = locked.max(take_attempt(pool, ip, IP_LIMIT, now).await?);
+    }
+    if let Some(until) = locked {
+        audit_failure("throttled").await?;
+        return Err(too_many(until, now));
     }
 
     let mut signed_in = None;
@@ -145,10 +158,6 @@ pub async fn password_login(
     }
 
     let Some((org_id, admin_id)) = signed_in else {
-        count_failure(pool, &account, ACCOUNT_LIMIT, now).await?;
-        if let Some(ip) = &ip {
-            count_failure(pool, ip, IP_LIMIT, now).await?;
-        }
         audit_failure("bad_credentials").await?;
         return Err(DomainError::InvalidCredentials);
     };
@@ -157,6 +166,16 @@ pub async fn password_login(
     let mut work = Work::begin(pool, org_id, Actor::admin(&session), meta, now).await?;
     // language=PostgreSQL
     sqlx::query!("delete from login_throttle where bucket = $1", account).execute(work.conn()).await?;
+    if let Some(ip) = &ip {
+        // The address's count is of failures: this attempt was not one.
+        // language=PostgreSQL
+        sqlx::query!(
+            "update login_throttle set failures = greatest(failures - 1, 0) where bucket = $1 and locked_until is null",
+            ip
+        )
+        .execute(work.conn())
+        .await?;
+    }
     // language=PostgreSQL
     sqlx::query!("update admins set last_login_at = $3 where org_id = $1 and id = $2", org_id, admin_id, now)
         .execute(work.conn())

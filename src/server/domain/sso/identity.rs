@@ -3,9 +3,8 @@
 
 use crate::model::connections::SsoFailure;
 use crate::server::domain::actor::{Actor, RequestMeta};
-use crate::server::domain::audit::NewEvent;
+use crate::server::domain::audit::{self, NewEvent};
 use crate::server::domain::DomainError;
-use crate::server::domain::Work;
 use serde_json::json;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -72,7 +71,7 @@ pub struct SignInAt<'a> {
     pub method: &'a str,
 }
 
-/// Audits a refused sign-in in the connection's organization.
+/// Audits a refused sign-in in the connection's organization (repeats summarised per window).
 pub async fn record_failure(
     pool: &PgPool,
     at: SignInAt<'_>,
@@ -93,6 +92,6 @@ pub async fn record_failure(
             "detail": detail,
             "email": email,
         }));
-    Work::record_alone(pool, event, meta, now).await?;
+    audit::failures::record(pool, event, meta, now).await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::model::audit::AuditEventView;
 use crate::model::streams::{StreamKind, StreamTestResult};
 use crate::model::Permission;
 use crate::server::domain::actor::{Actor, Caller};
-use crate::server::domain::audit::{self, StoredEvent};
+use crate::server::domain::audit::{self, checkpoints, StoredEvent};
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::DomainError;
 use crate::server::domain::Work;
@@ -20,6 +20,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+
+/// Checkpoints per request (one is signed every few seconds, so a batch rarely holds more than one).
+const CHECKPOINTS_PER_BATCH: i64 = 50;
 
 /// Prefix of the webhook signing secrets Mandate generates.
 /// Posts one synthetic `mandate.stream.test` event to the stream's destination now and says
@@ -112,9 +115,12 @@ pub async fn deliver_due(
         // Only the stream row is locked (`of s`): appending events must never wait on delivery.
         // language=PostgreSQL
         let Some(stream) = sqlx::query!(
-            "select s.org_id, s.id, s.kind, s.url, s.secret_encrypted, s.cursor_seq, s.failures
+            "select s.org_id, s.id, s.kind, s.url, s.secret_encrypted, s.cursor_seq, s.checkpoint_cursor, s.failures
              from audit_streams s join audit_chain_heads h on h.org_id = s.org_id
-             where s.enabled and s.next_attempt_at <= $1 and s.cursor_seq < h.last_seq and s.id <> all($2)
+             where s.enabled and s.next_attempt_at <= $1 and s.id <> all($2)
+               and (s.cursor_seq < h.last_seq
+                    or exists (select 1 from audit_checkpoints c
+                               where c.org_id = s.org_id and c.size > s.checkpoint_cursor and c.size <= s.cursor_seq))
              order by s.next_attempt_at
              limit 1
              for update of s skip locked",
@@ -129,15 +135,24 @@ pub async fn deliver_due(
         visited.push(stream.id);
         let mut events = audit::events_after(pool, stream.org_id, stream.cursor_seq, BATCH_SIZE).await?;
         keep_contiguous(&mut events);
-        let (Some(first), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
-            continue;
+        let (first, last) = match (events.first(), events.last()) {
+            (Some(first), Some(last)) => (first.seq, last.seq),
+            _ => (stream.cursor_seq + 1, stream.cursor_seq),
         };
+        // Each signed checkpoint follows the events it covers, so a copy lives outside the database.
+        let signed =
+            checkpoints::between(pool, stream.org_id, stream.checkpoint_cursor, last, CHECKPOINTS_PER_BATCH).await?;
+        let checkpoint_cursor = signed.last().map_or(stream.checkpoint_cursor, |c| c.size);
+        if events.is_empty() && signed.is_empty() {
+            continue;
+        }
         let count = events.len();
         let attempt =
             match (stream.kind.parse::<StreamKind>(), decrypt_secret(master, stream.id, &stream.secret_encrypted)) {
                 (Ok(kind), Ok(secret)) => {
-                    let views: Vec<AuditEventView> = events.into_iter().map(audit::view).collect();
-                    let key = idempotency_key(stream.id, first, last);
+                    let mut entries: Vec<AuditEventView> = events.into_iter().map(audit::view).collect();
+                    entries.extend(signed.iter().map(checkpoints::stream_entry));
+                    let key = idempotency_key(stream.id, first, last, signed.last().map(|c| c.size));
                     let request = build_request(
                         kind,
                         &secret,
@@ -145,7 +160,7 @@ pub async fn deliver_due(
                             org_id: stream.org_id,
                             stream_id: stream.id,
                             host: &http.host,
-                            events: &views,
+                            events: &entries,
                             idempotency_key: &key,
                         },
                         now,
@@ -167,6 +182,7 @@ pub async fn deliver_due(
                 // language=PostgreSQL
                 sqlx::query!(
                     "update audit_streams set cursor_seq = greatest(cursor_seq, $3),
+                            checkpoint_cursor = greatest(checkpoint_cursor, $6),
                             delivered_events = delivered_events + $4, failures = 0,
                             next_attempt_at = $5, last_success_at = $5
                      where org_id = $1 and id = $2",
@@ -174,7 +190,8 @@ pub async fn deliver_due(
                     stream.id,
                     last,
                     count as i64,
-                    now
+                    now,
+                    checkpoint_cursor
                 )
                 .execute(work.conn())
                 .await?;
@@ -236,8 +253,13 @@ pub fn backoff(failures: i32, jitter: f64) -> Duration {
     Duration::milliseconds(jittered.min(max))
 }
 
-pub fn idempotency_key(stream_id: Uuid, first_seq: i64, last_seq: i64) -> String {
-    format!("{stream_id}:{first_seq}-{last_seq}")
+/// `<stream>:<first_seq>-<last_seq>`, and `+c<size>` when the batch ends with checkpoints (the
+/// largest one's size). A batch of only checkpoints has `first_seq > last_seq`.
+pub fn idempotency_key(stream_id: Uuid, first_seq: i64, last_seq: i64, last_checkpoint: Option<i64>) -> String {
+    match last_checkpoint {
+        Some(size) => format!("{stream_id}:{first_seq}-{last_seq}+c{size}"),
+        None => format!("{stream_id}:{first_seq}-{last_seq}"),
+    }
 }
 
 /// Cuts a batch at the first gap in `seq`. The log has none (appends commit in order); a batch

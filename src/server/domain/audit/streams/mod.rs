@@ -15,6 +15,9 @@
 //!
 //! A new stream starts with its own `audit_stream.created` event: it receives the events
 //! recorded from its creation on, not the history before it (export that from the Audit page).
+//! Each signed checkpoint follows the events it covers as an entry of action `audit.checkpoint`
+//! (the checkpoint and its exact signed text in `details`), so a copy of every checkpoint lives
+//! outside the database; `checkpoint_cursor` is the size of the last one acknowledged.
 //! A disabled stream keeps its cursor and catches up when turned back on.
 //!
 //! Files: this one holds the streams themselves (create, list, turn on or off, delete, rotate
@@ -167,8 +170,9 @@ pub async fn create(
     }
     // language=PostgreSQL
     sqlx::query!(
-        "insert into audit_streams (org_id, id, name, kind, url, secret_encrypted, cursor_seq, next_attempt_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        "insert into audit_streams (org_id, id, name, kind, url, secret_encrypted, cursor_seq, checkpoint_cursor,
+                                    next_attempt_at, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8)",
         org_id,
         id,
         name,
