@@ -34,6 +34,11 @@ if (role.status !== 0) {
 const runtimeUrl = new URL(databaseUrl);
 runtimeUrl.username = 'mandate_app';
 runtimeUrl.password = '';
+const canSignIn = spawnSync('psql', [new URL('/postgres', runtimeUrl).toString(), '-qtAc', 'select 1'], { stdio: 'ignore' });
+if (canSignIn.status !== 0) {
+  console.error('the runtime role mandate_app cannot sign in to PostgreSQL: run scripts/setup (it allows it for a local cluster it set up) or allow it in pg_hba.conf');
+  process.exit(1);
+}
 
 const dnsRecords = path.join(mkdtempSync(path.join(os.tmpdir(), 'mandate-dns-')), 'records.json');
 writeFileSync(dnsRecords, '{}');

@@ -26,3 +26,26 @@ create table audit_failure_windows (
     constraint audit_failure_windows_pkey primary key (org_id, key)
 );
 create index audit_failure_windows_started_idx on audit_failure_windows (window_started_at);
+
+-- The audit triggers name their tables without a schema: pin the search path, so that no
+-- session can shadow audit_chain_heads or audit_checkpoints with a temporary table of its own.
+-- And events younger than the shortest retention (30 days, by the database's clock) are never
+-- deleted except by the schema's owner: whatever the server's own role writes into the chain
+-- head or the checkpoints, it cannot erase recent history.
+create or replace function audit_events_append_only() returns trigger
+    language plpgsql
+    set search_path = pg_catalog, public, pg_temp as
+$$
+begin
+    if tg_table_name = 'audit_events' and tg_op = 'DELETE'
+       and old.seq <= (select pruned_through from audit_chain_heads where org_id = old.org_id)
+       and (old.occurred_at < now() - interval '30 days'
+            or pg_has_role(current_user, (select tableowner from pg_tables
+                                          where schemaname = 'public' and tablename = 'audit_events'), 'MEMBER')) then
+        return old;
+    end if;
+    raise exception '% is append-only: % is not allowed', tg_table_name, tg_op
+        using errcode = 'insufficient_privilege';
+end
+$$;
+alter function audit_chain_heads_forward_only() set search_path = pg_catalog, public, pg_temp;

@@ -41,7 +41,12 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<PgPool> {
         migrate(&owner).await?;
         // language=PostgreSQL
         let runtime = sqlx::query_scalar!(r#"select current_user::text as "user!""#).fetch_one(&pool).await?;
-        grant_runtime_role(&owner, &runtime).await?;
+        // language=PostgreSQL
+        let owner_role = sqlx::query_scalar!(r#"select current_user::text as "user!""#).fetch_one(&owner).await?;
+        // The same role twice would revoke its own rights on the audit tables and migrations.
+        if runtime != owner_role {
+            grant_runtime_role(&owner, &runtime).await?;
+        }
         owner.close().await;
     }
     if let Some(reason) = audit_trail_unprotected(&pool).await? {
@@ -87,7 +92,18 @@ pub async fn grant_runtime_role(owner: &PgPool, role: &str) -> anyhow::Result<()
         statements.push(format!("revoke all on {table} from {role}"));
         statements.push(format!("grant select, {changes} on {table} to {role}"));
     }
+    // Temporary tables could shadow the tables the audit triggers read: nobody but the owner
+    // needs them.
+    statements.push(
+        "do $$ begin execute format('revoke temporary on database %I from public', current_database()); end $$"
+            .to_string(),
+    );
     let mut tx = owner.begin().await?;
+    // Nodes starting together grant one at a time (concurrent GRANTs on a table conflict).
+    // language=PostgreSQL
+    sqlx::query!("select pg_advisory_xact_lock(hashtextextended('mandate_runtime_grants', 0))")
+        .execute(&mut *tx)
+        .await?;
     for statement in statements {
         sqlx::query(&statement)
             .execute(&mut *tx)

@@ -184,6 +184,8 @@ async fn the_servers_own_database_role_cannot_rewrite_the_audit_trail(pool: sqlx
         "update audit_chain_heads set last_seq = 0, last_hash = '\\x00'",
         "delete from audit_chain_heads",
         "set session_replication_role = replica",
+        // Shadowing the tables the triggers read with temporary ones.
+        "create temp table audit_chain_heads (org_id uuid, pruned_through bigint)",
         "delete from _sqlx_migrations",
     ];
     for attack in attacks {
@@ -196,6 +198,19 @@ async fn the_servers_own_database_role_cannot_rewrite_the_audit_trail(pool: sqlx
         ChainStatus::Intact { events, checkpoints: 1, signed_size: events, pruned_through: 0 },
         "nothing changed"
     );
+    // Even through the chain head and a checkpoint row it may write, the role cannot erase recent
+    // history: events younger than 30 days (by the database's clock) stay.
+    let size = events;
+    let mut tx = runtime.begin().await.unwrap();
+    sqlx::query("update audit_chain_heads set pruned_through = $2 where org_id = $1")
+        .bind(org_id)
+        .bind(size)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let erased = sqlx::query("delete from audit_events where org_id = $1").bind(org_id).execute(&mut *tx).await;
+    assert!(erased.is_err(), "recent events were deleted by the runtime role");
+    drop(tx);
     // The same statements are what the owner's role could do: the refusals above are the role's.
     sqlx::query("alter table audit_events disable trigger audit_events_no_update_or_delete")
         .execute(&pool)

@@ -6,7 +6,7 @@
 //! the window: at the next such failure after it, or when `flush_expired` finds it.
 
 use crate::server::domain::actor::{Actor, RequestMeta};
-use crate::server::domain::audit::{NewEvent, Target};
+use crate::server::domain::audit::{self, NewEvent, Target};
 use crate::server::domain::{DomainError, Work};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
@@ -18,6 +18,9 @@ use uuid::Uuid;
 pub const WINDOW: Duration = Duration::minutes(5);
 /// Client addresses kept per window (a sample for the summary, not an inventory).
 const MAX_ADDRESSES: i32 = 20;
+
+/// The request details of a summary: it stands for many requests (their addresses are listed).
+static NO_REQUEST: RequestMeta = RequestMeta { ip: None, user_agent: None, request_id: None };
 
 /// What identifies a stream of repeated failures: action, target and reason.
 fn window_key(event: &NewEvent) -> String {
@@ -65,7 +68,8 @@ pub async fn record(
         return Ok(false);
     }
     if let Some(summary) = close_window(work.conn(), event.org_id, &key).await? {
-        work.record(summary).await?;
+        // The summary is of earlier requests, not of this one.
+        audit::record(work.conn(), summary, &NO_REQUEST, now).await?;
     }
     let target = event.target.as_ref();
     // language=PostgreSQL
@@ -136,7 +140,6 @@ pub async fn flush_expired(pool: &PgPool, now: OffsetDateTime) -> Result<usize, 
             .await?;
     let mut summaries = 0;
     for window in expired {
-        static NO_REQUEST: RequestMeta = RequestMeta { ip: None, user_agent: None, request_id: None };
         let mut work = Work::begin(pool, window.org_id, Actor::Anonymous, &NO_REQUEST, now).await?;
         // language=PostgreSQL
         sqlx::query!(

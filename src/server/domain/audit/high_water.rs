@@ -104,13 +104,20 @@ impl HighWaterMarks {
         }
     }
 
-    /// Writes the marks to the file when they changed since the last write.
+    /// Writes the marks to the file when they changed since the last write, merged with what
+    /// the file holds now (another process on this node, a CLI command, may have raised a mark).
     pub fn save(&self) -> Result<(), DomainError> {
         let Some(path) = &self.file else { return Ok(()) };
+        let on_disk: Option<Marks> = std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let bytes = {
             let mut guard = self.marks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if !guard.1 {
                 return Ok(());
+            }
+            for (org_id, mark) in on_disk.map(|marks| marks.organizations).unwrap_or_default() {
+                if guard.0.organizations.get(&org_id).is_none_or(|ours| ours.size < mark.size) {
+                    guard.0.organizations.insert(org_id, mark);
+                }
             }
             guard.1 = false;
             guard.0.version = 1;
@@ -129,7 +136,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let temporary = path.with_extension("json.tmp");
+    // A name of its own per write: two processes writing at once never share a temporary file.
+    let temporary = path.with_extension(format!("json.{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -182,7 +190,17 @@ mod tests {
         marks.save().unwrap();
         let read: Marks = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(read.organizations[&org], Mark { size: 7, root_hash: hex::encode([3u8; 32]) });
-        assert!(!path.with_extension("json.tmp").exists(), "the temporary file was renamed into place");
+        let leftovers = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path() != path).count();
+        assert_eq!(leftovers, 0, "the temporary file was renamed into place");
+        // Another writer's higher mark in the file survives our next write.
+        let other = Uuid::new_v4();
+        let mut on_disk: Marks = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        on_disk.organizations.insert(other, Mark { size: 9, root_hash: "ab".into() });
+        std::fs::write(&path, serde_json::to_vec(&on_disk).unwrap()).unwrap();
+        marks.raise(org, 8, &[4; 32]);
+        marks.save().unwrap();
+        let read: Marks = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!((read.organizations[&org].size, read.organizations[&other].size), (8, 9));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,7 +19,8 @@ pub async fn load(pool: &PgPool, admin: &AdminSession, now: OffsetDateTime) -> R
                  and revoked_at is null and expires_at > $2) as "pending_invitations!",
              (select count(*) from people where org_id = $1 and active) as "people!",
              (select count(*) from audit_events where org_id = $1) as "audit_events!",
-             (select count(*) from audit_events where org_id = $1 and action = 'login.failed'
+             (select coalesce(sum(1 + coalesce((details::jsonb -> 'repeated' ->> 'count')::bigint, 0)), 0)::bigint
+                from audit_events where org_id = $1 and action = 'login.failed'
                  and occurred_at > $3) as "failed_logins_24h!",
              (select count(*) from api_keys where org_id = $1 and revoked_at is null) as "api_keys!",
              (select count(*) from agents where org_id = $1 and status = 'active') as "agents!",

@@ -136,9 +136,14 @@ pub async fn password_login(
     };
 
     // Every attempt is counted before the password is checked; a success gives it back.
-    let mut locked = take_attempt(pool, &account, ACCOUNT_LIMIT, now).await?;
-    if let Some(ip) = &ip {
-        locked = locked.max(take_attempt(pool, ip, IP_LIMIT, now).await?);
+    // The address first: a locked address must not go on counting against (and locking) the
+    // accounts it tries.
+    let mut locked = match &ip {
+        Some(ip) => take_attempt(pool, ip, IP_LIMIT, now).await?,
+        None => None,
+    };
+    if locked.is_none() {
+        locked = take_attempt(pool, &account, ACCOUNT_LIMIT, now).await?;
     }
     if let Some(until) = locked {
         audit_failure("throttled").await?;
