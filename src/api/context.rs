@@ -62,8 +62,22 @@ impl Call {
         auth_session::current_admin(&self.state.pool, &self.session, now()).await.map_err(|err| self.fail(err))
     }
 
-    /// The signed-in admin, or `Unauthenticated`.
+    /// The signed-in admin, or `Unauthenticated`; `Forbidden` while the session is signed in
+    /// only to set up a required second factor.
     pub async fn admin(&self) -> Result<AdminSession, AppError> {
+        let admin = self.admin_enrolling().await?;
+        if auth_session::must_enrol(&self.session).await {
+            return Err(self.request_error(AppError::new(
+                ErrorKind::Forbidden,
+                "Your organization requires a second factor: set up an authenticator app under Settings → Security first.",
+            )));
+        }
+        Ok(admin)
+    }
+
+    /// The signed-in admin, also while the session may only set up a second factor (for the
+    /// Security settings and nothing else).
+    pub async fn admin_enrolling(&self) -> Result<AdminSession, AppError> {
         self.signed_in().await?.ok_or_else(|| self.request_error(AppError::unauthenticated()))
     }
 

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod directories;
 pub mod people;
 pub mod scopes;
+pub mod security;
 pub mod session;
 pub mod streams;
 

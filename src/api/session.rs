@@ -8,6 +8,7 @@ use {
     super::context::{call, now},
     crate::server::auth::{guard::safe_next, session as auth_session},
     crate::server::domain,
+    crate::server::domain::org::factors::AfterPassword,
     crate::server::domain::rate_limits::Door,
 };
 
@@ -23,9 +24,51 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let call = call().await?;
     call.knock(Door::SignIn)?;
-    let admin = domain::org::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
+    let outcome = domain::org::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
+    let next = safe_next(next.as_deref());
+    match outcome {
+        AfterPassword::SignedIn(admin) => {
+            auth_session::sign_in(&call.session, &admin, "password", now()).await.map_err(|e| call.fail(e))?;
+            leptos_axum::redirect(next);
+        }
+        AfterPassword::SecondStep(admin) => {
+            auth_session::begin_second_step(&call.session, &admin, now()).await.map_err(|e| call.fail(e))?;
+            let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            leptos_axum::redirect(&format!("/login?step=code&next={next}"));
+        }
+        AfterPassword::MustEnrol(admin) => {
+            auth_session::sign_in_to_enrol(&call.session, &admin, "password", now()).await.map_err(|e| call.fail(e))?;
+            leptos_axum::redirect("/settings?tab=security");
+        }
+    }
+    Ok(())
+}
+
+/// The second step of a password sign-in: a code from the authenticator app, or a recovery
+/// code. On success the session id is rotated and the browser goes to `next`.
+#[server(prefix = "/rpc", endpoint = "login/code")]
+pub async fn login_code(code: String, next: Option<String>) -> Result<(), AppError> {
+    let call = call().await?;
+    call.knock(Door::SignIn)?;
+    let Some(pending) = auth_session::pending_second_step(&call.session, now()).await else {
+        return Err(call.request_error(AppError::new(
+            crate::error::ErrorKind::Unauthenticated,
+            "This sign-in has expired. Enter your email and password again.",
+        )));
+    };
+    let admin = domain::org::factors::second_step(
+        &call.state.pool,
+        &call.state.master,
+        pending.org_id,
+        pending.admin_id,
+        &code,
+        &call.meta,
+        now(),
+    )
+    .await
+    .map_err(|e| call.fail(e))?;
     auth_session::sign_in(&call.session, &admin, "password", now()).await.map_err(|e| call.fail(e))?;
     leptos_axum::redirect(safe_next(next.as_deref()));
     Ok(())

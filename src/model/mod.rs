@@ -8,6 +8,7 @@ pub mod audit;
 pub mod connections;
 pub mod dashboard;
 pub mod directories;
+pub mod factors;
 pub mod role;
 pub mod session;
 pub mod streams;

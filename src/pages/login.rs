@@ -1,8 +1,9 @@
 //! `/login`: the work email first — an address at a verified domain with an active connection
 //! goes through the IdP (`/sso/start`), any other to the password form. The password form stays
-//! reachable for owners' break-glass sign-in while the IdP is down.
+//! reachable for owners' break-glass sign-in while the IdP is down. An admin with a second
+//! factor then enters a code from their authenticator app, or a recovery code (`?step=code`).
 
-use crate::api::session::Login;
+use crate::api::session::{Login, LoginCode};
 use crate::ui::icons::Icon;
 use crate::ui::{ErrorNotice, Notice, BUTTON_PRIMARY, INPUT, LABEL};
 use leptos::prelude::*;
@@ -13,6 +14,8 @@ use leptos_router::hooks::use_query_map;
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let login = ServerAction::<Login>::new();
+    let login_code = ServerAction::<LoginCode>::new();
+    let code_step = move || query.read().get("step").as_deref() == Some("code");
     let next = move || query.read().get("next").unwrap_or_default();
     let email = move || query.read().get("email").unwrap_or_default();
     let password_step = move || query.read().get("method").as_deref() == Some("password");
@@ -39,7 +42,25 @@ pub fn LoginPage() -> impl IntoView {
                 <div class="space-y-4">
                     {move || banner().map(|message| view! { <Notice message/> })}
                     {move || login.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+                    {move || login_code.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
                 </div>
+                <Show when=code_step>
+                    <ActionForm action=login_code attr:class="mt-6 space-y-5 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200" attr:data-testid="code-step">
+                        <input type="hidden" name="next" prop:value=next/>
+                        <div>
+                            <label for="code" class=LABEL>"Authentication code"</label>
+                            <input id="code" name="code" type="text" autocomplete="one-time-code" required autofocus spellcheck="false" class=format!("mt-1.5 {INPUT}") aria-describedby="code-hint"/>
+                            <p id="code-hint" class="mt-1.5 text-xs text-slate-500">"The 6-digit code from your authenticator app, or one of your recovery codes."</p>
+                        </div>
+                        <button type="submit" class=format!("w-full {BUTTON_PRIMARY}") disabled=move || login_code.pending().get()>
+                            {move || if login_code.pending().get() { "Checking…" } else { "Verify" }}
+                        </button>
+                    </ActionForm>
+                    <p class="mt-3 text-center text-xs text-slate-500">
+                        <a href="/login?method=password" class="font-medium text-indigo-700 hover:underline">"Start again"</a>
+                    </p>
+                </Show>
+                <Show when=move || !code_step()>
                 <Show
                     when=password_step
                     fallback=move || view! {
@@ -71,6 +92,7 @@ pub fn LoginPage() -> impl IntoView {
                     <p class="mt-3 text-center text-xs text-slate-500">
                         <a href="/login" class="font-medium text-indigo-700 hover:underline">"Use single sign-on instead"</a>
                     </p>
+                </Show>
                 </Show>
                 <p class="mt-6 text-center text-xs text-slate-500">
                     "New admin? Open the setup link you were sent. Links are valid for 72 hours."

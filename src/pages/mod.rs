@@ -13,6 +13,7 @@ pub mod directory;
 pub mod login;
 pub mod not_found;
 pub mod scopes;
+pub mod security;
 pub mod settings;
 pub mod setup;
 pub mod sso_failed;

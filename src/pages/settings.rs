@@ -4,6 +4,7 @@
 
 use super::api_keys::ApiKeysTab;
 use super::scopes::ScopesTab;
+use super::security::SecurityTab;
 use crate::api::admins::{list_admins, ChangeAdminRole, InviteAdmin, RemoveAdmin, RevokeInvitation};
 use crate::api::connections::{get_sign_in_settings, SetPasswordSignIn};
 use crate::model::admins::{AdminRow, CreatedInvitation, InvitationRow};
@@ -29,6 +30,7 @@ pub fn SettingsPage() -> impl IntoView {
             "scopes" => view! { <ScopesTab/> }.into_any(),
             "sign-in" => view! { <SignInTab/> }.into_any(),
             "api-keys" => view! { <ApiKeysTab/> }.into_any(),
+            "security" => view! { <SecurityTab/> }.into_any(),
             _ => view! { <AdminsTab/> }.into_any(),
         }}
     }
@@ -43,6 +45,7 @@ pub fn SettingsHeader(#[prop(into)] current: Signal<String>) -> impl IntoView {
         ("sign-in", "Sign-in", "/settings?tab=sign-in"),
         ("scopes", "Scopes", "/settings?tab=scopes"),
         ("api-keys", "API keys", "/settings?tab=api-keys"),
+        ("security", "Security", "/settings?tab=security"),
         ("streams", "Log streams", "/settings/streams"),
     ];
     view! {

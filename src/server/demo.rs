@@ -12,8 +12,8 @@ use super::domain::agents::registry::{self, NewAgent, Owner};
 use super::domain::agents::scopes::{self, NewScope};
 use super::domain::directory::{self, groups, users, ChangeError, Directory, DirectoryCall, FeedEntry};
 use super::domain::{
-    crypto::secrets, org::admins, org::api_keys, org::login, org::organizations, sso::connections, sso::domains,
-    sso::oidc, sso::saml, AdminSession, Caller, DomainError, RequestMeta,
+    crypto::secrets, org::admins, org::api_keys, org::factors::AfterPassword, org::login, org::organizations,
+    sso::connections, sso::domains, sso::oidc, sso::saml, AdminSession, Caller, DomainError, RequestMeta,
 };
 use super::scim;
 use crate::model::agents::AgentFilter;
@@ -57,9 +57,9 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
         let invitation = admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), email, role).await?;
         let password = secrets::generate("demo-");
         admins::accept_invitation(pool, &invitation.token, name, &password, &demo_meta(ip), now).await?;
-        let session = login::password_login(pool, email, &password, &demo_meta(ip), now).await?;
-        if email.starts_with("lee") {
-            login::logout(pool, &session, &demo_meta(ip), now).await?;
+        let outcome = login::password_login(pool, email, &password, &demo_meta(ip), now).await?;
+        if let (true, AfterPassword::SignedIn(session)) = (email.starts_with("lee"), &outcome) {
+            login::logout(pool, session, &demo_meta(ip), now).await?;
         }
     }
     // Someone guessing Sam's password from a few addresses: the first failure is recorded, the

@@ -13,6 +13,7 @@ mod oauth;
 mod platform_api;
 mod roles;
 mod scim;
+mod second_factors;
 mod setup_links;
 mod sso_oidc;
 mod sso_saml;

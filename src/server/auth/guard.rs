@@ -1,5 +1,6 @@
 //! Sends signed-out browsers from portal pages to `/login` (server side, before any rendering),
-//! and signed-in ones from `/login` to the dashboard. The admin it loaded rides along in the
+//! signed-in ones from `/login` to the dashboard, and admins who must set up a second factor to
+//! Settings → Security from every other page. The admin it loaded rides along in the
 //! request's extensions, so the page's server functions do not load it again.
 
 use super::session;
@@ -12,6 +13,12 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 const PORTAL_SECTIONS: [&str; 6] = ["/connections", "/directories", "/agents", "/approvals", "/audit", "/settings"];
+/// Where an admin who must set up a second factor is sent, whatever page they ask for.
+const SECURITY_SETTINGS: &str = "/settings?tab=security";
+
+fn is_security_settings(uri: &axum::http::Uri) -> bool {
+    uri.path() == "/settings" && uri.query().is_some_and(|q| q.split('&').any(|pair| pair == "tab=security"))
+}
 
 /// Whether a path is a portal page that needs a signed-in admin.
 pub fn is_portal_page(path: &str) -> bool {
@@ -37,6 +44,10 @@ pub async fn guard_pages(State(state): State<AppState>, mut request: Request, ne
     let signed_in = admin.is_some();
     if let Some(admin) = admin {
         request.extensions_mut().insert(admin);
+    }
+    let enrolling = signed_in && session::must_enrol(&session).await;
+    if enrolling && !is_login && !is_security_settings(request.uri()) {
+        return Redirect::to(SECURITY_SETTINGS).into_response();
     }
     match (signed_in, is_login) {
         (false, false) => {

@@ -1,6 +1,10 @@
 //! The portal session: which admin is signed in, since when. The session id is rotated at
 //! sign-in; sessions end after 30 minutes idle (cookie expiry, see the router) or 12 hours after
 //! sign-in (checked here), and whenever the admin is removed or deactivated.
+//!
+//! Between a correct password and the second factor the session holds only the pending sign-in
+//! (5 minutes; nobody is signed in). An admin whom the policy requires to have a second factor
+//! and who has none is signed in "to enrol": the portal lets them set one up and nothing else.
 
 use crate::model::session::{Me, MeOrganization, MePerson};
 use crate::server::domain::{org::admins, AdminSession, DomainError};
@@ -13,6 +17,9 @@ use uuid::Uuid;
 pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
 const IDENTITY_KEY: &str = "admin";
+const PENDING_KEY: &str = "second_step";
+/// How long the second step of a password sign-in may take.
+pub const SECOND_STEP_TIMEOUT: Duration = Duration::minutes(5);
 
 #[derive(Serialize, Deserialize)]
 struct SessionIdentity {
@@ -22,6 +29,17 @@ struct SessionIdentity {
     /// `password`, `oidc` or `saml`.
     #[serde(default)]
     method: String,
+    /// Signed in only to set up the second factor the policy requires.
+    #[serde(default)]
+    must_enrol: bool,
+}
+
+/// A password sign-in waiting for its second factor.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub org_id: Uuid,
+    pub admin_id: Uuid,
+    pub started_at: i64,
 }
 
 fn session_error(err: tower_sessions::session::Error) -> DomainError {
@@ -35,6 +53,26 @@ pub async fn sign_in(
     method: &str,
     now: OffsetDateTime,
 ) -> Result<(), DomainError> {
+    bind(session, admin, method, false, now).await
+}
+
+/// Binds the session to `admin` (fresh id) for setting up a required second factor only.
+pub async fn sign_in_to_enrol(
+    session: &Session,
+    admin: &AdminSession,
+    method: &str,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    bind(session, admin, method, true, now).await
+}
+
+async fn bind(
+    session: &Session,
+    admin: &AdminSession,
+    method: &str,
+    must_enrol: bool,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
     session.clear().await;
     session.cycle_id().await.map_err(session_error)?;
     let identity = SessionIdentity {
@@ -42,8 +80,45 @@ pub async fn sign_in(
         admin_id: admin.admin_id(),
         signed_in_at: now.unix_timestamp(),
         method: method.to_string(),
+        must_enrol,
     };
     session.insert(IDENTITY_KEY, identity).await.map_err(session_error)?;
+    Ok(())
+}
+
+/// Holds a password sign-in until its second factor (fresh id; nobody is signed in).
+pub async fn begin_second_step(
+    session: &Session,
+    admin: &AdminSession,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    session.clear().await;
+    session.cycle_id().await.map_err(session_error)?;
+    let pending =
+        PendingSignIn { org_id: admin.org_id(), admin_id: admin.admin_id(), started_at: now.unix_timestamp() };
+    session.insert(PENDING_KEY, pending).await.map_err(session_error)?;
+    Ok(())
+}
+
+/// The password sign-in waiting for its second factor, if it has not expired.
+pub async fn pending_second_step(session: &Session, now: OffsetDateTime) -> Option<PendingSignIn> {
+    let pending: Option<PendingSignIn> = session.get(PENDING_KEY).await.ok().flatten();
+    pending.filter(|p| now.unix_timestamp() - p.started_at <= SECOND_STEP_TIMEOUT.whole_seconds())
+}
+
+/// Whether this session is signed in only to set up a required second factor.
+pub async fn must_enrol(session: &Session) -> bool {
+    let identity: Option<SessionIdentity> = session.get(IDENTITY_KEY).await.ok().flatten();
+    identity.is_some_and(|identity| identity.must_enrol)
+}
+
+/// The required second factor is set up: the session may do everything its role allows.
+pub async fn enrolled(session: &Session) -> Result<(), DomainError> {
+    let identity: Option<SessionIdentity> = session.get(IDENTITY_KEY).await.map_err(session_error)?;
+    if let Some(mut identity) = identity.filter(|identity| identity.must_enrol) {
+        identity.must_enrol = false;
+        session.insert(IDENTITY_KEY, identity).await.map_err(session_error)?;
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use crate::model::connections::{PasswordSignIn, SignInSettings};
 use crate::model::Permission;
 use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
 use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::org::factors::{self, AfterPassword};
 use crate::server::domain::Work;
 use crate::server::domain::{crypto::passwords, org::admins, DomainError};
 use serde_json::json;
@@ -86,14 +87,15 @@ struct Candidate {
     password_hash: Option<String>,
 }
 
-/// Signs an admin in with email and password.
+/// Checks an admin's email and password; says where that leads (signed in, a second step, or
+/// enrolment of a second factor the policy requires).
 pub async fn password_login(
     pool: &PgPool,
     email: &str,
     password: &str,
     meta: &RequestMeta,
     now: OffsetDateTime,
-) -> Result<AdminSession, DomainError> {
+) -> Result<AfterPassword, DomainError> {
     let email = email.trim().to_lowercase();
     if email.is_empty() || password.is_empty() {
         return Err(DomainError::invalid("Enter your email and password"));
@@ -168,9 +170,6 @@ pub async fn password_login(
     };
 
     let session = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
-    let mut work = Work::begin(pool, org_id, Actor::admin(&session), meta, now).await?;
-    // language=PostgreSQL
-    sqlx::query!("delete from login_throttle where bucket = $1", account).execute(work.conn()).await?;
     if let Some(ip) = &ip {
         // The address's count is of failures: this attempt was not one.
         // language=PostgreSQL
@@ -178,23 +177,58 @@ pub async fn password_login(
             "update login_throttle set failures = greatest(failures - 1, 0) where bucket = $1 and locked_until is null",
             ip
         )
-        .execute(work.conn())
+        .execute(pool)
         .await?;
     }
-    // language=PostgreSQL
-    sqlx::query!("update admins set last_login_at = $3 where org_id = $1 and id = $2", org_id, admin_id, now)
-        .execute(work.conn())
-        .await?;
-    let event = work
-        .event("login.succeeded")
-        .target("admin", admin_id, session.email())
-        .details(json!({ "method": "password" }));
-    work.record(event).await?;
+    let outcome = factors::after_password(pool, session).await?;
+    let (session, details) = match &outcome {
+        // The second step completes (and records) the sign-in; its tries count on the account.
+        AfterPassword::SecondStep(_) => return Ok(outcome),
+        AfterPassword::SignedIn(session) => (session, json!({ "method": "password" })),
+        AfterPassword::MustEnrol(session) => {
+            (session, json!({ "method": "password", "must_enrol_second_factor": true }))
+        }
+    };
+    let mut work = Work::begin(pool, org_id, Actor::admin(session), meta, now).await?;
+    record_success(&mut work, session, details).await?;
     work.commit().await?;
-    Ok(session)
+    Ok(outcome)
 }
 
-/// Records a sign-out.
+/// Takes one attempt from the account's bucket (a second factor's try counts like a
+/// password's); `RateLimited` when the account is locked.
+pub async fn take_account_attempt(pool: &PgPool, email: &str, now: OffsetDateTime) -> Result<(), DomainError> {
+    match take_attempt(pool, &account_bucket(&email.trim().to_lowercase()), ACCOUNT_LIMIT, now).await? {
+        Some(until) => Err(too_many(until, now)),
+        None => Ok(()),
+    }
+}
+
+/// Records a completed sign-in in `work`: the account's count starts again, and
+/// `login.succeeded` says how (`details`).
+pub async fn record_success(
+    work: &mut Work<'_>,
+    admin: &AdminSession,
+    details: serde_json::Value,
+) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    sqlx::query!("delete from login_throttle where bucket = $1", account_bucket(admin.email()))
+        .execute(work.conn())
+        .await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admins set last_login_at = $3 where org_id = $1 and id = $2",
+        admin.org_id(),
+        admin.admin_id(),
+        work.now()
+    )
+    .execute(work.conn())
+    .await?;
+    let event = work.event("login.succeeded").target("admin", admin.admin_id(), admin.email()).details(details);
+    work.record(event).await?;
+    Ok(())
+}
+
 pub async fn logout(
     pool: &PgPool,
     admin: &AdminSession,

@@ -1,0 +1,164 @@
+//! Second factors of portal admins: an authenticator app (TOTP, `totp`) and single-use recovery
+//! codes (`recovery`), the organization's policy of who must use one after a password, and the
+//! second step of a password sign-in. Single sign-on relies on the identity provider's own
+//! factors. Failed second steps count toward the account's lockout like wrong passwords.
+
+pub mod recovery;
+pub mod totp;
+
+use crate::model::factors::{SecondFactorPolicy, SecurityOverview};
+use crate::model::Permission;
+use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
+use crate::server::domain::audit::{self, NewEvent};
+use crate::server::domain::crypto::master_key::MasterKey;
+use crate::server::domain::org::{admins, login};
+use crate::server::domain::{DomainError, Work};
+use serde_json::json;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum AfterPassword {
+    /// Signed in (no factor enrolled, none required).
+    SignedIn(AdminSession),
+    /// The admin has a second factor: the sign-in completes with it (`second_step`).
+    SecondStep(AdminSession),
+    /// The policy requires a factor the admin does not have: signed in to enrol one, and to do
+    /// nothing else first.
+    MustEnrol(AdminSession),
+}
+
+/// The organization's policy.
+pub async fn policy(db: impl PgExecutor<'_>, org_id: Uuid) -> Result<SecondFactorPolicy, DomainError> {
+    // language=PostgreSQL
+    let policy = sqlx::query_scalar!("select second_factor_policy from organizations where id = $1", org_id)
+        .fetch_one(db)
+        .await?;
+    Ok(SecondFactorPolicy::parse(&policy).unwrap_or(SecondFactorPolicy::None))
+}
+
+/// Whether the admin has a confirmed second factor.
+pub async fn has_factor(db: impl PgExecutor<'_>, org_id: Uuid, admin_id: Uuid) -> Result<bool, DomainError> {
+    // language=PostgreSQL
+    let has = sqlx::query_scalar!(
+        r#"select exists(select 1 from admin_factors
+                         where org_id = $1 and admin_id = $2 and confirmed_at is not null) as "has!""#,
+        org_id,
+        admin_id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(has)
+}
+
+/// Where a correct password leads for `admin`.
+pub async fn after_password(pool: &PgPool, admin: AdminSession) -> Result<AfterPassword, DomainError> {
+    if has_factor(pool, admin.org_id(), admin.admin_id()).await? {
+        return Ok(AfterPassword::SecondStep(admin));
+    }
+    if policy(pool, admin.org_id()).await?.applies_to(admin.role()) {
+        return Ok(AfterPassword::MustEnrol(admin));
+    }
+    Ok(AfterPassword::SignedIn(admin))
+}
+
+/// The signed-in admin's factors and what the policy asks of them.
+/// Permission: view portal (each admin sees their own).
+pub async fn overview(pool: &PgPool, admin: &AdminSession) -> Result<SecurityOverview, DomainError> {
+    admin.require(Permission::ViewPortal)?;
+    let policy = policy(pool, admin.org_id()).await?;
+    Ok(SecurityOverview {
+        authenticator: totp::enrolled(pool, admin.org_id(), admin.admin_id()).await?,
+        recovery_codes_left: recovery::left(pool, admin.org_id(), admin.admin_id()).await?,
+        policy,
+        required: policy.applies_to(admin.role()),
+    })
+}
+
+/// Changes who must use a second factor after a password.
+/// Permission: organization settings.
+pub async fn set_policy(
+    pool: &PgPool,
+    admin: &AdminSession,
+    policy: SecondFactorPolicy,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), DomainError> {
+    admin.require(Permission::ManageOrganization)?;
+    let mut work = Work::begin(pool, admin.org_id(), Actor::admin(admin), meta, now).await?;
+    // language=PostgreSQL
+    let previous = sqlx::query_scalar!(
+        "update organizations o set second_factor_policy = $2 from organizations old
+         where o.id = $1 and old.id = o.id returning old.second_factor_policy",
+        admin.org_id(),
+        policy.as_str()
+    )
+    .fetch_one(work.conn())
+    .await?;
+    let event = work
+        .event("settings.second_factor_policy_changed")
+        .target("organization", admin.org_id(), admin.org_name())
+        .details(json!({ "from": previous, "to": policy.as_str() }));
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(())
+}
+
+/// Completes a password sign-in with a code from the authenticator app or a recovery code.
+/// Each try is counted against the account's lockout before the code is checked; a wrong code
+/// is audited (repeats summarised) and answered without saying which kind was tried.
+pub async fn second_step(
+    pool: &PgPool,
+    master: &MasterKey,
+    org_id: Uuid,
+    admin_id: Uuid,
+    code: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<AdminSession, DomainError> {
+    let admin = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
+    login::take_account_attempt(pool, admin.email(), now).await?;
+    let code: String = code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_lowercase();
+    let used = if code.len() == totp::DIGITS && code.bytes().all(|b| b.is_ascii_digit()) {
+        totp::verify(pool, master, org_id, admin_id, &code, now).await?.then_some("totp")
+    } else {
+        recovery::use_code(pool, org_id, admin_id, &code, now).await?.then_some("recovery_code")
+    };
+    let Some(factor) = used else {
+        let event = NewEvent::new(org_id, Actor::Anonymous, "login.failed")
+            .target("admin", admin_id, admin.email())
+            .failed()
+            .details(json!({ "method": "password", "reason": "bad_second_factor" }));
+        audit::failures::record(pool, event, meta, now).await?;
+        return Err(DomainError::Invalid(
+            "That code is not right. Enter the current 6-digit code from your authenticator app, or an unused recovery code."
+                .into(),
+        ));
+    };
+    let mut work = Work::begin(pool, org_id, Actor::admin(&admin), meta, now).await?;
+    login::record_success(&mut work, &admin, json!({ "method": "password", "second_factor": factor })).await?;
+    if factor == "recovery_code" {
+        let left = recovery::left(work.conn(), org_id, admin_id).await?;
+        let event = work
+            .event("recovery_code.used")
+            .target("admin", admin_id, admin.email())
+            .details(json!({ "codes_left": left }));
+        work.record(event).await?;
+    }
+    work.commit().await?;
+    Ok(admin)
+}
+
+/// Refuses to leave an admin whom the policy covers without a factor (called before removing
+/// their only one).
+async fn ensure_may_go_without(conn: &mut PgConnection, admin: &AdminSession) -> Result<(), DomainError> {
+    if policy(&mut *conn, admin.org_id()).await?.applies_to(admin.role()) {
+        return Err(DomainError::NotAllowed(
+            "Your organization requires a second factor for you: this is your only one. Ask an owner to change the policy first."
+                .into(),
+        ));
+    }
+    Ok(())
+}
