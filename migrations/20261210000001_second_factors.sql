@@ -33,3 +33,9 @@ create table admin_recovery_codes (
 -- sign-on relies on the identity provider's own.
 alter table organizations add column second_factor_policy text not null default 'none'
     constraint organizations_second_factor_policy_check check (second_factor_policy in ('none', 'owners', 'all'));
+
+-- The way back in for an admin who lost every factor (`mandate admin recover`): a setup link
+-- that sets a new password for that admin, and the moment before which their sessions no
+-- longer count.
+alter table admin_invitations add column recovers_admin_id uuid;
+alter table admins add column sessions_not_before timestamptz;

@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Portal admins.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Platform API keys.
     ApiKey {
         #[command(subcommand)]
@@ -78,6 +83,18 @@ enum OrgCommand {
         admin_email: String,
         #[arg(long)]
         domain: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// The way back in for an admin who lost every second factor (or their password): clears
+    /// their factors and password, ends their sessions and prints a one-time setup link.
+    Recover {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -287,6 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve | Command::Migrate => eprintln!("migrations applied"),
         Command::Org { command } => org(&op, command).await?,
+        Command::Admin { command } => admin(&op, command).await?,
         Command::ApiKey { command } => api_key(&op, command).await?,
         Command::Directory { command } => directory(&op, command).await?,
         Command::Connection { command } => connection(&op, command).await?,
@@ -323,6 +341,16 @@ async fn org(op: &Operator, command: OrgCommand) -> anyhow::Result<()> {
     print_json(json!({
         "org_id": created.org_id,
         "setup_url": op.config.url(&domain::org::admins::setup_path(&created.setup_token)),
+    }));
+    Ok(())
+}
+
+async fn admin(op: &Operator, command: AdminCommand) -> anyhow::Result<()> {
+    let AdminCommand::Recover { org, email } = command;
+    let invitation = domain::org::admins::recover(&op.pool, op.call(org), &email).await.map_err(user_error)?;
+    print_json(json!({
+        "setup_url": op.config.url(&domain::org::admins::setup_path(&invitation.token)),
+        "expires_at": invitation.expires_at.unix_timestamp(),
     }));
     Ok(())
 }

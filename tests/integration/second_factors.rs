@@ -156,3 +156,46 @@ async fn wrong_codes_count_toward_the_accounts_lockout(pool: sqlx::PgPool) {
     let locked = browser.rpc("login/code", &[("code", &code(&secret, 1))]).await;
     assert_eq!(locked.status(), 429, "even the right code waits out the lock");
 }
+
+/// An owner who lost every factor gets back in only through the operator: `mandate admin
+/// recover` clears their factors and password, ends their sessions and prints a one-time link.
+#[sqlx::test]
+async fn the_operator_recovers_an_owner_who_lost_every_factor(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (org_id, owner) = app.org_with_owner("Acme").await;
+    let old_session = app.signed_in(&owner).await;
+    set_up_app(&old_session).await;
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mandate"))
+        .args(["admin", "recover", "--org", &org_id.to_string(), "--email", &owner])
+        .env("DATABASE_URL", database_url(&app.pool))
+        .env("MANDATE_PUBLIC_URL", &app.base)
+        .env("MANDATE_STATE_DIR", std::env::temp_dir().join("mandate-test-state"))
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let setup_url = printed["setup_url"].as_str().unwrap();
+    assert!(setup_url.starts_with(&format!("{}/setup/mnd_inv_", app.base)), "{setup_url}");
+
+    assert_eq!(old_session.get("/auth/me").await.status(), 401, "every session of theirs ended");
+    assert_eq!(app.browser().login(&owner, PASSWORD).await.status(), 401, "the old password is gone");
+
+    let token = setup_url.rsplit('/').next().unwrap();
+    let new_password = "a brand new passphrase for dana";
+    let form =
+        [("token", token), ("display_name", "Owner"), ("password", new_password), ("password_confirm", new_password)];
+    let completed = app.browser().rpc("setup/complete", &form).await;
+    assert!(redirect_target(&completed).is_some_and(|t| t.starts_with("/login?setup=done")), "{}", completed.status());
+    assert_eq!(app.browser().rpc("setup/complete", &form).await.status(), 409, "the link works once");
+
+    let fresh = app.browser();
+    assert_eq!(redirect_target(&fresh.login(&owner, new_password).await).as_deref(), Some("/"), "no factor left");
+    let me: Value = fresh.get("/auth/me").await.json().await.unwrap();
+    assert_eq!(me["role"], "owner", "still the owner");
+    let actions = audit_actions(&app.pool, org_id).await;
+    for action in ["admin.recovered", "admin.password_reset"] {
+        assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
+    }
+}

@@ -26,6 +26,10 @@ struct SessionIdentity {
     org_id: Uuid,
     admin_id: Uuid,
     signed_in_at: i64,
+    /// The same moment in milliseconds (sessions from before it have 0): a session ended at a
+    /// recovery must not survive because it began in the same second.
+    #[serde(default)]
+    signed_in_at_ms: i64,
     /// `password`, `oidc` or `saml`.
     #[serde(default)]
     method: String,
@@ -79,6 +83,7 @@ async fn bind(
         org_id: admin.org_id(),
         admin_id: admin.admin_id(),
         signed_in_at: now.unix_timestamp(),
+        signed_in_at_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
         method: method.to_string(),
         must_enrol,
     };
@@ -134,7 +139,10 @@ pub async fn current_admin(
         sign_out(session).await;
         return Ok(None);
     }
-    let admin = admins::load_session(pool, identity.org_id, identity.admin_id).await?;
+    let millis = if identity.signed_in_at_ms > 0 { identity.signed_in_at_ms } else { identity.signed_in_at * 1000 };
+    let signed_in_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .map_err(|err| DomainError::Internal(err.to_string()))?;
+    let admin = admins::load_signed_in(pool, identity.org_id, identity.admin_id, signed_in_at).await?;
     if admin.is_none() {
         sign_out(session).await;
     }

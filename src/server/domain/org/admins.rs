@@ -36,12 +36,14 @@ pub fn setup_path(token: &str) -> String {
     format!("/setup/{token}")
 }
 
-/// Inserts an invitation and its audit event inside the caller's unit of work.
+/// Inserts an invitation and its audit event inside the caller's unit of work. With `recovers`,
+/// the link sets a new password for that existing admin instead of making a new one.
 pub(crate) async fn create_invitation(
     work: &mut Work<'_>,
     invited_by: Option<Uuid>,
     email: &str,
     role: Role,
+    recovers: Option<Uuid>,
 ) -> Result<NewInvitation, DomainError> {
     let (org_id, now) = (work.org_id(), work.now());
     let id = Uuid::new_v4();
@@ -49,8 +51,9 @@ pub(crate) async fn create_invitation(
     let expires_at = now + INVITATION_LIFETIME;
     // language=PostgreSQL
     sqlx::query!(
-        "insert into admin_invitations (org_id, id, email, role, token_hash, invited_by, expires_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into admin_invitations (org_id, id, email, role, token_hash, invited_by, expires_at, created_at,
+                                        recovers_admin_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         org_id,
         id,
         email,
@@ -58,7 +61,8 @@ pub(crate) async fn create_invitation(
         secrets::digest(&token),
         invited_by,
         expires_at,
-        now
+        now,
+        recovers
     )
     .execute(work.conn())
     .await?;
@@ -104,7 +108,7 @@ pub async fn invite(pool: &PgPool, call: Call<'_>, email: &str, role: Role) -> R
     )
     .execute(work.conn())
     .await?;
-    let invitation = create_invitation(&mut work, invited_by, &email, role).await?;
+    let invitation = create_invitation(&mut work, invited_by, &email, role, None).await?;
     work.commit().await?;
     Ok(invitation)
 }
@@ -132,6 +136,7 @@ struct InvitationRecord {
     accepted_at: Option<OffsetDateTime>,
     revoked_at: Option<OffsetDateTime>,
     organization_name: String,
+    recovers_admin_id: Option<Uuid>,
 }
 
 async fn find_invitation(conn: &mut PgConnection, token: &str, lock: bool) -> Result<InvitationRecord, DomainError> {
@@ -145,7 +150,8 @@ async fn find_invitation(conn: &mut PgConnection, token: &str, lock: bool) -> Re
         // language=PostgreSQL
         sqlx::query_as!(
             InvitationRecord,
-            "select i.org_id, i.id, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at, o.name as organization_name
+            "select i.org_id, i.id, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at, o.name as organization_name,
+                    i.recovers_admin_id
              from admin_invitations i join organizations o on o.id = i.org_id
              where i.token_hash = $1 for update of i",
             hash
@@ -156,7 +162,8 @@ async fn find_invitation(conn: &mut PgConnection, token: &str, lock: bool) -> Re
         // language=PostgreSQL
         sqlx::query_as!(
             InvitationRecord,
-            "select i.org_id, i.id, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at, o.name as organization_name
+            "select i.org_id, i.id, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at, o.name as organization_name,
+                    i.recovers_admin_id
              from admin_invitations i join organizations o on o.id = i.org_id
              where i.token_hash = $1",
             hash
@@ -225,6 +232,9 @@ pub async fn accept_invitation(
     let mut work = Work::begin(pool, org_id, Actor::Anonymous, meta, now).await?;
     let record = find_invitation(work.conn(), token, true).await?;
     let role = check_usable(&record, now)?;
+    if let Some(admin_id) = record.recovers_admin_id {
+        return reset_password(work, &record, admin_id, &password_hash).await;
+    }
     // language=PostgreSQL
     let person_id = sqlx::query_scalar!(
         "insert into people (org_id, id, email, display_name, created_at) values ($1, $2, $3, $4, $5)
@@ -270,17 +280,128 @@ pub async fn accept_invitation(
     Ok(record.email)
 }
 
-/// Loads the admin behind a session; `None` when the admin or their person is gone or inactive.
+/// Completes a recovery link: the admin's new password, the link used up.
+async fn reset_password(
+    mut work: Work<'_>,
+    record: &InvitationRecord,
+    admin_id: Uuid,
+    password_hash: &str,
+) -> Result<String, DomainError> {
+    // language=PostgreSQL
+    let updated = sqlx::query!(
+        "update admins set password_hash = $3 where org_id = $1 and id = $2",
+        record.org_id,
+        admin_id,
+        password_hash
+    )
+    .execute(work.conn())
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(DomainError::Invalid("This link is not valid any more: the admin was removed.".into()));
+    }
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admin_invitations set accepted_at = $3 where org_id = $1 and id = $2",
+        record.org_id,
+        record.id,
+        work.now()
+    )
+    .execute(work.conn())
+    .await?;
+    let event =
+        NewEvent::new(record.org_id, Actor::Admin { admin_id, label: record.email.clone() }, "admin.password_reset")
+            .target("admin", admin_id, &record.email)
+            .details(json!({ "invitation_id": record.id }));
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(record.email.clone())
+}
+
+/// The operator's way back in for an admin who lost every second factor (or their password):
+/// their factors, recovery codes and password are cleared, every session of theirs ends, and a
+/// one-time setup link (72 hours) sets a new password. Audited as `admin.recovered`.
+/// Permission: the operator CLI only.
+pub async fn recover(pool: &PgPool, call: Call<'_>, email: &str) -> Result<NewInvitation, DomainError> {
+    if !matches!(call.caller, Caller::Operator { .. }) {
+        return Err(DomainError::Forbidden("recovering an admin is for the platform operator (mandate admin recover)"));
+    }
+    let email = validate::email(email)?;
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
+    // language=PostgreSQL
+    let admin = sqlx::query!(
+        "select a.id, a.role from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1 and p.email = $2 for update of a",
+        org_id,
+        email
+    )
+    .fetch_optional(work.conn())
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    let role: Role = admin.role.parse().map_err(DomainError::Internal)?;
+    let factors_removed = super::factors::clear(work.conn(), org_id, admin.id).await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admins set password_hash = null, sessions_not_before = $3 where org_id = $1 and id = $2",
+        org_id,
+        admin.id,
+        call.now
+    )
+    .execute(work.conn())
+    .await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admin_invitations set revoked_at = $3
+         where org_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
+        org_id,
+        email,
+        call.now
+    )
+    .execute(work.conn())
+    .await?;
+    let invitation = create_invitation(&mut work, None, &email, role, Some(admin.id)).await?;
+    let event = work
+        .event("admin.recovered")
+        .target("admin", admin.id, &email)
+        .details(json!({ "factors_removed": factors_removed, "invitation_id": invitation.id }));
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(invitation)
+}
+
+/// Loads an admin; `None` when the admin or their person is gone or inactive.
 pub async fn load_session(pool: &PgPool, org_id: Uuid, admin_id: Uuid) -> Result<Option<AdminSession>, DomainError> {
+    load(pool, org_id, admin_id, None).await
+}
+
+/// Loads the admin behind a session that began at `signed_in_at`; also `None` when their
+/// sessions were ended after that (a recovery).
+pub async fn load_signed_in(
+    pool: &PgPool,
+    org_id: Uuid,
+    admin_id: Uuid,
+    signed_in_at: OffsetDateTime,
+) -> Result<Option<AdminSession>, DomainError> {
+    load(pool, org_id, admin_id, Some(signed_in_at)).await
+}
+
+async fn load(
+    pool: &PgPool,
+    org_id: Uuid,
+    admin_id: Uuid,
+    signed_in_at: Option<OffsetDateTime>,
+) -> Result<Option<AdminSession>, DomainError> {
     // language=PostgreSQL
     let row = sqlx::query!(
         "select a.person_id, a.role, p.email, p.display_name, o.name as org_name
          from admins a
          join people p on p.org_id = a.org_id and p.id = a.person_id
          join organizations o on o.id = a.org_id
-         where a.org_id = $1 and a.id = $2 and p.active",
+         where a.org_id = $1 and a.id = $2 and p.active
+           and ($3::timestamptz is null or a.sessions_not_before is null or a.sessions_not_before <= $3)",
         org_id,
-        admin_id
+        admin_id,
+        signed_in_at
     )
     .fetch_optional(pool)
     .await?;

@@ -56,7 +56,7 @@ pub async fn create(
         .execute(work.conn())
         .await?;
     }
-    let invitation = admins::create_invitation(&mut work, None, &admin_email, Role::Owner).await?;
+    let invitation = admins::create_invitation(&mut work, None, &admin_email, Role::Owner, None).await?;
     work.commit().await?;
     Ok(CreatedOrganization { org_id, setup_token: invitation.token })
 }

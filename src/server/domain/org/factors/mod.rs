@@ -151,6 +151,17 @@ pub async fn second_step(
     Ok(admin)
 }
 
+/// Removes every second factor and recovery code of an admin (a recovery); returns how many
+/// factors were removed.
+pub async fn clear(conn: &mut PgConnection, org_id: Uuid, admin_id: Uuid) -> Result<i64, DomainError> {
+    recovery::delete_all(&mut *conn, org_id, admin_id).await?;
+    // language=PostgreSQL
+    let removed = sqlx::query!("delete from admin_factors where org_id = $1 and admin_id = $2", org_id, admin_id)
+        .execute(conn)
+        .await?;
+    Ok(removed.rows_affected() as i64)
+}
+
 /// Refuses to leave an admin whom the policy covers without a factor (called before removing
 /// their only one).
 async fn ensure_may_go_without(conn: &mut PgConnection, admin: &AdminSession) -> Result<(), DomainError> {
