@@ -37,5 +37,7 @@ alter table organizations add column second_factor_policy text not null default 
 -- The way back in for an admin who lost every factor (`mandate admin recover`): a setup link
 -- that sets a new password for that admin, and the moment before which their sessions no
 -- longer count.
-alter table admin_invitations add column recovers_admin_id uuid;
+alter table admin_invitations add column recovers_admin_id uuid,
+    add constraint admin_invitations_recovers_fkey foreign key (org_id, recovers_admin_id)
+        references admins (org_id, id) on delete cascade;
 alter table admins add column sessions_not_before timestamptz;

@@ -59,7 +59,9 @@ impl Call {
         if let Some(admin) = &self.loaded {
             return Ok(Some(admin.clone()));
         }
-        auth_session::current_admin(&self.state.pool, &self.session, now()).await.map_err(|err| self.fail(err))
+        auth_session::current_admin_enrolling(&self.state.pool, &self.session, now())
+            .await
+            .map_err(|err| self.fail(err))
     }
 
     /// The signed-in admin, or `Unauthenticated`; `Forbidden` while the session is signed in

@@ -58,17 +58,15 @@ pub async fn login_code(code: String, next: Option<String>) -> Result<(), AppErr
             "This sign-in has expired. Enter your email and password again.",
         )));
     };
-    let admin = domain::org::factors::second_step(
-        &call.state.pool,
-        &call.state.master,
-        pending.org_id,
-        pending.admin_id,
-        &code,
-        &call.meta,
-        now(),
-    )
-    .await
-    .map_err(|e| call.fail(e))?;
+    let pending = domain::org::factors::PendingSecondStep {
+        org_id: pending.org_id,
+        admin_id: pending.admin_id,
+        password_checked_at: auth_session::from_unix_millis(pending.started_at_ms).map_err(|e| call.fail(e))?,
+    };
+    let admin =
+        domain::org::factors::second_step(&call.state.pool, &call.state.master, pending, &code, &call.meta, now())
+            .await
+            .map_err(|e| call.fail(e))?;
     auth_session::sign_in(&call.session, &admin, "password", now()).await.map_err(|e| call.fail(e))?;
     leptos_axum::redirect(safe_next(next.as_deref()));
     Ok(())

@@ -37,11 +37,7 @@ pub fn SecurityTab() -> impl IntoView {
     );
     // Codes shown once: from confirming the app (first time) or from making new ones.
     let fresh_codes = move || {
-        regenerate
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .or_else(|| confirm.value().get().and_then(Result::ok).flatten())
+        regenerate.value().get().and_then(Result::ok).or_else(|| confirm.value().get().and_then(Result::ok).flatten())
     };
     let errors = move || {
         [

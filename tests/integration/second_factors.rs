@@ -67,9 +67,10 @@ async fn the_authenticator_app_is_asked_for_after_the_password_and_each_code_wor
     let me: Value = browser.get("/auth/me").await.json().await.unwrap();
     assert_eq!(me["person"]["email"], owner);
 
-    // Again: the same code is spent, a recovery code works once.
+    // Again: the same code is spent, and so is any earlier one; a recovery code works once.
     let browser = after_password(&app, &owner).await;
     assert_eq!(browser.rpc("login/code", &[("code", &next_code)]).await.status(), 422);
+    assert_eq!(browser.rpc("login/code", &[("code", &confirming)]).await.status(), 422, "an earlier step's code");
     let with_recovery = browser.rpc("login/code", &[("code", &recovery[0].to_uppercase())]).await;
     assert_eq!(redirect_target(&with_recovery).as_deref(), Some("/"), "recovery codes ignore case");
     let browser = after_password(&app, &owner).await;
@@ -129,6 +130,14 @@ async fn the_policy_sends_an_admin_without_a_factor_to_set_one_up_before_anythin
         assert_eq!(redirect_target(&browser.get(page).await).as_deref(), Some("/settings?tab=security"), "{page}");
     }
     assert_eq!(browser.get("/settings?tab=security").await.status(), 200);
+    // Plain handlers outside the portal's calls treat the session as not signed in.
+    let test_run = browser.post(&format!("/sso/test?connection={}", uuid::Uuid::new_v4())).await;
+    assert!(
+        redirect_target(&test_run).is_some_and(|t| t.starts_with("/login?next=")),
+        "{:?}",
+        redirect_target(&test_run)
+    );
+    assert_eq!(browser.get("/auth/me").await.status(), 401);
     let blocked = browser.rpc("settings/sign-in", &[]).await;
     assert_eq!(blocked.status(), 403);
     assert!(error_message(blocked).await.contains("requires a second factor"));
@@ -198,4 +207,20 @@ async fn the_operator_recovers_an_owner_who_lost_every_factor(pool: sqlx::PgPool
     for action in ["admin.recovered", "admin.password_reset"] {
         assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
     }
+}
+
+/// A password mistyped a few times and then typed right does not use up the second step: the
+/// right password gives its attempt back, and the code still gets its try.
+#[sqlx::test]
+async fn a_mistyped_password_leaves_the_second_step_its_tries(pool: sqlx::PgPool) {
+    let app = spawn(pool).await;
+    let (_, owner) = app.org_with_owner("Acme").await;
+    let (secret, _, _) = set_up_app(&app.signed_in(&owner).await).await;
+    let browser = app.browser();
+    for _ in 0..4 {
+        assert_eq!(browser.login(&owner, "not my password").await.status(), 401);
+    }
+    assert_eq!(redirect_target(&browser.login(&owner, PASSWORD).await).as_deref(), Some("/login?step=code&next=%2F"));
+    let signed_in = browser.rpc("login/code", &[("code", &code(&secret, 1))]).await;
+    assert_eq!(redirect_target(&signed_in).as_deref(), Some("/"), "{}", signed_in.status());
 }

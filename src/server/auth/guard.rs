@@ -40,12 +40,12 @@ pub async fn guard_pages(State(state): State<AppState>, mut request: Request, ne
     let Some(session) = request.extensions().get::<Session>().cloned() else {
         return next.run(request).await;
     };
-    let admin = session::current_admin(&state.pool, &session, OffsetDateTime::now_utc()).await.ok().flatten();
+    let admin = session::current_admin_enrolling(&state.pool, &session, OffsetDateTime::now_utc()).await.ok().flatten();
     let signed_in = admin.is_some();
-    if let Some(admin) = admin {
+    let enrolling = signed_in && session::must_enrol(&session).await;
+    if let Some(admin) = admin.filter(|_| !enrolling) {
         request.extensions_mut().insert(admin);
     }
-    let enrolling = signed_in && session::must_enrol(&session).await;
     if enrolling && !is_login && !is_security_settings(request.uri()) {
         return Redirect::to(SECURITY_SETTINGS).into_response();
     }

@@ -38,7 +38,7 @@ async fn me(State(state): State<AppState>, session: Session, Meta(meta): Meta) -
 /// `POST /auth/logout`: ends the session (audited) and returns to the sign-in page.
 async fn logout(State(state): State<AppState>, session: Session, Meta(meta): Meta) -> Response {
     let now = OffsetDateTime::now_utc();
-    if let Ok(Some(admin)) = session::current_admin(&state.pool, &session, now).await {
+    if let Ok(Some(admin)) = session::current_admin_enrolling(&state.pool, &session, now).await {
         if let Err(err) = domain::org::login::logout(&state.pool, &admin, &meta, now).await {
             return Problem::from_domain(err, meta.request_id.as_deref()).into_response();
         }

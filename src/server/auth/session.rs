@@ -43,7 +43,18 @@ struct SessionIdentity {
 pub struct PendingSignIn {
     pub org_id: Uuid,
     pub admin_id: Uuid,
-    pub started_at: i64,
+    /// When the password was checked, in Unix milliseconds.
+    pub started_at_ms: i64,
+}
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A moment given in Unix milliseconds.
+pub fn from_unix_millis(millis: i64) -> Result<OffsetDateTime, DomainError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .map_err(|err| DomainError::Internal(err.to_string()))
 }
 
 fn session_error(err: tower_sessions::session::Error) -> DomainError {
@@ -83,7 +94,7 @@ async fn bind(
         org_id: admin.org_id(),
         admin_id: admin.admin_id(),
         signed_in_at: now.unix_timestamp(),
-        signed_in_at_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        signed_in_at_ms: unix_millis(now),
         method: method.to_string(),
         must_enrol,
     };
@@ -99,8 +110,7 @@ pub async fn begin_second_step(
 ) -> Result<(), DomainError> {
     session.clear().await;
     session.cycle_id().await.map_err(session_error)?;
-    let pending =
-        PendingSignIn { org_id: admin.org_id(), admin_id: admin.admin_id(), started_at: now.unix_timestamp() };
+    let pending = PendingSignIn { org_id: admin.org_id(), admin_id: admin.admin_id(), started_at_ms: unix_millis(now) };
     session.insert(PENDING_KEY, pending).await.map_err(session_error)?;
     Ok(())
 }
@@ -108,7 +118,7 @@ pub async fn begin_second_step(
 /// The password sign-in waiting for its second factor, if it has not expired.
 pub async fn pending_second_step(session: &Session, now: OffsetDateTime) -> Option<PendingSignIn> {
     let pending: Option<PendingSignIn> = session.get(PENDING_KEY).await.ok().flatten();
-    pending.filter(|p| now.unix_timestamp() - p.started_at <= SECOND_STEP_TIMEOUT.whole_seconds())
+    pending.filter(|p| unix_millis(now) - p.started_at_ms <= SECOND_STEP_TIMEOUT.whole_milliseconds() as i64)
 }
 
 /// Whether this session is signed in only to set up a required second factor.
@@ -127,21 +137,44 @@ pub async fn enrolled(session: &Session) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The admin signed in on this session, if the session is still valid.
+/// The admin signed in on this session, if the session is still valid — and none while the
+/// session may only set up a required second factor (so no handler can forget that rule).
 pub async fn current_admin(
     pool: &PgPool,
     session: &Session,
     now: OffsetDateTime,
 ) -> Result<Option<AdminSession>, DomainError> {
+    load_current(pool, session, now, false).await
+}
+
+/// The admin signed in on this session, also while it may only set up a required second
+/// factor: for the page guard (which sends such sessions to Settings → Security) and the
+/// portal's calls (where `Call::admin` refuses them everything but that).
+pub async fn current_admin_enrolling(
+    pool: &PgPool,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<Option<AdminSession>, DomainError> {
+    load_current(pool, session, now, true).await
+}
+
+async fn load_current(
+    pool: &PgPool,
+    session: &Session,
+    now: OffsetDateTime,
+    enrolling: bool,
+) -> Result<Option<AdminSession>, DomainError> {
     let identity: Option<SessionIdentity> = session.get(IDENTITY_KEY).await.map_err(session_error)?;
     let Some(identity) = identity else { return Ok(None) };
+    if identity.must_enrol && !enrolling {
+        return Ok(None);
+    }
     if now.unix_timestamp() - identity.signed_in_at > ABSOLUTE_TIMEOUT.whole_seconds() {
         sign_out(session).await;
         return Ok(None);
     }
     let millis = if identity.signed_in_at_ms > 0 { identity.signed_in_at_ms } else { identity.signed_in_at * 1000 };
-    let signed_in_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .map_err(|err| DomainError::Internal(err.to_string()))?;
+    let signed_in_at = from_unix_millis(millis)?;
     let admin = admins::load_signed_in(pool, identity.org_id, identity.admin_id, signed_in_at).await?;
     if admin.is_none() {
         sign_out(session).await;

@@ -289,10 +289,12 @@ async fn reset_password(
 ) -> Result<String, DomainError> {
     // language=PostgreSQL
     let updated = sqlx::query!(
-        "update admins set password_hash = $3 where org_id = $1 and id = $2",
+        "update admins a set password_hash = $3 from people p
+         where a.org_id = $1 and a.id = $2 and p.org_id = a.org_id and p.id = a.person_id and p.active and p.email = $4",
         record.org_id,
         admin_id,
-        password_hash
+        password_hash,
+        record.email
     )
     .execute(work.conn())
     .await?;
@@ -342,10 +344,9 @@ pub async fn recover(pool: &PgPool, call: Call<'_>, email: &str) -> Result<NewIn
     let factors_removed = super::factors::clear(work.conn(), org_id, admin.id).await?;
     // language=PostgreSQL
     sqlx::query!(
-        "update admins set password_hash = null, sessions_not_before = $3 where org_id = $1 and id = $2",
+        "update admins set password_hash = null, sessions_not_before = clock_timestamp() where org_id = $1 and id = $2",
         org_id,
-        admin.id,
-        call.now
+        admin.id
     )
     .execute(work.conn())
     .await?;

@@ -170,20 +170,17 @@ pub async fn password_login(
     };
 
     let session = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
+    // The counts are of failures: this attempt was not one.
     if let Some(ip) = &ip {
-        // The address's count is of failures: this attempt was not one.
-        // language=PostgreSQL
-        sqlx::query!(
-            "update login_throttle set failures = greatest(failures - 1, 0) where bucket = $1 and locked_until is null",
-            ip
-        )
-        .execute(pool)
-        .await?;
+        give_back(pool, ip).await?;
     }
     let outcome = factors::after_password(pool, session).await?;
     let (session, details) = match &outcome {
         // The second step completes (and records) the sign-in; its tries count on the account.
-        AfterPassword::SecondStep(_) => return Ok(outcome),
+        AfterPassword::SecondStep(_) => {
+            give_back(pool, &account).await?;
+            return Ok(outcome);
+        }
         AfterPassword::SignedIn(session) => (session, json!({ "method": "password" })),
         AfterPassword::MustEnrol(session) => {
             (session, json!({ "method": "password", "must_enrol_second_factor": true }))
@@ -193,6 +190,18 @@ pub async fn password_login(
     record_success(&mut work, session, details).await?;
     work.commit().await?;
     Ok(outcome)
+}
+
+/// Returns an attempt that turned out not to be a failure.
+async fn give_back(pool: &PgPool, bucket: &str) -> Result<(), DomainError> {
+    // language=PostgreSQL
+    sqlx::query!(
+        "update login_throttle set failures = greatest(failures - 1, 0) where bucket = $1 and locked_until is null",
+        bucket
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Takes one attempt from the account's bucket (a second factor's try counts like a

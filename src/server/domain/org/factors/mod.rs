@@ -53,6 +53,14 @@ pub async fn has_factor(db: impl PgExecutor<'_>, org_id: Uuid, admin_id: Uuid) -
     Ok(has)
 }
 
+/// A password sign-in waiting for its second factor.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingSecondStep {
+    pub org_id: Uuid,
+    pub admin_id: Uuid,
+    pub password_checked_at: OffsetDateTime,
+}
+
 /// Where a correct password leads for `admin`.
 pub async fn after_password(pool: &PgPool, admin: AdminSession) -> Result<AfterPassword, DomainError> {
     if has_factor(pool, admin.org_id(), admin.admin_id()).await? {
@@ -112,14 +120,26 @@ pub async fn set_policy(
 pub async fn second_step(
     pool: &PgPool,
     master: &MasterKey,
-    org_id: Uuid,
-    admin_id: Uuid,
+    pending: PendingSecondStep,
     code: &str,
     meta: &RequestMeta,
     now: OffsetDateTime,
 ) -> Result<AdminSession, DomainError> {
-    let admin = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
-    login::take_account_attempt(pool, admin.email(), now).await?;
+    let PendingSecondStep { org_id, admin_id, password_checked_at } = pending;
+    // Still an admin, still active, and not recovered since the password was checked.
+    let admin = admins::load_signed_in(pool, org_id, admin_id, password_checked_at)
+        .await?
+        .ok_or(DomainError::InvalidCredentials)?;
+    let failure = |reason: &'static str| {
+        NewEvent::new(org_id, Actor::Anonymous, "login.failed")
+            .target("admin", admin_id, admin.email())
+            .failed()
+            .details(json!({ "method": "password", "reason": reason }))
+    };
+    if let Err(locked) = login::take_account_attempt(pool, admin.email(), now).await {
+        audit::failures::record(pool, failure("throttled"), meta, now).await?;
+        return Err(locked);
+    }
     let code: String = code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_lowercase();
     let used = if code.len() == totp::DIGITS && code.bytes().all(|b| b.is_ascii_digit()) {
         totp::verify(pool, master, org_id, admin_id, &code, now).await?.then_some("totp")
@@ -127,11 +147,7 @@ pub async fn second_step(
         recovery::use_code(pool, org_id, admin_id, &code, now).await?.then_some("recovery_code")
     };
     let Some(factor) = used else {
-        let event = NewEvent::new(org_id, Actor::Anonymous, "login.failed")
-            .target("admin", admin_id, admin.email())
-            .failed()
-            .details(json!({ "method": "password", "reason": "bad_second_factor" }));
-        audit::failures::record(pool, event, meta, now).await?;
+        audit::failures::record(pool, failure("bad_second_factor"), meta, now).await?;
         return Err(DomainError::Invalid(
             "That code is not right. Enter the current 6-digit code from your authenticator app, or an unused recovery code."
                 .into(),
