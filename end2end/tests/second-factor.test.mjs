@@ -52,9 +52,10 @@ test('an owner sets up an authenticator app and signs in with a code, then a rec
     await page.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
     await page.getByLabel('Code from the app').fill(totp(key));
     await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('recovery-codes').getByRole('listitem').first().waitFor();
     const codes = (await page.getByTestId('recovery-codes').getByRole('listitem').allTextContents()).map((c) => c.trim());
     assert.equal(codes.length, 10);
-    await page.getByTestId('two-step').getByText('Authenticator app').waitFor();
+    await page.getByTestId('two-step').getByText('Authenticator app', { exact: true }).waitFor();
 
     // Password, then the app's next code.
     await signOut(page);
