@@ -24,7 +24,7 @@ pub async fn get_me() -> Result<Option<Me>, AppError> {
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let call = call().await?;
     call.knock(Door::SignIn)?;
-    let outcome = domain::org::login::password_login(&call.state.pool, &email, &password, &call.meta, now())
+    let outcome = domain::org::factors::sign_in_with_password(&call.state.pool, &email, &password, &call.meta, now())
         .await
         .map_err(|e| call.fail(e))?;
     let next = safe_next(next.as_deref());

@@ -347,7 +347,7 @@ async fn org(op: &Operator, command: OrgCommand) -> anyhow::Result<()> {
 
 async fn admin(op: &Operator, command: AdminCommand) -> anyhow::Result<()> {
     let AdminCommand::Recover { org, email } = command;
-    let invitation = domain::org::admins::recover(&op.pool, op.call(org), &email).await.map_err(user_error)?;
+    let invitation = domain::org::factors::recover(&op.pool, op.call(org), &email).await.map_err(user_error)?;
     print_json(json!({
         "setup_url": op.config.url(&domain::org::admins::setup_path(&invitation.token)),
         "expires_at": invitation.expires_at.unix_timestamp(),

@@ -12,8 +12,17 @@ use super::domain::agents::registry::{self, NewAgent, Owner};
 use super::domain::agents::scopes::{self, NewScope};
 use super::domain::directory::{self, groups, users, ChangeError, Directory, DirectoryCall, FeedEntry};
 use super::domain::{
-    crypto::secrets, org::admins, org::api_keys, org::factors::AfterPassword, org::login, org::organizations,
-    sso::connections, sso::domains, sso::oidc, sso::saml, AdminSession, Caller, DomainError, RequestMeta,
+    crypto::secrets,
+    org::admins,
+    org::api_keys,
+    org::factors::{self, AfterPassword},
+    org::login,
+    org::organizations,
+    sso::connections,
+    sso::domains,
+    sso::oidc,
+    sso::saml,
+    AdminSession, Caller, DomainError, RequestMeta,
 };
 use super::scim;
 use crate::model::agents::AgentFilter;
@@ -57,15 +66,16 @@ pub async fn seed(pool: &PgPool, config: &Config) -> Result<Value, DomainError> 
         let invitation = admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), email, role).await?;
         let password = secrets::generate("demo-");
         admins::accept_invitation(pool, &invitation.token, name, &password, &demo_meta(ip), now).await?;
-        let outcome = login::password_login(pool, email, &password, &demo_meta(ip), now).await?;
+        let outcome = factors::sign_in_with_password(pool, email, &password, &demo_meta(ip), now).await?;
         if let (true, AfterPassword::SignedIn(session)) = (email.starts_with("lee"), &outcome) {
             login::logout(pool, session, &demo_meta(ip), now).await?;
         }
     }
+    seed_second_factor(pool, config, org_id, "priya@acme.example").await?;
     // Someone guessing Sam's password from a few addresses: the first failure is recorded, the
     // rest are counted into one summary when the window closes (a running server does that).
     for ip in ["203.0.113.7", "203.0.113.8", "198.51.100.23", "203.0.113.7"] {
-        let _ = login::password_login(pool, "sam@acme.example", "not-the-right-password", &demo_meta(ip), now).await;
+        let _ = login::check_password(pool, "sam@acme.example", "not-the-right-password", &demo_meta(ip), now).await;
     }
     admins::invite(pool, Call::new(Caller::Operator { org_id }, &meta, now), "jordan@acme.example", Role::Approver)
         .await?;
@@ -111,6 +121,22 @@ async fn refresh_owner_link(
 /// Single sign-on as a customer would have it before go-live: an Okta OIDC connection with
 /// group → role mappings, not yet turned on (the demo has no reachable IdP, and the owner signs in with
 /// a password), acme.example verified and a second domain waiting for its TXT record.
+/// An admin who set up an authenticator app (the code an app would show, computed here), so the
+/// trail shows an enrolment and the Security settings have something to show for that admin.
+async fn seed_second_factor(pool: &PgPool, config: &Config, org_id: Uuid, email: &str) -> Result<(), DomainError> {
+    use super::domain::crypto::master_key::MasterKey;
+    let Some(master) = config.master_key.map(MasterKey::new) else { return Ok(()) };
+    let now = OffsetDateTime::now_utc();
+    let admin = AdminSession::for_operator(pool, org_id, email).await?;
+    let setup = factors::totp::begin(pool, &master, &admin, now).await?;
+    let secret = totp_rs::Secret::try_from_base32(&setup.secret)
+        .map_err(|err| DomainError::Internal(format!("demo authenticator: {err:?}")))?;
+    let code = totp_rs::Builder::new().with_secret(secret).build_noncompliant().generate(now.unix_timestamp() as u64);
+    factors::totp::confirm(pool, &master, &admin, setup.factor_id, &code.to_string(), &demo_meta("10.0.0.22"), now)
+        .await?;
+    Ok(())
+}
+
 async fn seed_sso(pool: &PgPool, config: &Config, org_id: Uuid) -> Result<(), DomainError> {
     let Some(master) = config.master_key.map(super::domain::crypto::master_key::MasterKey::new) else { return Ok(()) };
     let operator = Caller::Operator { org_id };

@@ -77,7 +77,7 @@ async fn parallel_guesses_stop_at_the_limit_and_repeats_are_summarised(pool: sql
             let (pool, owner) = (app.pool.clone(), owner.clone());
             tokio::spawn(async move {
                 let meta = RequestMeta { ip: Some(format!("203.0.113.{i}")), ..RequestMeta::default() };
-                login::password_login(&pool, &owner, "wrong password here", &meta, now).await
+                login::check_password(&pool, &owner, "wrong password here", &meta, now).await
             })
         })
         .collect();

@@ -198,6 +198,8 @@ async fn demo_seed_is_rich_and_idempotent(pool: sqlx::PgPool) {
         "login.succeeded",
         "logout",
         "organization.created",
+        "factor.enrolled",
+        "recovery_codes.generated",
     ] {
         assert!(actions.iter().any(|a| a == expected), "demo trail lacks {expected}: {actions:?}");
     }

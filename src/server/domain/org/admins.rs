@@ -319,57 +319,6 @@ async fn reset_password(
     Ok(record.email.clone())
 }
 
-/// The operator's way back in for an admin who lost every second factor (or their password):
-/// their factors, recovery codes and password are cleared, every session of theirs ends, and a
-/// one-time setup link (72 hours) sets a new password. Audited as `admin.recovered`.
-/// Permission: the operator CLI only.
-pub async fn recover(pool: &PgPool, call: Call<'_>, email: &str) -> Result<NewInvitation, DomainError> {
-    if !matches!(call.caller, Caller::Operator { .. }) {
-        return Err(DomainError::Forbidden("recovering an admin is for the platform operator (mandate admin recover)"));
-    }
-    let email = validate::email(email)?;
-    let mut work = call.begin(pool).await?;
-    let org_id = work.org_id();
-    // language=PostgreSQL
-    let admin = sqlx::query!(
-        "select a.id, a.role from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
-         where a.org_id = $1 and p.email = $2 for update of a",
-        org_id,
-        email
-    )
-    .fetch_optional(work.conn())
-    .await?
-    .ok_or(DomainError::NotFound)?;
-    let role: Role = admin.role.parse().map_err(DomainError::Internal)?;
-    let factors_removed = super::factors::clear(work.conn(), org_id, admin.id).await?;
-    // language=PostgreSQL
-    sqlx::query!(
-        "update admins set password_hash = null, sessions_not_before = clock_timestamp() where org_id = $1 and id = $2",
-        org_id,
-        admin.id
-    )
-    .execute(work.conn())
-    .await?;
-    // language=PostgreSQL
-    sqlx::query!(
-        "update admin_invitations set revoked_at = $3
-         where org_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
-        org_id,
-        email,
-        call.now
-    )
-    .execute(work.conn())
-    .await?;
-    let invitation = create_invitation(&mut work, None, &email, role, Some(admin.id)).await?;
-    let event = work
-        .event("admin.recovered")
-        .target("admin", admin.id, &email)
-        .details(json!({ "factors_removed": factors_removed, "invitation_id": invitation.id }));
-    work.record(event).await?;
-    work.commit().await?;
-    Ok(invitation)
-}
-
 /// Loads an admin; `None` when the admin or their person is gone or inactive.
 pub async fn load_session(pool: &PgPool, org_id: Uuid, admin_id: Uuid) -> Result<Option<AdminSession>, DomainError> {
     load(pool, org_id, admin_id, None).await

@@ -9,7 +9,6 @@ use crate::model::connections::{PasswordSignIn, SignInSettings};
 use crate::model::Permission;
 use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
 use crate::server::domain::audit::{self, NewEvent};
-use crate::server::domain::org::factors::{self, AfterPassword};
 use crate::server::domain::Work;
 use crate::server::domain::{crypto::passwords, org::admins, DomainError};
 use serde_json::json;
@@ -87,15 +86,16 @@ struct Candidate {
     password_hash: Option<String>,
 }
 
-/// Checks an admin's email and password; says where that leads (signed in, a second step, or
-/// enrolment of a second factor the policy requires).
-pub async fn password_login(
+/// Checks an admin's email and password (throttled, failures audited); returns the admin whose
+/// password it is. Nothing is recorded as a success here: where a correct password leads (signed
+/// in, a second step, enrolment) is `factors::sign_in_with_password`'s to decide.
+pub async fn check_password(
     pool: &PgPool,
     email: &str,
     password: &str,
     meta: &RequestMeta,
     now: OffsetDateTime,
-) -> Result<AfterPassword, DomainError> {
+) -> Result<AdminSession, DomainError> {
     let email = email.trim().to_lowercase();
     if email.is_empty() || password.is_empty() {
         return Err(DomainError::invalid("Enter your email and password"));
@@ -170,26 +170,18 @@ pub async fn password_login(
     };
 
     let session = admins::load_session(pool, org_id, admin_id).await?.ok_or(DomainError::InvalidCredentials)?;
-    // The counts are of failures: this attempt was not one.
+    // The address counts failures: this attempt was not one. (The account's attempt is given
+    // back by a completed sign-in, or before a second step that counts its own tries.)
     if let Some(ip) = &ip {
         give_back(pool, ip).await?;
     }
-    let outcome = factors::after_password(pool, session).await?;
-    let (session, details) = match &outcome {
-        // The second step completes (and records) the sign-in; its tries count on the account.
-        AfterPassword::SecondStep(_) => {
-            give_back(pool, &account).await?;
-            return Ok(outcome);
-        }
-        AfterPassword::SignedIn(session) => (session, json!({ "method": "password" })),
-        AfterPassword::MustEnrol(session) => {
-            (session, json!({ "method": "password", "must_enrol_second_factor": true }))
-        }
-    };
-    let mut work = Work::begin(pool, org_id, Actor::admin(session), meta, now).await?;
-    record_success(&mut work, session, details).await?;
-    work.commit().await?;
-    Ok(outcome)
+    Ok(session)
+}
+
+/// Gives back the account's attempt of a correct password whose sign-in continues with a second
+/// step (whose tries count on the same account).
+pub async fn give_back_account_attempt(pool: &PgPool, email: &str) -> Result<(), DomainError> {
+    give_back(pool, &account_bucket(&email.trim().to_lowercase())).await
 }
 
 /// Returns an attempt that turned out not to be a failure.

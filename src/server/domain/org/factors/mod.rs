@@ -1,18 +1,20 @@
 //! Second factors of portal admins: an authenticator app (TOTP, `totp`) and single-use recovery
-//! codes (`recovery`), the organization's policy of who must use one after a password, and the
-//! second step of a password sign-in. Single sign-on relies on the identity provider's own
-//! factors. Failed second steps count toward the account's lockout like wrong passwords.
+//! codes (`recovery`), the organization's policy of who must use one after a password, password
+//! sign-in as a whole (`login` checks the password; this decides where it leads and completes
+//! the second step) and the operator's recovery of an admin who lost every factor. Single
+//! sign-on relies on the identity provider's own factors. Failed second steps count toward the
+//! account's lockout like wrong passwords.
 
 pub mod recovery;
 pub mod totp;
 
 use crate::model::factors::{SecondFactorPolicy, SecurityOverview};
-use crate::model::Permission;
+use crate::model::{Permission, Role};
 use crate::server::domain::actor::{Actor, AdminSession, RequestMeta};
 use crate::server::domain::audit::{self, NewEvent};
 use crate::server::domain::crypto::master_key::MasterKey;
 use crate::server::domain::org::{admins, login};
-use crate::server::domain::{DomainError, Work};
+use crate::server::domain::{validate, Call, Caller, DomainError, Work};
 use serde_json::json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use time::OffsetDateTime;
@@ -61,8 +63,34 @@ pub struct PendingSecondStep {
     pub password_checked_at: OffsetDateTime,
 }
 
+/// Password sign-in: checks the email and password (`login::check_password`), then says where
+/// that leads. A completed sign-in is recorded here (`login.succeeded`); a second step records
+/// its own, and the password's attempt is given back so the code gets the account's tries.
+pub async fn sign_in_with_password(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<AfterPassword, DomainError> {
+    let admin = login::check_password(pool, email, password, meta, now).await?;
+    let outcome = after_password(pool, admin).await?;
+    let (admin, details) = match &outcome {
+        AfterPassword::SecondStep(admin) => {
+            login::give_back_account_attempt(pool, admin.email()).await?;
+            return Ok(outcome);
+        }
+        AfterPassword::SignedIn(admin) => (admin, json!({ "method": "password" })),
+        AfterPassword::MustEnrol(admin) => (admin, json!({ "method": "password", "must_enrol_second_factor": true })),
+    };
+    let mut work = Work::begin(pool, admin.org_id(), Actor::admin(admin), meta, now).await?;
+    login::record_success(&mut work, admin, details).await?;
+    work.commit().await?;
+    Ok(outcome)
+}
+
 /// Where a correct password leads for `admin`.
-pub async fn after_password(pool: &PgPool, admin: AdminSession) -> Result<AfterPassword, DomainError> {
+async fn after_password(pool: &PgPool, admin: AdminSession) -> Result<AfterPassword, DomainError> {
     if has_factor(pool, admin.org_id(), admin.admin_id()).await? {
         return Ok(AfterPassword::SecondStep(admin));
     }
@@ -165,6 +193,57 @@ pub async fn second_step(
     }
     work.commit().await?;
     Ok(admin)
+}
+
+/// The operator's way back in for an admin who lost every second factor (or their password):
+/// their factors, recovery codes and password are cleared, every session of theirs ends, and a
+/// one-time setup link (72 hours) sets a new password. Audited as `admin.recovered`.
+/// Permission: the operator CLI only.
+pub async fn recover(pool: &PgPool, call: Call<'_>, email: &str) -> Result<admins::NewInvitation, DomainError> {
+    if !matches!(call.caller, Caller::Operator { .. }) {
+        return Err(DomainError::Forbidden("recovering an admin is for the platform operator (mandate admin recover)"));
+    }
+    let email = validate::email(email)?;
+    let mut work = call.begin(pool).await?;
+    let org_id = work.org_id();
+    // language=PostgreSQL
+    let admin = sqlx::query!(
+        "select a.id, a.role from admins a join people p on p.org_id = a.org_id and p.id = a.person_id
+         where a.org_id = $1 and p.email = $2 for update of a",
+        org_id,
+        email
+    )
+    .fetch_optional(work.conn())
+    .await?
+    .ok_or(DomainError::NotFound)?;
+    let role: Role = admin.role.parse().map_err(DomainError::Internal)?;
+    let factors_removed = clear(work.conn(), org_id, admin.id).await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admins set password_hash = null, sessions_not_before = clock_timestamp() where org_id = $1 and id = $2",
+        org_id,
+        admin.id
+    )
+    .execute(work.conn())
+    .await?;
+    // language=PostgreSQL
+    sqlx::query!(
+        "update admin_invitations set revoked_at = $3
+         where org_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
+        org_id,
+        email,
+        call.now
+    )
+    .execute(work.conn())
+    .await?;
+    let invitation = admins::create_invitation(&mut work, None, &email, role, Some(admin.id)).await?;
+    let event = work
+        .event("admin.recovered")
+        .target("admin", admin.id, &email)
+        .details(json!({ "factors_removed": factors_removed, "invitation_id": invitation.id }));
+    work.record(event).await?;
+    work.commit().await?;
+    Ok(invitation)
 }
 
 /// Removes every second factor and recovery code of an admin (a recovery); returns how many
